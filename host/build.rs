@@ -1,1 +1,112 @@
-fn main(){}
+//! Builds the `plugins/` workspace for `wasm32-wasip2` and embeds the demo job
+//! types, so `cargo build` is the only step and `xingqiao serve` needs no file
+//! besides its binary. The misbehaving fixtures are built too but only their
+//! folder is passed on (`XINGQIAO_PLUGIN_WASM_DIR`), for the sandbox tests.
+
+use std::env;
+use std::error::Error;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Crate names in `plugins/` that ship inside the binary, in listing order.
+const DEMOS: &[&str] = &[
+    "ping",
+    "hello",
+    "hello_params",
+    "ping_notifier",
+    "hello_lock",
+    "chain",
+    "fanout",
+];
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
+    let repo = manifest_dir.parent().ok_or("host/ has no parent folder")?;
+    let plugins = repo.join("plugins");
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+
+    watch_sources(repo, &plugins)?;
+
+    // <target>/<profile>/build/<pkg>-<hash>/out -> <target>/xingqiao-plugins:
+    // shared by every profile, outside the source tree.
+    let target_root = out_dir.ancestors().nth(4).ok_or("unexpected OUT_DIR layout")?;
+    let plugin_target = target_root.join("xingqiao-plugins");
+    build_plugins(&plugins, &plugin_target)?;
+
+    let wasm_dir = plugin_target.join(WASM_TARGET).join("release");
+    let mut table = String::from("/// Demo job types compiled from `plugins/`: (crate name, component bytes).\n");
+    table.push_str("pub static DEMO_PLUGINS: &[(&str, &[u8])] = &[\n");
+    for demo in DEMOS {
+        let wasm = wasm_dir.join(format!("{demo}.wasm"));
+        if !wasm.is_file() {
+            return Err(format!("{} was not built", wasm.display()).into());
+        }
+        writeln!(table, "    ({demo:?}, include_bytes!({:?})),", wasm.display().to_string())?;
+    }
+    table.push_str("];\n");
+    fs::write(out_dir.join("demo_plugins.rs"), table)?;
+    println!("cargo:rustc-env=XINGQIAO_PLUGIN_WASM_DIR={}", wasm_dir.display());
+    Ok(())
+}
+
+fn build_plugins(plugins: &Path, target_dir: &Path) -> Result<(), Box<dyn Error>> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(plugins)
+        .arg("build")
+        .arg("--release")
+        .arg("--locked")
+        .arg("--target")
+        .arg(WASM_TARGET)
+        .arg("--manifest-path")
+        .arg(plugins.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    // Flags meant for the host build must not leak into the wasm build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PRIMARY_PACKAGE",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        command.env_remove(var);
+    }
+    let status = command.status()?;
+    if !status.success() {
+        return Err(format!(
+            "building the plugins workspace for {WASM_TARGET} failed ({status}); \
+             is the target installed? `rustup target add {WASM_TARGET}`"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Rebuild when a plugin, the SDK or the WIT changes — but not when the
+/// plugins' own `target/` (if someone built there by hand) does.
+fn watch_sources(repo: &Path, plugins: &Path) -> Result<(), Box<dyn Error>> {
+    for path in [repo.join("wit"), repo.join("plugin-sdk/src"), repo.join("plugin-sdk/Cargo.toml")] {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    let mut folders = vec![plugins.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in fs::read_dir(&folder)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if path.is_dir() && name != "target" {
+                folders.push(path);
+            } else if path.is_file() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,1 +1,63 @@
-fn main(){}
+//! The `xingqiao` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xingqiao::cli::plugin::{self, Format};
+
+#[derive(Parser)]
+#[command(name = "xingqiao", version, about = "XingQiao (星桥): workflow orchestration with wasm job types")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tools for plugin (job type) authors.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Checks that FILE is a component the server can load, and prints its metadata.
+    Check { file: String },
+    /// Dry-runs params_check and workflow, and prints the DAG.
+    Run {
+        /// A .wasm file, or `builtin:NAME` for an embedded demo (builtin:hello).
+        plugin: String,
+        /// job_extra as a JSON object.
+        #[arg(long)]
+        job_extra: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
+        Command::Plugin(PluginCommand::Run { plugin, job_extra, format }) => {
+            plugin::run(&plugin, job_extra.as_deref(), format)
+        }
+    };
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(1))
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Every way a plugin can fail, worded for the plugin's author.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::dag::DagError;
+
+/// The plugin export being called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Metadata,
+    ParamsCheck,
+    Workflow,
+    JobNotifier,
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Metadata => "metadata",
+            Self::ParamsCheck => "params-check",
+            Self::Workflow => "workflow",
+            Self::JobNotifier => "job-notifier",
+        })
+    }
+}
+
+/// Why a plugin could not be loaded or a call to it failed. The host never
+/// panics on a plugin's behaviour; it returns one of these.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    #[error("not a WebAssembly file: it does not start with the `\\0asm` magic bytes")]
+    NotWasm,
+    #[error(
+        "this is a core WebAssembly module, not a component: build it with \
+         `cargo build --target wasm32-wasip2` (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule,
+    #[error("the component does not compile: {0}")]
+    Compile(String),
+    #[error("the component does not fit the xingqiao:workflow@0.1.0 world: {0}")]
+    World(String),
+    #[error("metadata() answered something unusable: {0}")]
+    BadMetadata(String),
+    #[error("params-check answered something unusable: {0}")]
+    BadCheck(String),
+    /// The plugin itself refused: params-check's or workflow's `Err(message)`.
+    #[error("{call} refused the job: {message}")]
+    Rejected { call: Call, message: String },
+    #[error("{call} ran past its deadline of {limit:?} and was stopped")]
+    Timeout { call: Call, limit: Duration },
+    #[error("{call} needed more memory than the sandbox's {limit_mib} MiB")]
+    MemoryLimit { call: Call, limit_mib: usize },
+    #[error("workflow added more than the cap of {cap} tasks per job and was stopped")]
+    TooManyTasks { cap: usize },
+    #[error("workflow sent more than the cap of {cap} bytes of task data and was stopped")]
+    DagTooLarge { cap: usize },
+    #[error("workflow gave no usable DAG: {0}")]
+    InvalidDag(#[from] DagError),
+    #[error("{call} crashed (trap): {message}")]
+    Trap { call: Call, message: String },
+    #[error("too many plugin calls at once; try again")]
+    Busy,
+}

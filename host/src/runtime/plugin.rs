@@ -1,0 +1,245 @@
+//! A loaded plugin: its precompiled `InstancePre` and metadata, and the four
+//! calls, each in a fresh store with its own deadline.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
+
+use super::bindings::{self, CheckResult, JobEvent};
+use super::dag::{DagOverflow, DagRecorder, TaskSpec, is_valid_name};
+use super::engine::PluginRuntime;
+use super::error::{Call, PluginError};
+use super::store::{CallState, cut};
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginMetadata {
+    pub job_type: String,
+    pub version: String,
+    pub description: String,
+    pub job_extra_schema: Option<Value>,
+}
+
+/// The job as a plugin sees it at creation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobInput {
+    pub namespace: String,
+    pub name: String,
+    pub operator: String,
+    pub job_extra: Map<String, Value>,
+}
+
+/// params-check's decision: timeout, locks and tags of the job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CheckOutcome {
+    pub job_timeout: Option<u32>,
+    pub job_locks: Vec<String>,
+    pub job_tags: Vec<String>,
+}
+
+/// A compiled, linked plugin. Calls may run from many threads at once; each
+/// gets its own store, so no state survives from one call to the next.
+pub struct LoadedPlugin {
+    runtime: PluginRuntime,
+    pre: bindings::PluginPre<CallState>,
+    metadata: PluginMetadata,
+    size: usize,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin").field("metadata", &self.metadata).field("size", &self.size).finish()
+    }
+}
+
+const MAX_VERSION_LEN: usize = 64;
+const MAX_LOCK_LEN: usize = 64;
+const MAX_TAG_LEN: usize = 128;
+
+impl LoadedPlugin {
+    pub(crate) fn new(
+        runtime: PluginRuntime,
+        pre: bindings::PluginPre<CallState>,
+        size: usize,
+    ) -> Result<Self, PluginError> {
+        let unknown = PluginMetadata {
+            job_type: String::from("(loading)"),
+            version: String::new(),
+            description: String::new(),
+            job_extra_schema: None,
+        };
+        let mut plugin = Self { runtime, pre, metadata: unknown, size };
+        let (result, _) = plugin.call(Call::Metadata, "", None, |p, s| p.call_metadata(s));
+        plugin.metadata = validate_metadata(result?)?;
+        Ok(plugin)
+    }
+
+    pub fn metadata(&self) -> &PluginMetadata {
+        &self.metadata
+    }
+
+    /// Size of the component in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The seed's `params_check`: may the job be created, and with which
+    /// timeout, locks and tags.
+    pub fn params_check(&self, job: &JobInput) -> Result<CheckOutcome, PluginError> {
+        let wire = wire_job(job);
+        let (result, _) = self.call(Call::ParamsCheck, &job.name, None, |p, s| p.call_params_check(s, &wire));
+        let check = result?.map_err(|message| PluginError::Rejected { call: Call::ParamsCheck, message })?;
+        validate_check(check)
+    }
+
+    /// The seed's `workflow`: the job's DAG, checked.
+    pub fn workflow(&self, job: &JobInput) -> Result<Vec<TaskSpec>, PluginError> {
+        let wire = wire_job(job);
+        let limits = self.runtime.limits();
+        let dag = DagRecorder::new(limits.max_tasks, limits.max_dag_bytes);
+        let (result, state) = self.call(Call::Workflow, &job.name, Some(dag), |p, s| p.call_workflow(s, &wire));
+        result?.map_err(|message| PluginError::Rejected { call: Call::Workflow, message })?;
+        let dag = state.dag.ok_or(PluginError::Trap {
+            call: Call::Workflow,
+            message: String::from("the DAG was lost"),
+        })?;
+        Ok(dag.finish()?)
+    }
+
+    /// The seed's `job_notifier`. Its failure is the caller's to log; it never
+    /// changes the job.
+    pub fn job_notifier(&self, event: &JobEvent) -> Result<(), PluginError> {
+        let (result, _) = self.call(Call::JobNotifier, &event.job_name, None, |p, s| p.call_job_notifier(s, event));
+        result
+    }
+
+    /// Runs one export in a fresh store and returns its result with the store's
+    /// final state (the DAG of a workflow call).
+    fn call<R>(
+        &self,
+        call: Call,
+        job: &str,
+        dag: Option<DagRecorder>,
+        run: impl FnOnce(&bindings::Plugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> (Result<R, PluginError>, CallState) {
+        let inner = &self.runtime.inner;
+        let limits = &inner.limits;
+        let mut store = Store::new(&inner.engine, CallState::new(limits, &self.metadata.job_type, job, dag));
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(limits.ticks(deadline(limits, call)));
+        let outcome = self.pre.instantiate(&mut store).and_then(|instance| run(&instance, &mut store));
+        let state = store.into_data();
+        forward_output(&state, limits.max_log_lines);
+        let outcome = outcome.map_err(|err| classify(call, &err, &state, limits));
+        (outcome, state)
+    }
+}
+
+fn deadline(limits: &super::SandboxLimits, call: Call) -> std::time::Duration {
+    match call {
+        Call::Metadata => limits.metadata_deadline,
+        Call::ParamsCheck => limits.params_check_deadline,
+        Call::Workflow => limits.workflow_deadline,
+        Call::JobNotifier => limits.job_notifier_deadline,
+    }
+}
+
+fn wire_job(job: &JobInput) -> bindings::Job {
+    bindings::Job {
+        namespace: job.namespace.clone(),
+        name: job.name.clone(),
+        operator: job.operator.clone(),
+        job_extra: Value::Object(job.job_extra.clone()).to_string(),
+    }
+}
+
+/// Names which bound stopped the plugin, else what the trap says.
+fn classify(call: Call, err: &wasmtime::Error, state: &CallState, limits: &super::SandboxLimits) -> PluginError {
+    match state.dag.as_ref().and_then(|dag| dag.overflow) {
+        Some(DagOverflow::Tasks) => return PluginError::TooManyTasks { cap: limits.max_tasks },
+        Some(DagOverflow::Bytes) => return PluginError::DagTooLarge { cap: limits.max_dag_bytes },
+        None => {}
+    }
+    if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+        return PluginError::Busy;
+    }
+    let trap = err.downcast_ref::<Trap>();
+    if trap == Some(&Trap::Interrupt) {
+        return PluginError::Timeout { call, limit: deadline(limits, call) };
+    }
+    if state.memory.refused {
+        return PluginError::MemoryLimit { call, limit_mib: limits.memory_bytes >> 20 };
+    }
+    let mut message = match trap {
+        Some(trap) => trap.to_string(),
+        None => cut(&format!("{err:#}"), 1024).to_owned(),
+    };
+    // A Rust panic prints its message to stderr just before the trap.
+    let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
+    let said: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("note:")).collect();
+    if !said.is_empty() {
+        message = format!("{message}; stderr: {}", cut(&said.join(" | "), 1024));
+    }
+    PluginError::Trap { call, message }
+}
+
+/// Puts what the plugin printed into our log, one line per event, bounded.
+fn forward_output(state: &CallState, max_lines: usize) {
+    for (stream, pipe) in [("stdout", &state.stdout), ("stderr", &state.stderr)] {
+        let bytes = pipe.contents();
+        if bytes.is_empty() {
+            continue;
+        }
+        for line in String::from_utf8_lossy(&bytes).lines().take(max_lines) {
+            tracing::info!(plugin = %state.plugin, job = %state.job, stream, "{line}");
+        }
+    }
+    if state.log.dropped > 0 {
+        tracing::warn!(plugin = %state.plugin, job = %state.job, dropped = state.log.dropped, "log lines over budget dropped");
+    }
+}
+
+fn validate_metadata(raw: bindings::Metadata) -> Result<PluginMetadata, PluginError> {
+    if !is_valid_name(&raw.job_type) {
+        return Err(PluginError::BadMetadata(format!(
+            "job-type {:?} must be 1 to 64 of A-Z a-z 0-9 _ -",
+            raw.job_type
+        )));
+    }
+    if raw.version.len() > MAX_VERSION_LEN {
+        return Err(PluginError::BadMetadata(format!("version is longer than {MAX_VERSION_LEN} bytes")));
+    }
+    let job_extra_schema = match raw.job_extra_schema.as_deref().map(serde_json::from_str::<Value>) {
+        None => None,
+        Some(Ok(schema @ Value::Object(_))) => Some(schema),
+        Some(Ok(_)) => return Err(PluginError::BadMetadata("job-extra-schema must be a JSON object".into())),
+        Some(Err(err)) => {
+            return Err(PluginError::BadMetadata(format!("job-extra-schema is not JSON: {err}")));
+        }
+    };
+    Ok(PluginMetadata { job_type: raw.job_type, version: raw.version, description: raw.description, job_extra_schema })
+}
+
+fn validate_check(raw: CheckResult) -> Result<CheckOutcome, PluginError> {
+    let bad = |why: String| Err(PluginError::BadCheck(why));
+    if raw.job_timeout == Some(0) {
+        return bad("job-timeout must be at least 1 second".into());
+    }
+    let mut job_locks: Vec<String> = Vec::new();
+    for lock in raw.job_locks {
+        let lock = lock.trim().to_owned();
+        if lock.is_empty() || lock.contains(',') || lock.len() > MAX_LOCK_LEN {
+            return bad(format!("lock {lock:?} must be 1 to {MAX_LOCK_LEN} bytes without commas"));
+        }
+        if !job_locks.contains(&lock) {
+            job_locks.push(lock);
+        }
+    }
+    for tag in &raw.job_tags {
+        let well_formed = tag.split_once('=').is_some_and(|(key, _)| !key.trim().is_empty());
+        if !well_formed || tag.contains(',') || tag.len() > MAX_TAG_LEN {
+            return bad(format!("tag {tag:?} must be key=value, without commas, at most {MAX_TAG_LEN} bytes"));
+        }
+    }
+    Ok(CheckOutcome { job_timeout: raw.job_timeout, job_locks, job_tags: raw.job_tags })
+}

@@ -149,7 +149,8 @@ fn table(job_type: &str, check: &CheckOutcome, tasks: &[TaskSpec]) -> String {
 }
 
 fn quoted(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    format!("\"{escaped}\"")
 }
 
 /// The DAG in Graphviz DOT: one node per task, one edge per dependency.
@@ -157,7 +158,7 @@ fn dot(job_type: &str, tasks: &[TaskSpec]) -> String {
     let mut out = format!("digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n", quoted(job_type));
     for task in tasks {
         let style = if task.is_save { ", peripheries=2" } else { "" };
-        let _ = writeln!(out, "  {} [label={}{style}];", quoted(&task.label), quoted(&format!("{}\\n{}", task.label, task.cmd)));
+        let _ = writeln!(out, "  {} [label={}{style}];", quoted(&task.label), quoted(&format!("{}\n{}", task.label, task.cmd)));
     }
     for task in tasks {
         for dep in &task.dependencies {

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use xingqiao::cli::plugin::{self, Format};
 
 #[derive(Parser)]
-#[command(name = "xingqiao", version, about = "XingQiao (星桥): workflow orchestration with wasm job types")]
+#[command(
+    name = "xingqiao",
+    version,
+    about = "XingQiao (星桥): workflow orchestration with wasm job types"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,6 +42,7 @@ enum PluginCommand {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -46,9 +51,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
-        Command::Plugin(PluginCommand::Run { plugin, job_extra, format }) => {
-            plugin::run(&plugin, job_extra.as_deref(), format)
-        }
+        Command::Plugin(PluginCommand::Run {
+            plugin,
+            job_extra,
+            format,
+        }) => plugin::run(&plugin, job_extra.as_deref(), format),
     };
     match outcome {
         Ok(text) => {

@@ -125,7 +125,10 @@ impl std::fmt::Display for AddTaskError {
                 write!(f, "dependency {dep:?} names no task added before it")
             }
             Self::BadLabel(label) => {
-                write!(f, "bad task label {label:?}: use 1 to 64 of A-Z a-z 0-9 _ -")
+                write!(
+                    f,
+                    "bad task label {label:?}: use 1 to 64 of A-Z a-z 0-9 _ -"
+                )
             }
             Self::BadCmd(why) => write!(f, "bad task cmd: {why}"),
             Self::BadJson(why) => write!(f, "bad task JSON: {why}"),
@@ -166,7 +169,9 @@ impl Dag {
     fn check_like_the_server(&self, task: &Task) -> Result<(), AddTaskError> {
         let valid_label = |label: &str| {
             (1..=64).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         };
         if !valid_label(&task.label) {
             return Err(AddTaskError::BadLabel(task.label.clone()));
@@ -189,7 +194,9 @@ impl Dag {
         }
         for (what, value) in [("params", &task.params), ("extra", &task.extra)] {
             if value.as_ref().is_some_and(|v| !v.is_object()) {
-                return Err(AddTaskError::BadJson(format!("{what} must be a JSON object")));
+                return Err(AddTaskError::BadJson(format!(
+                    "{what} must be a JSON object"
+                )));
             }
         }
         Ok(())

@@ -37,10 +37,25 @@ impl Job {
         self.extra.get(key).and_then(Value::as_u64)
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), expect(dead_code, reason = "used by the wasm glue"))]
-    pub(crate) fn from_wire(namespace: String, name: String, operator: String, extra_json: &str) -> Self {
-        let extra = serde_json::from_str(extra_json).map(object_or_empty).unwrap_or_default();
-        Self { namespace, name, operator, extra }
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        expect(dead_code, reason = "used by the wasm glue")
+    )]
+    pub(crate) fn from_wire(
+        namespace: String,
+        name: String,
+        operator: String,
+        extra_json: &str,
+    ) -> Self {
+        let extra = serde_json::from_str(extra_json)
+            .map(object_or_empty)
+            .unwrap_or_default();
+        Self {
+            namespace,
+            name,
+            operator,
+            extra,
+        }
     }
 }
 
@@ -125,7 +140,10 @@ impl Check {
 }
 
 fn split_commas(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(',').map(str::trim).filter(|part| !part.is_empty()).map(str::to_owned)
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(str::to_owned)
 }
 
 /// A job's state change, with the fields of the seed's `job_obj`.

@@ -21,8 +21,22 @@ pub use serde_json::{self, Value, json};
 ///
 /// Use it once per plugin crate, at the crate root:
 ///
-/// ```ignore
-/// xingqiao_plugin_sdk::export_plugin!(Ping);
+/// ```
+/// use xingqiao_plugin_sdk::{Dag, Error, Job, Metadata, Plugin, Task, export_plugin};
+///
+/// struct Ping;
+///
+/// impl Plugin for Ping {
+///     fn metadata() -> Metadata {
+///         Metadata::new("ping")
+///     }
+///     fn workflow(_job: &Job, dag: &mut Dag) -> Result<(), Error> {
+///         dag.add_task(Task::new("task1", "/demo_api/ping"))?;
+///         Ok(())
+///     }
+/// }
+///
+/// export_plugin!(Ping);
 /// ```
 ///
 /// On a native build (for `cargo test`) it only checks that the type implements

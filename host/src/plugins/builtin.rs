@@ -9,13 +9,19 @@ include!(concat!(env!("OUT_DIR"), "/demo_plugins.rs"));
 
 /// The component bytes of one embedded demo, by crate name (`hello_lock`).
 pub fn demo_bytes(name: &str) -> Option<&'static [u8]> {
-    DEMO_PLUGINS.iter().find(|(demo, _)| *demo == name).map(|(_, bytes)| *bytes)
+    DEMO_PLUGINS
+        .iter()
+        .find(|(demo, _)| *demo == name)
+        .map(|(_, bytes)| *bytes)
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("built-in plugin {name}: {source}")]
-    Builtin { name: &'static str, source: PluginError },
+    Builtin {
+        name: &'static str,
+        source: PluginError,
+    },
     #[error("two plugins claim job_type {0:?}")]
     DuplicateJobType(String),
 }
@@ -31,7 +37,9 @@ impl Registry {
     pub fn with_demos(runtime: &PluginRuntime) -> Result<Self, RegistryError> {
         let mut registry = Self::default();
         for (name, bytes) in DEMO_PLUGINS {
-            let plugin = runtime.load(bytes).map_err(|source| RegistryError::Builtin { name, source })?;
+            let plugin = runtime
+                .load(bytes)
+                .map_err(|source| RegistryError::Builtin { name, source })?;
             registry.insert(plugin)?;
         }
         Ok(registry)

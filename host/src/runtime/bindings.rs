@@ -6,6 +6,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
     // Host functions return `wasmtime::Result` so a resource limit can stop the guest.
     imports: { default: trappable },
+    additional_derives: [PartialEq],
 });
 
 pub use xingqiao::workflow::host::{AddTaskError, LogLevel, TaskOptions};

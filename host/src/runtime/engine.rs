@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::thread;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
+};
 
 use super::bindings;
 use super::error::PluginError;
@@ -27,7 +29,9 @@ pub(crate) struct RuntimeInner {
 
 impl std::fmt::Debug for PluginRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginRuntime").field("limits", &self.inner.limits).finish_non_exhaustive()
+        f.debug_struct("PluginRuntime")
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,10 +53,18 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         // Deny-all WASI (see `CallState::new`): std guests import it whether they use it or not.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup_error)?;
-        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
-            .map_err(setup_error)?;
+        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| {
+            state
+        })
+        .map_err(setup_error)?;
         start_epoch_ticker(&engine, &limits)?;
-        Ok(Self { inner: Arc::new(RuntimeInner { engine, linker, limits }) })
+        Ok(Self {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                limits,
+            }),
+        })
     }
 
     pub fn limits(&self) -> &SandboxLimits {
@@ -123,12 +135,14 @@ fn start_epoch_ticker(engine: &Engine, limits: &SandboxLimits) -> Result<(), Run
     let weak = engine.weak();
     let tick = limits.epoch_tick;
     // Without the ticker no deadline would ever fire, so failing to start it is fatal.
-    thread::Builder::new().name("xingqiao-epoch".into()).spawn(move || {
-        while let Some(engine) = weak.upgrade() {
-            engine.increment_epoch();
-            drop(engine);
-            thread::sleep(tick);
-        }
+    thread::Builder::new()
+        .name("xingqiao-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                thread::sleep(tick);
+            }
         })
         .map(drop)
         .map_err(setup_error)

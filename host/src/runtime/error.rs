@@ -8,6 +8,8 @@ use super::dag::DagError;
 /// The plugin export being called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
+    /// Instantiation, which runs the component's start functions.
+    Instantiate,
     Metadata,
     ParamsCheck,
     Workflow,
@@ -17,6 +19,7 @@ pub enum Call {
 impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Self::Instantiate => "instantiation",
             Self::Metadata => "metadata",
             Self::ParamsCheck => "params-check",
             Self::Workflow => "workflow",

@@ -29,11 +29,14 @@ impl host::Host for CallState {
         let Some(dag) = self.dag.as_mut() else {
             return Err(wasmtime::Error::new(NotInWorkflow));
         };
-        dag.add(label, cmd, options).map_err(|overflow| wasmtime::Error::new(LimitReached(overflow)))
+        dag.add(label, cmd, options)
+            .map_err(|overflow| wasmtime::Error::new(LimitReached(overflow)))
     }
 
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
-        let Some(line) = self.log.admit(&message) else { return Ok(()) };
+        let Some(line) = self.log.admit(&message) else {
+            return Ok(());
+        };
         let (plugin, job) = (self.plugin.as_str(), self.job.as_str());
         match level {
             LogLevel::Trace => tracing::trace!(plugin, job, "{line}"),

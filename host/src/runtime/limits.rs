@@ -8,6 +8,8 @@ use std::time::Duration;
 pub struct SandboxLimits {
     /// Linear memory of one call, all memories of the component together.
     pub memory_bytes: usize,
+    /// Wall-clock budget of instantiation (the component's start functions).
+    pub instantiate_deadline: Duration,
     /// Wall-clock budget of `metadata()` (read once when a plugin is loaded).
     pub metadata_deadline: Duration,
     pub params_check_deadline: Duration,
@@ -34,6 +36,7 @@ impl Default for SandboxLimits {
     fn default() -> Self {
         Self {
             memory_bytes: 64 << 20,
+            instantiate_deadline: Duration::from_secs(1),
             metadata_deadline: Duration::from_secs(1),
             params_check_deadline: Duration::from_millis(100),
             workflow_deadline: Duration::from_secs(2),
@@ -53,7 +56,9 @@ impl SandboxLimits {
     /// A deadline expressed in epoch ticks, never zero (zero traps at once).
     pub(crate) fn ticks(&self, deadline: Duration) -> u64 {
         let tick = self.epoch_tick.as_nanos().max(1);
-        u64::try_from(deadline.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).max(1)
+        u64::try_from(deadline.as_nanos().div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 }
 
@@ -63,7 +68,10 @@ mod tests {
 
     #[test]
     fn deadlines_round_up_to_whole_ticks_and_never_to_zero() {
-        let limits = SandboxLimits { epoch_tick: Duration::from_millis(5), ..Default::default() };
+        let limits = SandboxLimits {
+            epoch_tick: Duration::from_millis(5),
+            ..Default::default()
+        };
         assert_eq!(limits.ticks(Duration::from_millis(100)), 20);
         assert_eq!(limits.ticks(Duration::from_millis(101)), 21);
         assert_eq!(limits.ticks(Duration::ZERO), 1);

@@ -48,7 +48,10 @@ pub struct LoadedPlugin {
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin").field("metadata", &self.metadata).field("size", &self.size).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("metadata", &self.metadata)
+            .field("size", &self.size)
+            .finish()
     }
 }
 
@@ -68,9 +71,16 @@ impl LoadedPlugin {
             description: String::new(),
             job_extra_schema: None,
         };
-        let mut plugin = Self { runtime, pre, metadata: unknown, size };
-        let (result, _) = plugin.call(Call::Metadata, "", None, |p, s| p.call_metadata(s));
-        plugin.metadata = validate_metadata(result?)?;
+        let mut plugin = Self {
+            runtime,
+            pre,
+            metadata: unknown,
+            size,
+        };
+        let (raw, _) = plugin.session("", |store, instance| {
+            plugin.step(store, Call::Metadata, |s| instance.call_metadata(s))
+        });
+        plugin.metadata = validate_metadata(raw?)?;
         Ok(plugin)
     }
 
@@ -87,56 +97,117 @@ impl LoadedPlugin {
     /// timeout, locks and tags.
     pub fn params_check(&self, job: &JobInput) -> Result<CheckOutcome, PluginError> {
         let wire = wire_job(job);
-        let (result, _) = self.call(Call::ParamsCheck, &job.name, None, |p, s| p.call_params_check(s, &wire));
-        let check = result?.map_err(|message| PluginError::Rejected { call: Call::ParamsCheck, message })?;
-        validate_check(check)
+        self.session(&job.name, |store, instance| {
+            self.check_step(store, instance, &wire)
+        })
+        .0
     }
 
     /// The seed's `workflow`: the job's DAG, checked.
     pub fn workflow(&self, job: &JobInput) -> Result<Vec<TaskSpec>, PluginError> {
         let wire = wire_job(job);
+        self.session(&job.name, |store, instance| {
+            self.workflow_step(store, instance, &wire)
+        })
+        .0
+    }
+
+    /// What create_job needs: params_check, then (if it passed) workflow, in one
+    /// sandbox instance — each step with its own deadline.
+    pub fn plan_job(&self, job: &JobInput) -> Result<(CheckOutcome, Vec<TaskSpec>), PluginError> {
+        let wire = wire_job(job);
+        self.session(&job.name, |store, instance| {
+            let check = self.check_step(store, instance, &wire)?;
+            Ok((check, self.workflow_step(store, instance, &wire)?))
+        })
+        .0
+    }
+
+    /// The seed's `job_notifier`. Its failure is the caller's to log; it never
+    /// changes the job.
+    pub fn job_notifier(&self, event: &JobEvent) -> Result<(), PluginError> {
+        self.session(&event.job_name, |store, instance| {
+            self.step(store, Call::JobNotifier, |s| {
+                instance.call_job_notifier(s, event)
+            })
+        })
+        .0
+    }
+
+    fn check_step(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &bindings::Plugin,
+        job: &bindings::Job,
+    ) -> Result<CheckOutcome, PluginError> {
+        let check = self.step(store, Call::ParamsCheck, |s| {
+            instance.call_params_check(s, job)
+        })?;
+        validate_check(check.map_err(|message| PluginError::Rejected {
+            call: Call::ParamsCheck,
+            message,
+        })?)
+    }
+
+    fn workflow_step(
+        &self,
+        store: &mut Store<CallState>,
+        instance: &bindings::Plugin,
+        job: &bindings::Job,
+    ) -> Result<Vec<TaskSpec>, PluginError> {
         let limits = self.runtime.limits();
-        let dag = DagRecorder::new(limits.max_tasks, limits.max_dag_bytes);
-        let (result, state) = self.call(Call::Workflow, &job.name, Some(dag), |p, s| p.call_workflow(s, &wire));
-        result?.map_err(|message| PluginError::Rejected { call: Call::Workflow, message })?;
-        let dag = state.dag.ok_or(PluginError::Trap {
+        // add-task is accepted only from here on.
+        store.data_mut().dag = Some(DagRecorder::new(limits.max_tasks, limits.max_dag_bytes));
+        let outcome = self.step(store, Call::Workflow, |s| instance.call_workflow(s, job))?;
+        outcome.map_err(|message| PluginError::Rejected {
+            call: Call::Workflow,
+            message,
+        })?;
+        let dag = store.data_mut().dag.take().ok_or(PluginError::Trap {
             call: Call::Workflow,
             message: String::from("the DAG was lost"),
         })?;
         Ok(dag.finish()?)
     }
 
-    /// The seed's `job_notifier`. Its failure is the caller's to log; it never
-    /// changes the job.
-    pub fn job_notifier(&self, event: &JobEvent) -> Result<(), PluginError> {
-        let (result, _) = self.call(Call::JobNotifier, &event.job_name, None, |p, s| p.call_job_notifier(s, event));
-        result
-    }
-
-    /// Runs one export in a fresh store and returns its result with the store's
-    /// final state (the DAG of a workflow call).
-    fn call<R>(
+    /// A fresh store and instance for `body`; what the plugin printed is logged
+    /// whatever the outcome. Returns the store's final state too.
+    fn session<R>(
         &self,
-        call: Call,
         job: &str,
-        dag: Option<DagRecorder>,
-        run: impl FnOnce(&bindings::Plugin, &mut Store<CallState>) -> wasmtime::Result<R>,
+        body: impl FnOnce(&mut Store<CallState>, &bindings::Plugin) -> Result<R, PluginError>,
     ) -> (Result<R, PluginError>, CallState) {
         let inner = &self.runtime.inner;
         let limits = &inner.limits;
-        let mut store = Store::new(&inner.engine, CallState::new(limits, &self.metadata.job_type, job, dag));
+        let mut store = Store::new(
+            &inner.engine,
+            CallState::new(limits, &self.metadata.job_type, job),
+        );
         store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline(limits.ticks(deadline(limits, call)));
-        let outcome = self.pre.instantiate(&mut store).and_then(|instance| run(&instance, &mut store));
+        let outcome = self
+            .step(&mut store, Call::Instantiate, |s| self.pre.instantiate(s))
+            .and_then(|instance| body(&mut store, &instance));
         let state = store.into_data();
         forward_output(&state, limits.max_log_lines);
-        let outcome = outcome.map_err(|err| classify(call, &err, &state, limits));
         (outcome, state)
+    }
+
+    /// One export call (or the instantiation) under its own deadline.
+    fn step<R>(
+        &self,
+        store: &mut Store<CallState>,
+        call: Call,
+        run: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let limits = &self.runtime.inner.limits;
+        store.set_epoch_deadline(limits.ticks(deadline(limits, call)));
+        run(store).map_err(|err| classify(call, &err, store.data(), limits))
     }
 }
 
 fn deadline(limits: &super::SandboxLimits, call: Call) -> std::time::Duration {
     match call {
+        Call::Instantiate => limits.instantiate_deadline,
         Call::Metadata => limits.metadata_deadline,
         Call::ParamsCheck => limits.params_check_deadline,
         Call::Workflow => limits.workflow_deadline,
@@ -154,10 +225,23 @@ fn wire_job(job: &JobInput) -> bindings::Job {
 }
 
 /// Names which bound stopped the plugin, else what the trap says.
-fn classify(call: Call, err: &wasmtime::Error, state: &CallState, limits: &super::SandboxLimits) -> PluginError {
+fn classify(
+    call: Call,
+    err: &wasmtime::Error,
+    state: &CallState,
+    limits: &super::SandboxLimits,
+) -> PluginError {
     match state.dag.as_ref().and_then(|dag| dag.overflow) {
-        Some(DagOverflow::Tasks) => return PluginError::TooManyTasks { cap: limits.max_tasks },
-        Some(DagOverflow::Bytes) => return PluginError::DagTooLarge { cap: limits.max_dag_bytes },
+        Some(DagOverflow::Tasks) => {
+            return PluginError::TooManyTasks {
+                cap: limits.max_tasks,
+            };
+        }
+        Some(DagOverflow::Bytes) => {
+            return PluginError::DagTooLarge {
+                cap: limits.max_dag_bytes,
+            };
+        }
         None => {}
     }
     if err.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
@@ -165,10 +249,16 @@ fn classify(call: Call, err: &wasmtime::Error, state: &CallState, limits: &super
     }
     let trap = err.downcast_ref::<Trap>();
     if trap == Some(&Trap::Interrupt) {
-        return PluginError::Timeout { call, limit: deadline(limits, call) };
+        return PluginError::Timeout {
+            call,
+            limit: deadline(limits, call),
+        };
     }
     if state.memory.refused {
-        return PluginError::MemoryLimit { call, limit_mib: limits.memory_bytes >> 20 };
+        return PluginError::MemoryLimit {
+            call,
+            limit_mib: limits.memory_bytes >> 20,
+        };
     }
     let mut message = match trap {
         Some(trap) => trap.to_string(),
@@ -176,7 +266,10 @@ fn classify(call: Call, err: &wasmtime::Error, state: &CallState, limits: &super
     };
     // A Rust panic prints its message to stderr just before the trap.
     let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
-    let said: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("note:")).collect();
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("note:"))
+        .collect();
     if !said.is_empty() {
         message = format!("{message}; stderr: {}", cut(&said.join(" | "), 1024));
     }
@@ -190,7 +283,11 @@ fn forward_output(state: &CallState, max_lines: usize) {
         if bytes.is_empty() {
             continue;
         }
-        for line in String::from_utf8_lossy(&bytes).lines().take(max_lines) {
+        for line in String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(max_lines)
+        {
             tracing::info!(plugin = %state.plugin, job = %state.job, stream, "{line}");
         }
     }
@@ -207,17 +304,34 @@ fn validate_metadata(raw: bindings::Metadata) -> Result<PluginMetadata, PluginEr
         )));
     }
     if raw.version.len() > MAX_VERSION_LEN {
-        return Err(PluginError::BadMetadata(format!("version is longer than {MAX_VERSION_LEN} bytes")));
+        return Err(PluginError::BadMetadata(format!(
+            "version is longer than {MAX_VERSION_LEN} bytes"
+        )));
     }
-    let job_extra_schema = match raw.job_extra_schema.as_deref().map(serde_json::from_str::<Value>) {
+    let job_extra_schema = match raw
+        .job_extra_schema
+        .as_deref()
+        .map(serde_json::from_str::<Value>)
+    {
         None => None,
         Some(Ok(schema @ Value::Object(_))) => Some(schema),
-        Some(Ok(_)) => return Err(PluginError::BadMetadata("job-extra-schema must be a JSON object".into())),
+        Some(Ok(_)) => {
+            return Err(PluginError::BadMetadata(
+                "job-extra-schema must be a JSON object".into(),
+            ));
+        }
         Some(Err(err)) => {
-            return Err(PluginError::BadMetadata(format!("job-extra-schema is not JSON: {err}")));
+            return Err(PluginError::BadMetadata(format!(
+                "job-extra-schema is not JSON: {err}"
+            )));
         }
     };
-    Ok(PluginMetadata { job_type: raw.job_type, version: raw.version, description: raw.description, job_extra_schema })
+    Ok(PluginMetadata {
+        job_type: raw.job_type,
+        version: raw.version,
+        description: raw.description,
+        job_extra_schema,
+    })
 }
 
 fn validate_check(raw: CheckResult) -> Result<CheckOutcome, PluginError> {
@@ -229,17 +343,27 @@ fn validate_check(raw: CheckResult) -> Result<CheckOutcome, PluginError> {
     for lock in raw.job_locks {
         let lock = lock.trim().to_owned();
         if lock.is_empty() || lock.contains(',') || lock.len() > MAX_LOCK_LEN {
-            return bad(format!("lock {lock:?} must be 1 to {MAX_LOCK_LEN} bytes without commas"));
+            return bad(format!(
+                "lock {lock:?} must be 1 to {MAX_LOCK_LEN} bytes without commas"
+            ));
         }
         if !job_locks.contains(&lock) {
             job_locks.push(lock);
         }
     }
     for tag in &raw.job_tags {
-        let well_formed = tag.split_once('=').is_some_and(|(key, _)| !key.trim().is_empty());
+        let well_formed = tag
+            .split_once('=')
+            .is_some_and(|(key, _)| !key.trim().is_empty());
         if !well_formed || tag.contains(',') || tag.len() > MAX_TAG_LEN {
-            return bad(format!("tag {tag:?} must be key=value, without commas, at most {MAX_TAG_LEN} bytes"));
+            return bad(format!(
+                "tag {tag:?} must be key=value, without commas, at most {MAX_TAG_LEN} bytes"
+            ));
         }
     }
-    Ok(CheckOutcome { job_timeout: raw.job_timeout, job_locks, job_tags: raw.job_tags })
+    Ok(CheckOutcome {
+        job_timeout: raw.job_timeout,
+        job_locks,
+        job_tags: raw.job_tags,
+    })
 }

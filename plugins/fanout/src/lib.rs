@@ -14,7 +14,9 @@ fn branches(job: &Job) -> Result<u64, String> {
         Some(n) => n
             .as_u64()
             .filter(|n| (1..=MAX_BRANCHES).contains(n))
-            .ok_or_else(|| format!("job_extra.n must be an integer from 1 to {MAX_BRANCHES}, got {n}")),
+            .ok_or_else(|| {
+                format!("job_extra.n must be an integer from 1 to {MAX_BRANCHES}, got {n}")
+            }),
     }
 }
 

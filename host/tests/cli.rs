@@ -1,0 +1,191 @@
+//! `xingqiao plugin check|run`, run as a plugin author would run them.
+
+#![expect(clippy::unwrap_used, reason = "helpers fail the test by panicking")]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn xingqiao(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xingqiao"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn wasm(name: &str) -> String {
+    let path = PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join(format!("{name}.wasm"));
+    path.display().to_string()
+}
+
+fn task(label: &str, cmd: &str, deps: &[&str], requires: &[&str], is_save: bool) -> Value {
+    json!({
+        "label": label, "cmd": cmd, "dependencies": deps, "requires": requires, "provides": [],
+        "params": null, "extra": null, "retry_max": 0, "timeout": null, "is_save": is_save
+    })
+}
+
+#[test]
+fn run_builtin_hello_as_json_shows_the_whole_dag() {
+    let output = xingqiao(&[
+        "plugin",
+        "run",
+        "builtin:hello",
+        "--job-extra",
+        r#"{"str_info":"ceshi"}"#,
+        "--format",
+        "json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        printed,
+        json!({
+            "job_type": "hello",
+            "check": {"job_timeout": null, "job_locks": [], "job_tags": []},
+            "tasks": [
+                task("task1", "/demo_api/hello", &[], &["str_info"], false),
+                task("task2", "/demo_api/ping", &["task1"], &[], false),
+                task("task3", "/demo_api/collect", &["task1", "task2"], &["all_taskdata"], true),
+            ]
+        })
+    );
+}
+
+#[test]
+fn run_builtin_hello_without_str_info_fails_naming_it() {
+    let output = xingqiao(&["plugin", "run", "builtin:hello", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "");
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: params-check refused the job: job_extra not have str_info"
+    );
+}
+
+#[test]
+fn run_as_table_and_as_dot() {
+    let output = xingqiao(&[
+        "plugin",
+        "run",
+        "builtin:hello_lock",
+        "--job-extra",
+        r#"{"str_info":"ab"}"#,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "job_type hello_lock: job_timeout 1800s, job_locks ceshi, job_tags -\n\
+         LABEL  CMD              DEPENDENCIES  REQUIRES  PROVIDES  PARAMS  RETRY  TIMEOUT  SAVE\n\
+         task1  /demo_api/hello  -             str_info  -         -       0      -        false\n\
+         task2  /demo_api/ping   task1         -         -         -       0      -        false\n"
+    );
+    let output = xingqiao(&["plugin", "run", "builtin:ping", "--format", "dot"]);
+    assert_eq!(
+        stdout(&output),
+        "digraph \"ping\" {\n  rankdir=LR;\n  node [shape=box];\n  \
+         \"task1\" [label=\"task1\\n/demo_api/ping\"];\n  \
+         \"task2\" [label=\"task2\\n/demo_api/ping\"];\n  \
+         \"task1\" -> \"task2\";\n}\n"
+    );
+}
+
+#[test]
+fn run_a_file_and_refuse_bad_job_extra() {
+    let output = xingqiao(&[
+        "plugin",
+        "run",
+        &wasm("chain"),
+        "--job-extra",
+        r#"{"n":2}"#,
+        "--format",
+        "json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(printed["tasks"].as_array().map(Vec::len), Some(2));
+
+    let output = xingqiao(&["plugin", "run", "builtin:ping", "--job-extra", "[1]"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: --job-extra must be a JSON object"
+    );
+    let output = xingqiao(&["plugin", "run", "builtin:nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no built-in plugin \"nope\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn check_prints_metadata_of_a_good_plugin() {
+    let output = xingqiao(&["plugin", "check", &wasm("hello")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("ok: {} is a xingqiao:workflow@0.1.0 plugin", wasm("hello"))
+    );
+    assert_eq!(lines[1], "job_type:    hello");
+    assert_eq!(lines[2], "version:     0.1.0");
+    assert!(
+        lines[4].starts_with("size:        ") && lines[4].ends_with(" bytes"),
+        "{}",
+        lines[4]
+    );
+    assert_eq!(
+        lines[5],
+        r#"job_extra:   {"properties":{"str_info":{"type":"string"}},"required":["str_info"],"type":"object"}"#
+    );
+}
+
+#[test]
+fn check_refuses_what_is_not_a_plugin_and_says_why() {
+    let dir = std::env::temp_dir().join(format!("xingqiao-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let core = dir.join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let cases = [
+        (
+            core.display().to_string(),
+            "core WebAssembly module, not a component",
+        ),
+        (text.display().to_string(), "not a WebAssembly file"),
+        (
+            wasm("other_world"),
+            "does not fit the xingqiao:workflow@0.1.0 world",
+        ),
+    ];
+    for (file, reason) in cases {
+        let output = xingqiao(&["plugin", "check", &file]);
+        assert_eq!(output.status.code(), Some(1), "{file}");
+        assert!(
+            stderr(&output).contains(reason),
+            "{file}: {}",
+            stderr(&output)
+        );
+    }
+    let output = xingqiao(&[
+        "plugin",
+        "check",
+        &dir.join("missing.wasm").display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

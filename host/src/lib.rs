@@ -1,5 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cli;
+pub mod config;
+pub mod db;
+pub mod dispatch;
+pub mod engine;
+pub mod executor;
+pub mod http;
 pub mod plugins;
 pub mod runtime;
+pub mod server;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use xingqiao::cli::plugin::{self, Format};
+use xingqiao::config::{Config, ServeArgs};
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +19,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the server: HTTP API, engine and task workers.
+    Serve(ServeArgs),
+    /// Applies database migrations, then exits (`serve` applies them too).
+    Migrate(ServeArgs),
     /// Tools for plugin (job type) authors.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Serve(args) => return serve(args, false),
+        Command::Migrate(args) => return serve(args, true),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
         Command::Plugin(PluginCommand::Run {
             plugin,
@@ -65,6 +72,41 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+fn serve(args: ServeArgs, migrate_only: bool) -> ExitCode {
+    let config = match Config::load(args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        if migrate_only {
+            return xingqiao::server::migrate(&config).await;
+        }
+        let listener = std::net::TcpListener::bind(&config.bind)
+            .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.bind))?;
+        xingqiao::server::run(config, listener, xingqiao::server::shutdown_signal()).await
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -17,6 +17,8 @@ pub fn demo_bytes(name: &str) -> Option<&'static [u8]> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    #[error("plugin {path}: {reason}")]
+    File { path: String, reason: String },
     #[error("built-in plugin {name}: {source}")]
     Builtin {
         name: &'static str,
@@ -43,6 +45,33 @@ impl Registry {
             registry.insert(plugin)?;
         }
         Ok(registry)
+    }
+
+    /// Loads every `*.wasm` of `dir` (sorted by name), refusing the whole
+    /// folder on the first bad file so a typo never goes unnoticed.
+    pub fn load_dir(
+        &mut self,
+        runtime: &PluginRuntime,
+        dir: &std::path::Path,
+    ) -> Result<(), RegistryError> {
+        let file_err = |path: &std::path::Path, reason: String| RegistryError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|err| file_err(dir, err.to_string()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+            .collect();
+        files.sort();
+        for path in files {
+            let bytes = std::fs::read(&path).map_err(|err| file_err(&path, err.to_string()))?;
+            let plugin = runtime
+                .load(&bytes)
+                .map_err(|err| file_err(&path, err.to_string()))?;
+            self.insert(plugin)?;
+        }
+        Ok(())
     }
 
     pub fn insert(&mut self, plugin: LoadedPlugin) -> Result<(), RegistryError> {

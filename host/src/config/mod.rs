@@ -1,0 +1,226 @@
+//! Configuration of `xingqiao serve`: flags, each also an environment variable
+//! and a key of an optional TOML file (`--config`). Flags and variables win
+//! over the file, the file over the defaults. Bad values are refused at start,
+//! naming the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The settings as given (all optional); see [`Config`] for the defaults.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (keys as the flags, with `_`).
+    #[arg(long, env = "XINGQIAO_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8585].
+    #[arg(long, env = "XINGQIAO_BIND")]
+    pub bind: Option<String>,
+    /// Folder of the SQLite file and other local state [default: ./data].
+    #[arg(long, env = "XINGQIAO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://FILE, mysql://user:pass@host/db or postgres://user@host/db
+    /// [default: sqlite://<data-dir>/xingqiao.db].
+    #[arg(long, env = "XINGQIAO_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Task executions at the same time [default: 64].
+    #[arg(long, env = "XINGQIAO_WORKERS")]
+    pub workers: Option<usize>,
+    /// Where `/path` task cmds are sent [default: this server].
+    #[arg(long, env = "XINGQIAO_HANDLER_BASE_URL")]
+    pub handler_base_url: Option<String>,
+    /// Seconds a job may run when neither create_job nor the plugin says [default: 3600].
+    #[arg(long, env = "XINGQIAO_DEFAULT_JOB_TIMEOUT")]
+    pub default_job_timeout: Option<u32>,
+    /// A folder of extra plugin components (`*.wasm`) to load at start.
+    #[arg(long, env = "XINGQIAO_PLUGINS_DIR")]
+    pub plugins_dir: Option<PathBuf>,
+    /// Database connections in the pool [default: 16; SQLite: 4].
+    #[arg(long, env = "XINGQIAO_DB_CONNECTIONS")]
+    pub db_connections: Option<usize>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub workers: usize,
+    pub handler_base_url: Option<String>,
+    pub default_job_timeout: u32,
+    pub db_connections: usize,
+    pub plugins_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("{setting}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    pub fn load(args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => ServeArgs::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = args
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("xingqiao.db").display()));
+        let known = [
+            "sqlite://",
+            "mysql://",
+            "mariadb://",
+            "postgres://",
+            "postgresql://",
+        ];
+        if !known.iter().any(|scheme| database_url.starts_with(scheme)) {
+            return Err(invalid(
+                "--database-url / XINGQIAO_DATABASE_URL",
+                format!("must start with one of {}", known.join(", ")),
+            ));
+        }
+        let bind = args
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| String::from("127.0.0.1:8585"));
+        if bind.parse::<SocketAddr>().is_err() && !bind.contains(':') {
+            return Err(invalid(
+                "--bind / XINGQIAO_BIND",
+                format!("{bind:?} is not HOST:PORT"),
+            ));
+        }
+        let workers = args.workers.or(file.workers).unwrap_or(64);
+        if workers == 0 {
+            return Err(invalid(
+                "--workers / XINGQIAO_WORKERS",
+                "must be at least 1",
+            ));
+        }
+        let handler_base_url = args.handler_base_url.or(file.handler_base_url);
+        if let Some(url) = &handler_base_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(invalid(
+                    "--handler-base-url / XINGQIAO_HANDLER_BASE_URL",
+                    "must be an http(s):// URL",
+                ));
+            }
+        }
+        let default_job_timeout = args
+            .default_job_timeout
+            .or(file.default_job_timeout)
+            .unwrap_or(3600);
+        if default_job_timeout == 0 {
+            return Err(invalid(
+                "--default-job-timeout / XINGQIAO_DEFAULT_JOB_TIMEOUT",
+                "must be at least 1 second",
+            ));
+        }
+        // SQLite has one writer; more connections only queue on its lock.
+        let sqlite = database_url.starts_with("sqlite://");
+        let db_connections = args
+            .db_connections
+            .or(file.db_connections)
+            .unwrap_or(if sqlite { 4 } else { 16 });
+        if db_connections == 0 {
+            return Err(invalid(
+                "--db-connections / XINGQIAO_DB_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
+        let plugins_dir = args.plugins_dir.or(file.plugins_dir);
+        Ok(Self {
+            bind,
+            data_dir,
+            database_url,
+            workers,
+            handler_base_url,
+            default_job_timeout,
+            db_connections,
+            plugins_dir,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<ServeArgs, ConfigError> {
+    let file_err = |reason: String| ConfigError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|err| file_err(err.to_string()))?;
+    toml::from_str(&text).map_err(|err| file_err(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_server() {
+        let config = Config::load(ServeArgs::default()).unwrap();
+        assert_eq!(config.bind, "127.0.0.1:8585");
+        assert_eq!(config.database_url, "sqlite://data/xingqiao.db");
+        assert_eq!(
+            (
+                config.workers,
+                config.default_job_timeout,
+                config.db_connections
+            ),
+            (64, 3600, 4)
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_bad_values_name_the_setting() {
+        let dir = std::env::temp_dir().join(format!("xingqiao-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("xingqiao.toml");
+        std::fs::write(&file, "workers = 8\nbind = \"0.0.0.0:9000\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            workers: Some(2),
+            ..Default::default()
+        };
+        let config = Config::load(args).unwrap();
+        assert_eq!((config.workers, config.bind.as_str()), (2, "0.0.0.0:9000"));
+        let bad = ServeArgs {
+            database_url: Some("oracle://x".into()),
+            ..Default::default()
+        };
+        let err = Config::load(bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--database-url / XINGQIAO_DATABASE_URL"),
+            "{err}"
+        );
+        std::fs::write(&file, "wrkers = 8\n").unwrap();
+        let err = Config::load(ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("wrkers"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

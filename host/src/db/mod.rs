@@ -1,0 +1,210 @@
+//! Storage: SQLite (the embedded default), MySQL/MariaDB or PostgreSQL through
+//! diesel-async, chosen by the URL.
+//!
+//! Contract: the database is the source of truth. Every state change is a
+//! conditional update naming the state it leaves (see `jobs` and `tasks`), so a
+//! task can never be advanced twice, whoever else runs the same update.
+
+pub mod jobs;
+pub mod models;
+pub mod schema;
+pub mod tasks;
+
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures_util::FutureExt;
+
+pub type SqliteAsync = SyncConnectionWrapper<SqliteConnection>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/mysql");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// A pool for one of the three backends. Query code is written once and
+/// expanded per backend by [`with_conn!`].
+#[derive(Clone)]
+pub enum Database {
+    Sqlite(Pool<SqliteAsync>),
+    Mysql(Pool<AsyncMysqlConnection>),
+    Postgres(Pool<AsyncPgConnection>),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.backend())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had: the API answers 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("bad database URL: {0}")]
+    BadUrl(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+impl DbError {
+    fn build(err: impl std::fmt::Display) -> Self {
+        Self::BadUrl(err.to_string())
+    }
+
+    pub fn pool(err: impl std::fmt::Display) -> Self {
+        Self::Unavailable(err.to_string())
+    }
+
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Runs `$body` with `$conn: &mut <backend connection>`, once per backend arm.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_conn {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            $crate::db::Database::Sqlite(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::db::Database::Mysql(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::db::Database::Postgres(pool) => {
+                let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+impl Database {
+    /// `sqlite://path` (or a bare path), `mysql://…`, `postgres://…`.
+    pub fn connect(url: &str, max_connections: usize) -> Result<Self, DbError> {
+        if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            let url = url.replacen("mariadb://", "mysql://", 1);
+            let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(url);
+            return Ok(Self::Mysql(
+                Pool::builder(manager)
+                    .max_size(max_connections)
+                    .build()
+                    .map_err(DbError::build)?,
+            ));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            return Ok(Self::Postgres(
+                Pool::builder(manager)
+                    .max_size(max_connections)
+                    .build()
+                    .map_err(DbError::build)?,
+            ));
+        }
+        let path = url.strip_prefix("sqlite://").unwrap_or(url).to_owned();
+        let mut config = ManagerConfig::<SqliteAsync>::default();
+        config.custom_setup = Box::new(|path| {
+            let path = path.to_owned();
+            async move {
+                let mut conn = SqliteAsync::establish(&path).await?;
+                // WAL lets readers run beside the writer; the busy timeout makes
+                // writers queue instead of failing; NORMAL is durable in WAL.
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA busy_timeout = 10000",
+                    "PRAGMA synchronous = NORMAL",
+                ] {
+                    diesel::sql_query(pragma)
+                        .execute(&mut conn)
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                }
+                Ok(conn)
+            }
+            .boxed()
+        });
+        let manager = AsyncDieselConnectionManager::<SqliteAsync>::new_with_config(path, config);
+        Ok(Self::Sqlite(
+            Pool::builder(manager)
+                .max_size(max_connections)
+                .build()
+                .map_err(DbError::build)?,
+        ))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Mysql(_) => "mysql",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations. Runs the synchronous harness on a blocking
+    /// thread (the async harness panics on a current-thread runtime).
+    pub async fn migrate(&self, url: &str) -> Result<(), DbError> {
+        let url = url.to_owned();
+        let backend = self.backend();
+        tokio::task::spawn_blocking(move || -> Result<(), DbError> {
+            use diesel::Connection;
+            use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+            let migration_err =
+                |err: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(err.to_string());
+            match backend {
+                "mysql" => {
+                    let url = url.replacen("mariadb://", "mysql://", 1);
+                    let mut conn =
+                        <AsyncConnectionWrapper<AsyncMysqlConnection> as Connection>::establish(
+                            &url,
+                        )
+                        .map_err(DbError::pool)?;
+                    conn.run_pending_migrations(MYSQL_MIGRATIONS)
+                        .map_err(migration_err)?;
+                }
+                "postgres" => {
+                    let mut conn =
+                        <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+                            .map_err(DbError::pool)?;
+                    conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                        .map_err(migration_err)?;
+                }
+                _ => {
+                    let path = url.strip_prefix("sqlite://").unwrap_or(&url);
+                    let mut conn =
+                        <SqliteConnection as Connection>::establish(path).map_err(DbError::pool)?;
+                    conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map_err(migration_err)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|err| DbError::Migration(err.to_string()))?
+    }
+
+    /// A cheap round trip, for `/healthz`.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        with_conn!(self, conn => {
+            diesel::sql_query("SELECT 1").execute(conn).await?;
+            Ok(())
+        })
+    }
+}

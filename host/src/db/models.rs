@@ -1,0 +1,136 @@
+//! Rows of the two tables.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{workflow_job, workflow_task};
+
+/// Ids are newtypes so a task id is never passed where a job id belongs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct JobId(pub i64);
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct TaskId(pub i64);
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = workflow_job)]
+pub struct JobRow {
+    pub job_id: i64,
+    pub job_client: String,
+    pub job_namespace: String,
+    pub job_reqid: String,
+    pub job_name: String,
+    pub job_status: String,
+    pub job_type: String,
+    pub job_tags: String,
+    pub ret_stat: String,
+    pub ret_data: Option<String>,
+    pub job_cost: f64,
+    pub job_extra: String,
+    pub job_timeout: i32,
+    pub job_lock: String,
+    pub exe_id: i32,
+    pub operator: String,
+    pub is_valid: bool,
+    pub c_time: NaiveDateTime,
+    pub s_time: NaiveDateTime,
+    pub e_time: NaiveDateTime,
+    pub u_time: NaiveDateTime,
+    pub plugin_version: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = workflow_job)]
+pub struct NewJob {
+    pub job_client: String,
+    pub job_namespace: String,
+    pub job_reqid: String,
+    pub job_name: String,
+    pub job_status: String,
+    pub job_type: String,
+    pub job_tags: String,
+    pub ret_stat: String,
+    pub ret_data: Option<String>,
+    pub job_cost: f64,
+    pub job_extra: String,
+    pub job_timeout: i32,
+    pub job_lock: String,
+    pub exe_id: i32,
+    pub operator: String,
+    pub is_valid: bool,
+    pub c_time: NaiveDateTime,
+    pub s_time: NaiveDateTime,
+    pub e_time: NaiveDateTime,
+    pub u_time: NaiveDateTime,
+    pub plugin_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = workflow_task)]
+pub struct TaskRow {
+    pub task_id: i64,
+    pub job_id: i64,
+    pub task_label: String,
+    pub task_reqid: String,
+    pub task_cmd: String,
+    pub task_params: Option<String>,
+    pub task_requires: String,
+    pub task_provides: String,
+    pub task_dependencies: String,
+    pub task_status: String,
+    pub task_cost: f64,
+    pub task_extra: String,
+    pub task_is_save: bool,
+    pub ret_stat: String,
+    pub ret_data: Option<String>,
+    pub task_retrymax: i32,
+    pub task_retrycount: i32,
+    pub task_timeout: i32,
+    pub c_time: NaiveDateTime,
+    pub s_time: NaiveDateTime,
+    pub u_time: NaiveDateTime,
+    pub task_dependents: String,
+    pub task_waiting_on: i32,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = workflow_task)]
+pub struct NewTask {
+    pub job_id: i64,
+    pub task_label: String,
+    pub task_reqid: String,
+    pub task_cmd: String,
+    pub task_params: Option<String>,
+    pub task_requires: String,
+    pub task_provides: String,
+    pub task_dependencies: String,
+    pub task_status: String,
+    pub task_cost: f64,
+    pub task_extra: String,
+    pub task_is_save: bool,
+    pub ret_stat: String,
+    pub ret_data: Option<String>,
+    pub task_retrymax: i32,
+    pub task_retrycount: i32,
+    pub task_timeout: i32,
+    pub c_time: NaiveDateTime,
+    pub s_time: NaiveDateTime,
+    pub u_time: NaiveDateTime,
+    pub task_dependents: String,
+    pub task_waiting_on: i32,
+}
+
+/// Splits the seed's comma-separated list columns.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,59 @@
+//! The tables, as diesel sees them; the same on every backend
+//! (`migrations/{sqlite,mysql,postgres}` create them).
+
+diesel::table! {
+    workflow_job (job_id) {
+        job_id -> BigInt,
+        job_client -> Text,
+        job_namespace -> Text,
+        job_reqid -> Text,
+        job_name -> Text,
+        job_status -> Text,
+        job_type -> Text,
+        job_tags -> Text,
+        ret_stat -> Text,
+        ret_data -> Nullable<Text>,
+        job_cost -> Double,
+        job_extra -> Text,
+        job_timeout -> Integer,
+        job_lock -> Text,
+        exe_id -> Integer,
+        operator -> Text,
+        is_valid -> Bool,
+        c_time -> Timestamp,
+        s_time -> Timestamp,
+        e_time -> Timestamp,
+        u_time -> Timestamp,
+        plugin_version -> Text,
+    }
+}
+
+diesel::table! {
+    workflow_task (task_id) {
+        task_id -> BigInt,
+        job_id -> BigInt,
+        task_label -> Text,
+        task_reqid -> Text,
+        task_cmd -> Text,
+        task_params -> Nullable<Text>,
+        task_requires -> Text,
+        task_provides -> Text,
+        task_dependencies -> Text,
+        task_status -> Text,
+        task_cost -> Double,
+        task_extra -> Text,
+        task_is_save -> Bool,
+        ret_stat -> Text,
+        ret_data -> Nullable<Text>,
+        task_retrymax -> Integer,
+        task_retrycount -> Integer,
+        task_timeout -> Integer,
+        c_time -> Timestamp,
+        s_time -> Timestamp,
+        u_time -> Timestamp,
+        task_dependents -> Text,
+        task_waiting_on -> Integer,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(workflow_job, workflow_task);

@@ -1,0 +1,455 @@
+//! The engine: creates jobs from plugins and moves tasks through the state
+//! machine (`state`), event-driven — a task is dispatched the moment its last
+//! dependency finishes, never by polling.
+
+pub mod params;
+pub mod state;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::db::models::{NewJob, NewTask, TaskRow, split_list};
+use crate::db::tasks::Recorded;
+use crate::db::{Database, DbError, jobs, tasks};
+use crate::dispatch::{InProcessQueue, TaskMessage};
+use crate::executor::{self, Call, HttpExecutor, Outcome};
+use crate::plugins::Registry;
+use crate::runtime::{JobInput, PluginError, TaskSpec};
+use state::{JobStatus, TaskStatus};
+
+/// Longest `job_extra`, as the seed's `varchar(10240)`.
+pub const MAX_JOB_EXTRA_BYTES: usize = 10240;
+const MAX_STAT_LEN: usize = 64;
+
+/// A create_job request, validated for shape by the HTTP layer.
+#[derive(Debug, Clone, Default)]
+pub struct CreateJob {
+    pub job_namespace: String,
+    pub job_type: String,
+    pub job_name: Option<String>,
+    pub job_extra: Map<String, Value>,
+    pub job_timeout: Option<u32>,
+    pub operator: String,
+    pub job_client: String,
+    pub job_reqid: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("job_type {0:?} does not exist")]
+    JobTypeNotExists(String),
+    #[error("{0}")]
+    ParamsCheck(String),
+    #[error("the plugin's workflow failed: {0}")]
+    Workflow(String),
+    #[error("a job named {0:?} already exists")]
+    JobExists(String),
+    #[error("plugins are busy; try again")]
+    Busy,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Engine settings from the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub default_job_timeout: u32,
+    pub workers: usize,
+}
+
+pub struct Engine {
+    db: Database,
+    plugins: Registry,
+    queue: InProcessQueue,
+    executor: HttpExecutor,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("db", &self.db)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Database time: UTC, to the microsecond (what every backend keeps).
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now.with_nanosecond_trunc()
+}
+
+trait TruncateNanos {
+    fn with_nanosecond_trunc(self) -> Self;
+}
+
+impl TruncateNanos for NaiveDateTime {
+    fn with_nanosecond_trunc(self) -> Self {
+        use chrono::Timelike;
+        let micros = self.nanosecond() / 1000 * 1000;
+        self.with_nanosecond(micros).unwrap_or(self)
+    }
+}
+
+fn cut_stat(stat: String) -> String {
+    if stat.len() <= MAX_STAT_LEN {
+        return stat;
+    }
+    let mut end = MAX_STAT_LEN;
+    while !stat.is_char_boundary(end) {
+        end -= 1;
+    }
+    stat[..end].to_owned()
+}
+
+impl Engine {
+    pub fn new(
+        db: Database,
+        plugins: Registry,
+        executor: HttpExecutor,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            db,
+            plugins,
+            queue: InProcessQueue::default(),
+            executor,
+            config,
+        }
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn plugins(&self) -> &Registry {
+        &self.plugins
+    }
+
+    /// Runs the plugin (params_check, workflow) off the async threads, then
+    /// stores the job and its DAG in one transaction and dispatches the tasks
+    /// that have no dependency.
+    pub async fn create_job(&self, request: CreateJob) -> Result<i64, EngineError> {
+        let plugin = self
+            .plugins
+            .get(&request.job_type)
+            .ok_or_else(|| EngineError::JobTypeNotExists(request.job_type.clone()))?;
+        let job_name = request
+            .job_name
+            .clone()
+            .unwrap_or_else(|| request.job_reqid.clone());
+        let input = JobInput {
+            namespace: request.job_namespace.clone(),
+            name: job_name.clone(),
+            operator: request.operator.clone(),
+            job_extra: request.job_extra.clone(),
+        };
+        let planner = plugin.clone();
+        let planned = tokio::task::spawn_blocking(move || planner.plan_job(&input))
+            .await
+            .map_err(|err| EngineError::Internal(err.to_string()))?;
+        let (check, dag) = planned.map_err(|err| match err {
+            PluginError::Rejected { message, .. } => EngineError::ParamsCheck(message),
+            PluginError::Busy => EngineError::Busy,
+            PluginError::Timeout {
+                call: crate::runtime::Call::ParamsCheck,
+                ..
+            }
+            | PluginError::Trap {
+                call: crate::runtime::Call::ParamsCheck,
+                ..
+            }
+            | PluginError::BadCheck(_) => EngineError::ParamsCheck(err.to_string()),
+            other => EngineError::Workflow(other.to_string()),
+        })?;
+        let now = now();
+        let job_timeout = request
+            .job_timeout
+            .or(check.job_timeout)
+            .unwrap_or(self.config.default_job_timeout);
+        let new_job = NewJob {
+            job_client: request.job_client,
+            job_namespace: request.job_namespace,
+            job_reqid: request.job_reqid.clone(),
+            job_name: job_name.clone(),
+            job_status: JobStatus::Started.as_str().into(),
+            job_type: request.job_type.clone(),
+            job_tags: check.job_tags.join(","),
+            ret_stat: String::new(),
+            ret_data: None,
+            job_cost: 0.0,
+            job_extra: Value::Object(request.job_extra).to_string(),
+            job_timeout: i32::try_from(job_timeout).unwrap_or(i32::MAX),
+            job_lock: check.job_locks.join(","),
+            exe_id: 1,
+            operator: request.operator,
+            is_valid: true,
+            c_time: now,
+            s_time: now,
+            e_time: now,
+            u_time: now,
+            plugin_version: plugin.metadata().version.clone(),
+        };
+        let task_rows = task_rows(&dag, now);
+        let (job_id, ready) = jobs::create(&self.db, new_job, task_rows)
+            .await
+            .map_err(|err| {
+                if err.is_unique_violation() {
+                    EngineError::JobExists(job_name.clone())
+                } else {
+                    EngineError::Db(err)
+                }
+            })?;
+        tracing::info!(
+            job_id,
+            job_name,
+            job_type = request.job_type,
+            tasks = dag.len(),
+            "job started"
+        );
+        self.dispatch(&ready);
+        Ok(job_id)
+    }
+
+    fn dispatch(&self, task_ids: &[i64]) {
+        for &task_id in task_ids {
+            tracing::debug!(task_id, "task pending");
+            self.queue.push(TaskMessage {
+                task_id,
+                attempt: 0,
+            });
+        }
+    }
+
+    /// Dispatches again what a previous run left pending or started.
+    pub async fn recover(&self) -> Result<usize, DbError> {
+        let running = jobs::started_ids(&self.db).await?;
+        let pending = tasks::recover_pending(&self.db, &running, now()).await?;
+        self.dispatch(&pending);
+        Ok(pending.len())
+    }
+
+    /// The next task message, for a worker.
+    pub async fn next_message(&self) -> Option<TaskMessage> {
+        self.queue.pop().await
+    }
+
+    /// Runs one task attempt end to end. Returns the task id if this worker
+    /// started it (so shutdown can hand it back), after recording its result.
+    pub async fn run_task(&self, message: TaskMessage) -> Result<(), DbError> {
+        let Some(row) = tasks::start(&self.db, message.task_id, now()).await? else {
+            // Someone else has it, or it is no longer pending: nothing to do.
+            return Ok(());
+        };
+        tracing::info!(
+            task_id = row.task_id,
+            job_id = row.job_id,
+            label = row.task_label,
+            "task started"
+        );
+        let (job, deps) = tasks::context(&self.db, &row).await?;
+        if JobStatus::parse(&job.job_status) != Some(JobStatus::Started) {
+            let stat = "ERR_JOB_NOT_RUNNING";
+            return self
+                .record(
+                    &row,
+                    Outcome::Failed {
+                        stat: stat.into(),
+                        data: None,
+                    },
+                )
+                .await;
+        }
+        let outcome = match self.resolve(&row, &job.job_extra, &deps) {
+            Err(missing) => Outcome::Failed {
+                stat: cut_stat(format!(
+                    "{}:{}",
+                    executor::stat::PARAM_MISSING,
+                    missing.join(",")
+                )),
+                data: Some(
+                    serde_json::json!({"message": format!("required parameters not found: {}", missing.join(", "))}),
+                ),
+            },
+            Ok(params) => {
+                let timeout = (row.task_timeout > 0)
+                    .then(|| Duration::from_secs(row.task_timeout.unsigned_abs().into()));
+                let call = Call {
+                    cmd: &row.task_cmd,
+                    params: &params,
+                    job_id: row.job_id,
+                    task_id: row.task_id,
+                    attempt: message.attempt,
+                    idempotency_key: &row.task_reqid,
+                    timeout,
+                };
+                match self.executor.run(&call).await {
+                    Outcome::Finished(result) => {
+                        let missing =
+                            executor::missing_provides(&result, &split_list(&row.task_provides));
+                        if missing.is_empty() {
+                            Outcome::Finished(result)
+                        } else {
+                            Outcome::Failed {
+                                stat: cut_stat(format!(
+                                    "{}:{}",
+                                    executor::stat::PROVIDES_MISSING,
+                                    missing.join(",")
+                                )),
+                                data: Some(Value::Object(result)),
+                            }
+                        }
+                    }
+                    failed => failed,
+                }
+            }
+        };
+        self.record(&row, outcome).await
+    }
+
+    fn resolve(
+        &self,
+        row: &TaskRow,
+        job_extra: &str,
+        deps: &[TaskRow],
+    ) -> Result<Map<String, Value>, Vec<String>> {
+        let object = |text: Option<&str>| match text.map(serde_json::from_str::<Value>) {
+            Some(Ok(Value::Object(map))) => map,
+            _ => Map::new(),
+        };
+        // Dependencies in the order the plugin listed them.
+        let by_label: HashMap<&str, &TaskRow> =
+            deps.iter().map(|d| (d.task_label.as_str(), d)).collect();
+        let results: Vec<Value> = split_list(&row.task_dependencies)
+            .iter()
+            .map(|label| {
+                by_label
+                    .get(label.as_str())
+                    .and_then(|d| d.ret_data.as_deref())
+                    .and_then(|text| serde_json::from_str(text).ok())
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        params::resolve(
+            &object(row.task_params.as_deref()),
+            &split_list(&row.task_requires),
+            &object(Some(job_extra)),
+            &object(Some(&row.task_extra)),
+            &results,
+        )
+    }
+
+    async fn record(&self, row: &TaskRow, outcome: Outcome) -> Result<(), DbError> {
+        let now = now();
+        let recorded = match outcome {
+            Outcome::Finished(result) => {
+                let data = Value::Object(result).to_string();
+                let recorded = tasks::finish(&self.db, row, Some(data), now).await?;
+                if recorded.is_some() {
+                    tracing::info!(
+                        task_id = row.task_id,
+                        job_id = row.job_id,
+                        label = row.task_label,
+                        "task finished"
+                    );
+                }
+                recorded
+            }
+            Outcome::Failed { stat, data } => {
+                let recorded =
+                    tasks::fail(&self.db, row, &stat, data.map(|d| d.to_string()), now).await?;
+                if recorded.is_some() {
+                    tracing::warn!(
+                        task_id = row.task_id,
+                        job_id = row.job_id,
+                        label = row.task_label,
+                        stat,
+                        "task failed"
+                    );
+                }
+                recorded
+            }
+        };
+        if let Some(Recorded { ready, job_end }) = recorded {
+            self.dispatch(&ready);
+            if let Some(end) = job_end {
+                tracing::info!(
+                    job_id = end.job_id,
+                    status = end.job_status,
+                    ret_stat = end.ret_stat,
+                    "job ended"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Tasks this process was running when told to stop go back to pending.
+    pub async fn hand_back(&self, task_ids: &[i64]) -> Result<usize, DbError> {
+        tasks::hand_back(&self.db, task_ids, now()).await
+    }
+
+    pub fn workers(&self) -> usize {
+        self.config.workers
+    }
+}
+
+/// The DAG as rows: tasks without dependencies start `pending`, the others
+/// `waiting` on as many dependencies as they have.
+fn task_rows(dag: &[TaskSpec], now: NaiveDateTime) -> Vec<NewTask> {
+    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
+    for spec in dag {
+        for dep in &spec.dependencies {
+            dependents
+                .entry(dep.as_str())
+                .or_default()
+                .push(spec.label.as_str());
+        }
+    }
+    dag.iter()
+        .map(|spec| NewTask {
+            job_id: 0,
+            task_label: spec.label.clone(),
+            task_reqid: uuid::Uuid::new_v4().to_string(),
+            task_cmd: spec.cmd.clone(),
+            task_params: spec.params.clone().map(|p| Value::Object(p).to_string()),
+            task_requires: spec.requires.join(","),
+            task_provides: spec.provides.join(","),
+            task_dependencies: spec.dependencies.join(","),
+            task_status: if spec.dependencies.is_empty() {
+                TaskStatus::Pending
+            } else {
+                TaskStatus::Waiting
+            }
+            .as_str()
+            .into(),
+            task_cost: 0.0,
+            task_extra: Value::Object(spec.extra.clone().unwrap_or_default()).to_string(),
+            task_is_save: spec.is_save,
+            ret_stat: String::new(),
+            ret_data: None,
+            task_retrymax: i32::try_from(spec.retry_max).unwrap_or(i32::MAX),
+            task_retrycount: 0,
+            task_timeout: spec
+                .timeout
+                .map_or(0, |t| i32::try_from(t).unwrap_or(i32::MAX)),
+            c_time: now,
+            s_time: now,
+            u_time: now,
+            task_dependents: dependents
+                .get(spec.label.as_str())
+                .map(|d| d.join(","))
+                .unwrap_or_default(),
+            task_waiting_on: i32::try_from(spec.dependencies.len()).unwrap_or(i32::MAX),
+        })
+        .collect()
+}
+
+pub type SharedEngine = Arc<Engine>;

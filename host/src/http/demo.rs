@@ -1,0 +1,68 @@
+//! The demo task handlers the demo plugins call (`/demo_api/*`). Each answers
+//! the seed's way: `{"stat": "OK", …result keys at the top level}`.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::params::Params;
+
+fn missing(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "ERR_PARAMS_MISSING",
+        format!("{name} is required"),
+    )
+}
+
+pub async fn ping() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"stat": "OK", "ping": "pong"}))
+}
+
+pub async fn hello(req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let str_info = params.get("str_info").ok_or_else(|| missing("str_info"))?;
+    let text = str_info
+        .as_str()
+        .map_or_else(|| str_info.to_string(), str::to_owned);
+    Ok(HttpResponse::Ok().json(json!({"stat": "OK", "hello": format!("hello {text}")})))
+}
+
+pub async fn collect(req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let Some(Value::Array(items)) = params.get("all_taskdata") else {
+        return Err(missing("all_taskdata"));
+    };
+    Ok(HttpResponse::Ok().json(json!({"stat": "OK", "count": items.len(), "all_taskdata": items})))
+}
+
+const MAX_SLEEP_SECS: f64 = 3600.0;
+
+pub async fn sleep(req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let seconds = match params.get("seconds") {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| missing("seconds"))?;
+    if !(0.0..=MAX_SLEEP_SECS).contains(&seconds) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_PARAMS_INVALID",
+            "seconds must be 0 to 3600",
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    Ok(HttpResponse::Ok().json(json!({"stat": "OK", "slept": seconds})))
+}
+
+/// Answers with the parameters it received: `{"stat": "OK", "echo": {…}}`.
+pub async fn echo(req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    Ok(HttpResponse::Ok().json(json!({"stat": "OK", "echo": Value::Object(params.0)})))
+}

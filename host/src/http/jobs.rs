@@ -1,0 +1,190 @@
+//! `/xingqiao/create_job`, `get_job_detail`, `list_jobs` (seed 4.1).
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, Data};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::params::Params;
+use super::render;
+use crate::db::jobs::{self, JobFilter, ORDERABLE};
+use crate::db::models::JobRow;
+use crate::engine::state::JobStatus;
+use crate::engine::{CreateJob, Engine, MAX_JOB_EXTRA_BYTES};
+
+/// Header carrying the request id (also stored as `job_reqid`).
+pub const REQID_HEADER: &str = "x-reqid";
+const MAX_NAME_LEN: usize = 64;
+
+fn new_reqid() -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    format!("XQ_{}", &hex[..16])
+}
+
+fn short_string(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
+    let value = params.string(key)?;
+    if value
+        .as_ref()
+        .is_some_and(|v| v.chars().count() > MAX_NAME_LEN)
+    {
+        return Err(ApiError::bad_params(format!(
+            "{key} is longer than {MAX_NAME_LEN} characters"
+        )));
+    }
+    Ok(value)
+}
+
+fn job_extra(params: &Params) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let invalid = |why: &str| ApiError::new(StatusCode::BAD_REQUEST, "ERR_JOB_EXTRA_INVALID", why);
+    let extra = match params.get("job_extra") {
+        None | Some(Value::Null) => return Ok(serde_json::Map::new()),
+        Some(Value::Object(map)) => map.clone(),
+        // From a query string or a form, job_extra arrives as JSON text.
+        Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(invalid("job_extra must be a JSON object (a dict)")),
+        },
+        Some(_) => return Err(invalid("job_extra must be a JSON object (a dict)")),
+    };
+    if Value::Object(extra.clone()).to_string().len() > MAX_JOB_EXTRA_BYTES {
+        return Err(invalid("job_extra is longer than 10240 bytes"));
+    }
+    Ok(extra)
+}
+
+pub async fn create_job(
+    engine: Data<Engine>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let job_timeout = match params.integer("job_timeout")? {
+        None => None,
+        Some(t) if t > 0 => {
+            Some(u32::try_from(t).map_err(|_| ApiError::bad_params("job_timeout is too large"))?)
+        }
+        Some(_) => {
+            return Err(ApiError::bad_params(
+                "job_timeout must be a positive number of seconds",
+            ));
+        }
+    };
+    let operator = req
+        .headers()
+        .get("x_username")
+        .or_else(|| req.headers().get("x-username"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_NAME_LEN)
+        .collect();
+    let reqid = new_reqid();
+    let request = CreateJob {
+        job_namespace: short_string(&params, "job_namespace")?
+            .ok_or_else(|| ApiError::bad_params("job_namespace is required"))?,
+        job_type: short_string(&params, "job_type")?
+            .ok_or_else(|| ApiError::bad_params("job_type is required"))?,
+        job_name: short_string(&params, "job_name")?,
+        job_extra: job_extra(&params)?,
+        job_timeout,
+        operator,
+        job_client: req
+            .peer_addr()
+            .map(|addr| addr.ip().to_string())
+            .unwrap_or_default(),
+        job_reqid: reqid.clone(),
+    };
+    let job_id = engine.create_job(request).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((REQID_HEADER, reqid))
+        .json(json!({"stat": "OK", "job_id": job_id})))
+}
+
+/// The job named by `job_id` or `job_name`.
+pub async fn find_job(engine: &Engine, params: &Params) -> Result<JobRow, ApiError> {
+    let id = params.integer("job_id")?;
+    let name = params.string("job_name")?;
+    if id.is_none() && name.is_none() {
+        return Err(ApiError::bad_params("job_id or job_name is required"));
+    }
+    jobs::find(engine.db(), id, name.as_deref())
+        .await?
+        .ok_or_else(ApiError::job_not_exist)
+}
+
+pub async fn get_job_detail(
+    engine: Data<Engine>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let job = find_job(&engine, &params).await?;
+    Ok(HttpResponse::Ok().json(render::ok_data(render::job(&job))))
+}
+
+const DEFAULT_PAGE_SIZE: i64 = 10;
+const MAX_PAGE_SIZE: i64 = 1000;
+
+pub async fn list_jobs(
+    engine: Data<Engine>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let job_status = params.string("job_status")?;
+    if let Some(status) = &job_status {
+        if JobStatus::parse(status).is_none() {
+            return Err(ApiError::bad_params(
+                "job_status must be started, finished or failed",
+            ));
+        }
+    }
+    let filter = JobFilter {
+        job_client: params.string("job_client")?,
+        job_reqid: params.string("job_reqid")?,
+        job_status,
+        job_namespace: params.string("job_namespace")?,
+        job_type: params.string("job_type")?,
+        job_name: params.string("job_name")?,
+        ret_stat: params.string("ret_stat")?,
+        operator: params.string("operator")?,
+    };
+    let order_by = params.string("orderBy")?.unwrap_or_else(|| "job_id".into());
+    if !ORDERABLE.contains(&order_by.as_str()) {
+        return Err(ApiError::bad_params(format!(
+            "orderBy must be one of {}",
+            ORDERABLE.join(", ")
+        )));
+    }
+    let descending = match params.string("orderDir")?.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(ApiError::bad_params("orderDir must be asc or desc")),
+    };
+    // amis sends page/perPage; page_index/page_size are accepted too. Pages start at 1.
+    let page = params
+        .integer("page")?
+        .or(params.integer("page_index")?)
+        .unwrap_or(1);
+    let size = params
+        .integer("perPage")?
+        .or(params.integer("page_size")?)
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(ApiError::bad_params(format!(
+            "page must be ≥ 1 and the page size 1 to {MAX_PAGE_SIZE}"
+        )));
+    }
+    let (total, rows) = jobs::list(
+        engine.db(),
+        &filter,
+        &order_by,
+        descending,
+        (page - 1) * size,
+        size,
+    )
+    .await?;
+    let list: Vec<Value> = rows.iter().map(render::job).collect();
+    Ok(HttpResponse::Ok().json(render::ok_data(json!({"total": total, "list": list}))))
+}

@@ -1,0 +1,55 @@
+//! The HTTP API: the seed's `/xingqiao/*` routes (one file per resource), the
+//! demo task handlers and `/healthz`. Every `/xingqiao/*` route answers GET
+//! (query string) and POST (JSON or form body) alike.
+
+mod demo;
+pub mod error;
+mod jobs;
+pub mod params;
+mod render;
+mod tasks;
+
+use actix_web::web::{self, Data, ServiceConfig};
+use actix_web::{HttpResponse, Route};
+use serde_json::json;
+
+pub use jobs::REQID_HEADER;
+
+use crate::engine::Engine;
+
+fn get_and_post(path: &str, cfg: &mut ServiceConfig, route: impl Fn() -> Route) {
+    cfg.service(
+        web::resource(path)
+            .route(route().method(actix_web::http::Method::GET))
+            .route(route().method(actix_web::http::Method::POST)),
+    );
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    get_and_post("/xingqiao/create_job", cfg, || {
+        web::route().to(jobs::create_job)
+    });
+    get_and_post("/xingqiao/get_job_detail", cfg, || {
+        web::route().to(jobs::get_job_detail)
+    });
+    get_and_post("/xingqiao/list_jobs", cfg, || {
+        web::route().to(jobs::list_jobs)
+    });
+    get_and_post("/xingqiao/list_tasks", cfg, || {
+        web::route().to(tasks::list_tasks)
+    });
+    get_and_post("/xingqiao/get_task", cfg, || {
+        web::route().to(tasks::get_task)
+    });
+    get_and_post("/demo_api/ping", cfg, || web::route().to(demo::ping));
+    get_and_post("/demo_api/hello", cfg, || web::route().to(demo::hello));
+    get_and_post("/demo_api/collect", cfg, || web::route().to(demo::collect));
+    get_and_post("/demo_api/sleep", cfg, || web::route().to(demo::sleep));
+    get_and_post("/demo_api/echo", cfg, || web::route().to(demo::echo));
+    cfg.route("/healthz", web::get().to(healthz));
+}
+
+async fn healthz(engine: Data<Engine>) -> Result<HttpResponse, error::ApiError> {
+    engine.db().ping().await?;
+    Ok(HttpResponse::Ok().json(json!({"stat": "OK"})))
+}

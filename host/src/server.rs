@@ -1,0 +1,187 @@
+//! `xingqiao serve`: wires storage, plugins, engine, workers and the HTTP API.
+//!
+//! `run(config, listener, shutdown)` takes its listener and its shutdown
+//! signal as parameters, so tests bind `127.0.0.1:0` and stop it at will. On
+//! shutdown it stops taking requests and messages, lets running tasks finish
+//! for a grace period, and hands back to `pending` whatever is still running.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::web::Data;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde_json::json;
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::engine::{Engine, EngineConfig};
+use crate::executor::HttpExecutor;
+use crate::plugins::Registry;
+use crate::runtime::{PluginRuntime, SandboxLimits};
+
+/// How long running tasks get to finish on shutdown before they are handed back.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Migrations only (`xingqiao migrate`).
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = open_database(config)?;
+    db.migrate(&config.database_url).await?;
+    tracing::info!(backend = db.backend(), "migrations applied");
+    Ok(())
+}
+
+fn open_database(config: &Config) -> anyhow::Result<Database> {
+    if config.database_url.starts_with("sqlite://") {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    Ok(Database::connect(
+        &config.database_url,
+        config.db_connections,
+    )?)
+}
+
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let db = open_database(&config)?;
+    db.migrate(&config.database_url).await?;
+    let plugins_dir = config.plugins_dir.clone();
+    let registry = tokio::task::spawn_blocking(move || -> anyhow::Result<Registry> {
+        let runtime = PluginRuntime::new(SandboxLimits::default())?;
+        let mut registry = Registry::with_demos(&runtime)?;
+        if let Some(dir) = plugins_dir {
+            registry.load_dir(&runtime, &dir)?;
+        }
+        Ok(registry)
+    })
+    .await??;
+    let address = listener.local_addr()?;
+    let base_url = config.handler_base_url.clone().unwrap_or_else(|| {
+        let host = if address.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            address.ip().to_string()
+        };
+        format!("http://{host}:{}", address.port())
+    });
+    let engine = Arc::new(Engine::new(
+        db.clone(),
+        registry,
+        HttpExecutor::new(&base_url)?,
+        EngineConfig {
+            default_job_timeout: config.default_job_timeout,
+            workers: config.workers,
+        },
+    ));
+    let recovered = engine.recover().await?;
+    let job_types: Vec<&str> = engine.plugins().job_types().collect();
+    tracing::info!(%address, backend = db.backend(), handler_base_url = base_url, ?job_types, recovered, "xingqiao serving");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
+    let workers = tokio::spawn(work(engine.clone(), stop_rx, in_flight.clone()));
+
+    let data = Data::from(engine.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(crate::http::configure)
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound()
+                    .json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
+            }))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .run();
+    let handle = server.handle();
+    let serving = tokio::spawn(server);
+
+    shutdown.await;
+    tracing::info!("shutting down: no new requests or tasks");
+    handle.stop(true).await;
+    let _ = stop_tx.send(true);
+    let permits = workers.await?;
+    // Let running tasks finish, then hand back the rest.
+    let _ = tokio::time::timeout(
+        SHUTDOWN_GRACE,
+        permits.acquire_many(u32::try_from(engine.workers()).unwrap_or(u32::MAX)),
+    )
+    .await;
+    let left: Vec<i64> = in_flight
+        .lock()
+        .map(|set| set.iter().copied().collect())
+        .unwrap_or_default();
+    if !left.is_empty() {
+        let handed = engine.hand_back(&left).await?;
+        tracing::warn!(handed, "tasks still running at shutdown were handed back");
+    }
+    serving.await??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The worker loop: takes messages while not stopping, runs at most
+/// `workers` tasks at once. Returns the semaphore so shutdown can wait on it.
+async fn work(
+    engine: Arc<Engine>,
+    mut stop: watch::Receiver<bool>,
+    in_flight: Arc<Mutex<HashSet<i64>>>,
+) -> Arc<Semaphore> {
+    let permits = Arc::new(Semaphore::new(engine.workers()));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let message = tokio::select! {
+            message = engine.next_message() => message,
+            _ = stop.changed() => None,
+        };
+        let Some(message) = message else { break };
+        let engine = engine.clone();
+        let in_flight = in_flight.clone();
+        tokio::spawn(async move {
+            if let Ok(mut set) = in_flight.lock() {
+                set.insert(message.task_id);
+            }
+            if let Err(err) = engine.run_task(message).await {
+                // The task stays where the database has it; recovery retries it.
+                tracing::error!(task_id = message.task_id, error = %err, "task could not be recorded");
+            }
+            if let Ok(mut set) = in_flight.lock() {
+                set.remove(&message.task_id);
+            }
+            drop(permit);
+        });
+    }
+    permits
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

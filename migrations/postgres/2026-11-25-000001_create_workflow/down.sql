@@ -1,0 +1,2 @@
+DROP TABLE workflow_task;
+DROP TABLE workflow_job;

@@ -2,8 +2,10 @@
 //!
 //! `run(config, listener, shutdown)` takes its listener and its shutdown
 //! signal as parameters, so tests bind `127.0.0.1:0` and stop it at will. On
-//! shutdown it stops taking requests and messages, lets running tasks finish
-//! for a grace period, and hands back to `pending` whatever is still running.
+//! shutdown it stops taking task messages, lets running tasks finish for a
+//! grace period, hands back to `pending` whatever is still running, then stops
+//! the HTTP server. What was queued but not started stays `pending` in the
+//! database and is dispatched again by the next start.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -105,16 +107,13 @@ pub async fn run(
     let serving = tokio::spawn(server);
 
     shutdown.await;
-    tracing::info!("shutting down: no new requests or tasks");
-    handle.stop(true).await;
+    // Workers stop first, while the HTTP side still serves: running tasks may
+    // be calling this very server's handlers.
+    tracing::info!("shutting down: no new tasks; waiting for running ones");
     let _ = stop_tx.send(true);
     let permits = workers.await?;
-    // Let running tasks finish, then hand back the rest.
-    let _ = tokio::time::timeout(
-        SHUTDOWN_GRACE,
-        permits.acquire_many(u32::try_from(engine.workers()).unwrap_or(u32::MAX)),
-    )
-    .await;
+    let all = u32::try_from(engine.workers()).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
     let left: Vec<i64> = in_flight
         .lock()
         .map(|set| set.iter().copied().collect())
@@ -123,6 +122,7 @@ pub async fn run(
         let handed = engine.hand_back(&left).await?;
         tracing::warn!(handed, "tasks still running at shutdown were handed back");
     }
+    handle.stop(true).await;
     serving.await??;
     tracing::info!("stopped");
     Ok(())

@@ -359,3 +359,67 @@ async fn failures_fail_the_task_and_the_job_with_a_clear_stat() {
         server.stop().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_running_work_and_a_restart_picks_up_the_rest() {
+    for backend in backends() {
+        let server = server_with_fixture(&backend).await;
+        let job_id = server.create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "slow"}})).await;
+        server
+            .wait_until(std::time::Duration::from_secs(20), || async {
+                server
+                    .tasks(job_id)
+                    .await
+                    .first()
+                    .is_some_and(|t| t["task_status"] == "started")
+            })
+            .await;
+        let (stopped, db) = server.stop_keeping_db().await;
+        stopped.unwrap();
+        // Restarted over the same database: the rest of the job runs.
+        let dir =
+            std::env::temp_dir().join(format!("xq-plugins-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm"),
+            dir.join("e2e.wasm"),
+        )
+        .unwrap();
+        let server = TestServer::start_on(
+            db,
+            ServeArgs {
+                plugins_dir: Some(dir),
+                ..Default::default()
+            },
+        )
+        .await;
+        let detail = server.wait_job(job_id).await;
+        assert_eq!(detail["job_status"], "finished", "{backend}: {detail}");
+        let statuses: Vec<Value> = server
+            .tasks(job_id)
+            .await
+            .iter()
+            .map(|t| t["task_status"].clone())
+            .collect();
+        assert_eq!(
+            statuses,
+            [json!("finished"), json!("finished")],
+            "{backend}"
+        );
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_once_ready_and_unknown_routes_get_a_stat() {
+    let server = TestServer::start(&backends()[0]).await;
+    assert_eq!(server.get("/healthz").await, (200, json!({"stat": "OK"})));
+    assert_eq!(
+        server.get("/nope").await,
+        (
+            404,
+            json!({"stat": "ERR_NOT_FOUND", "message": "no such route"})
+        )
+    );
+    server.stop().await.unwrap();
+}

@@ -98,9 +98,25 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Moves the database out, leaving an inert value to drop.
+    fn take_over(&mut self) -> TestDb {
+        let inert = TestDb {
+            backend: String::from("none"),
+            url: String::new(),
+            name: String::new(),
+            dir: PathBuf::new(),
+        };
+        std::mem::replace(self, inert)
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (backend, name) = (self.backend.clone(), self.name.clone());
+        if self.backend == "none" {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         // Drop runs outside async code: a small runtime of its own on a thread.
         let dropped = std::thread::spawn(move || {
@@ -153,7 +169,11 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: &str, args: ServeArgs) -> Self {
-        let db = TestDb::create(backend).await;
+        Self::start_on(TestDb::create(backend).await, args).await
+    }
+
+    /// A server over an existing database (to restart one).
+    pub async fn start_on(db: TestDb, args: ServeArgs) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let args = ServeArgs {
@@ -268,14 +288,21 @@ impl TestServer {
     }
 
     /// Graceful stop; returns what `run` returned.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop_keeping_db().await.0
+    }
+
+    /// Graceful stop; the database survives for [`TestServer::start_on`].
+    pub async fn stop_keeping_db(mut self) -> (anyhow::Result<()>, TestDb) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match self.task.take() {
-            Some(task) => task.await?,
+        let outcome = match self.task.take() {
+            Some(task) => task.await.map_err(anyhow::Error::from).and_then(|r| r),
             None => Ok(()),
-        }
+        };
+        let db = self.db.take_over();
+        (outcome, db)
     }
 }
 

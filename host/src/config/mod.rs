@@ -119,13 +119,14 @@ impl Config {
             ));
         }
         let handler_base_url = args.handler_base_url.or(file.handler_base_url);
-        if let Some(url) = &handler_base_url {
-            if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(invalid(
-                    "--handler-base-url / XINGQIAO_HANDLER_BASE_URL",
-                    "must be an http(s):// URL",
-                ));
-            }
+        if let Some(url) = &handler_base_url
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
+            return Err(invalid(
+                "--handler-base-url / XINGQIAO_HANDLER_BASE_URL",
+                "must be an http(s):// URL",
+            ));
         }
         let default_job_timeout = args
             .default_job_timeout

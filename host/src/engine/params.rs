@@ -31,8 +31,8 @@ pub fn resolve(
         let found = std::iter::once(job_extra)
             .chain(std::iter::once(task_extra))
             .chain(dependency_results.iter().filter_map(Value::as_object))
-            .filter_map(|source| source.get(name))
-            .last();
+            .rev()
+            .find_map(|source| source.get(name));
         match found {
             Some(value) => {
                 params.insert(name.clone(), value.clone());

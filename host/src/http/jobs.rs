@@ -133,12 +133,12 @@ pub async fn list_jobs(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job_status = params.string("job_status")?;
-    if let Some(status) = &job_status {
-        if JobStatus::parse(status).is_none() {
-            return Err(ApiError::bad_params(
-                "job_status must be started, finished or failed",
-            ));
-        }
+    if let Some(status) = &job_status
+        && JobStatus::parse(status).is_none()
+    {
+        return Err(ApiError::bad_params(
+            "job_status must be started, finished or failed",
+        ));
     }
     let filter = JobFilter {
         job_client: params.string("job_client")?,

@@ -19,12 +19,12 @@ pub async fn list_tasks(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let status = params.string("task_status")?;
-    if let Some(status) = &status {
-        if TaskStatus::parse(status).is_none() {
-            return Err(ApiError::bad_params(
-                "task_status must be waiting, pending, started, finished or failed",
-            ));
-        }
+    if let Some(status) = &status
+        && TaskStatus::parse(status).is_none()
+    {
+        return Err(ApiError::bad_params(
+            "task_status must be waiting, pending, started, finished or failed",
+        ));
     }
     let job = find_job(&engine, &params).await?;
     let rows = tasks::list(engine.db(), job.job_id, status.as_deref()).await?;

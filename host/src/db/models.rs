@@ -43,6 +43,7 @@ pub struct JobRow {
     pub e_time: NaiveDateTime,
     pub u_time: NaiveDateTime,
     pub plugin_version: String,
+    pub tasks_unfinished: i32,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -69,6 +70,7 @@ pub struct NewJob {
     pub e_time: NaiveDateTime,
     pub u_time: NaiveDateTime,
     pub plugin_version: String,
+    pub tasks_unfinished: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]

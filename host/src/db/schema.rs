@@ -25,6 +25,7 @@ diesel::table! {
         e_time -> Timestamp,
         u_time -> Timestamp,
         plugin_version -> Text,
+        tasks_unfinished -> Integer,
     }
 }
 

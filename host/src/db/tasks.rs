@@ -129,14 +129,13 @@ pub async fn finish(
                     }
                 }
             }
-            let unfinished: i64 = task::table
-                .filter(task::job_id.eq(job_id))
-                .filter(task::task_status.ne("finished"))
-                .count()
-                .get_result(c)
+            diesel::update(job::table.find(job_id))
+                .set(job::tasks_unfinished.eq(job::tasks_unfinished - 1))
+                .execute(c)
                 .await?;
-            if unfinished == 0 {
-                let started: NaiveDateTime = job::table.find(job_id).select(job::s_time).first(c).await?;
+            let (unfinished, started): (i32, NaiveDateTime) =
+                job::table.find(job_id).select((job::tasks_unfinished, job::s_time)).first(c).await?;
+            if unfinished <= 0 {
                 let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq("started")))
                     .set((
                         job::job_status.eq("finished"),

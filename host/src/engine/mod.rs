@@ -196,6 +196,7 @@ impl Engine {
             e_time: now,
             u_time: now,
             plugin_version: plugin.metadata().version.clone(),
+            tasks_unfinished: i32::try_from(dag.len()).unwrap_or(i32::MAX),
         };
         let task_rows = task_rows(&dag, now);
         let (job_id, ready) = jobs::create(&self.db, new_job, task_rows)

@@ -1,4 +1,5 @@
--- The seed's tables (section 2.1), plus: plugin_version on jobs; task_dependents
+-- The seed's tables (section 2.1), plus: plugin_version and tasks_unfinished
+-- (a countdown, so finishing a task never counts the job's tasks) on jobs; task_dependents
 -- and task_waiting_on on tasks, so finishing a task finds and releases its
 -- dependents without scanning the job.
 CREATE TABLE workflow_job (
@@ -23,7 +24,8 @@ CREATE TABLE workflow_job (
   s_time TIMESTAMP NOT NULL,
   e_time TIMESTAMP NOT NULL,
   u_time TIMESTAMP NOT NULL,
-  plugin_version VARCHAR(64) NOT NULL
+  plugin_version VARCHAR(64) NOT NULL,
+  tasks_unfinished INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX job_job_name ON workflow_job (job_name);
 CREATE INDEX job_job_client ON workflow_job (job_client);

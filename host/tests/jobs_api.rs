@@ -423,3 +423,27 @@ async fn healthz_answers_once_ready_and_unknown_routes_get_a_stat() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_thousand_task_dag_fits_every_backend() {
+    for backend in backends() {
+        let server = TestServer::start(&backend).await;
+        // 9,999 branches and a collect task listing them all as dependencies.
+        let job_id = server
+            .create_job(
+                json!({"job_namespace": "n", "job_type": "fanout", "job_extra": {"n": 9999}}),
+            )
+            .await;
+        let (status, reply) = server
+            .get(&format!(
+                "/xingqiao/list_tasks?job_id={job_id}&task_status=waiting"
+            ))
+            .await;
+        assert_eq!(status, 200, "{backend}");
+        let waiting = reply["data"]["list"].as_array().unwrap();
+        assert_eq!(waiting.len(), 1, "{backend}: only collect waits");
+        let deps = waiting[0]["task_dependencies"].as_str().unwrap();
+        assert_eq!(deps.split(',').count(), 9999, "{backend}");
+        server.stop().await.unwrap();
+    }
+}

@@ -115,6 +115,7 @@ pub enum AddTaskError {
     BadLabel(String),
     BadCmd(String),
     BadJson(String),
+    TooLong(String),
 }
 
 impl std::fmt::Display for AddTaskError {
@@ -132,6 +133,9 @@ impl std::fmt::Display for AddTaskError {
             }
             Self::BadCmd(why) => write!(f, "bad task cmd: {why}"),
             Self::BadJson(why) => write!(f, "bad task JSON: {why}"),
+            Self::TooLong(what) => {
+                write!(f, "{what} is longer than the server stores (1024 bytes)")
+            }
         }
     }
 }
@@ -191,6 +195,11 @@ impl Dag {
                 "{:?} must be 1 to 128 characters",
                 task.cmd
             )));
+        }
+        for (what, names) in [("requires", &task.requires), ("provides", &task.provides)] {
+            if names.join(",").len() > 1024 {
+                return Err(AddTaskError::TooLong(what.to_owned()));
+            }
         }
         for (what, value) in [("params", &task.params), ("extra", &task.extra)] {
             if value.as_ref().is_some_and(|v| !v.is_object()) {

@@ -116,6 +116,7 @@ pub(crate) fn add_task(task: &Task) -> Result<(), AddTaskError> {
         host::AddTaskError::BadLabel(s) => AddTaskError::BadLabel(s),
         host::AddTaskError::BadCmd(s) => AddTaskError::BadCmd(s),
         host::AddTaskError::BadJson(s) => AddTaskError::BadJson(s),
+        host::AddTaskError::TooLong(s) => AddTaskError::TooLong(s),
     })
 }
 

@@ -6,7 +6,6 @@ pub mod params;
 pub mod state;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
@@ -82,20 +81,10 @@ impl std::fmt::Debug for Engine {
 
 /// Database time: UTC, to the microsecond (what every backend keeps).
 pub fn now() -> NaiveDateTime {
+    use chrono::Timelike;
     let now = Utc::now().naive_utc();
-    now.with_nanosecond_trunc()
-}
-
-trait TruncateNanos {
-    fn with_nanosecond_trunc(self) -> Self;
-}
-
-impl TruncateNanos for NaiveDateTime {
-    fn with_nanosecond_trunc(self) -> Self {
-        use chrono::Timelike;
-        let micros = self.nanosecond() / 1000 * 1000;
-        self.with_nanosecond(micros).unwrap_or(self)
-    }
+    now.with_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now)
 }
 
 fn cut_stat(stat: String) -> String {
@@ -221,7 +210,7 @@ impl Engine {
 
     fn dispatch(&self, task_ids: &[i64]) {
         for &task_id in task_ids {
-            tracing::debug!(task_id, "task pending");
+            tracing::info!(task_id, "task pending");
             self.queue.push(TaskMessage {
                 task_id,
                 attempt: 0,
@@ -242,8 +231,9 @@ impl Engine {
         self.queue.pop().await
     }
 
-    /// Runs one task attempt end to end. Returns the task id if this worker
-    /// started it (so shutdown can hand it back), after recording its result.
+    /// Runs one task attempt end to end: pending → started, parameters, the
+    /// HTTP call, then the result recorded. A message for a task that is not
+    /// pending any more is dropped.
     pub async fn run_task(&self, message: TaskMessage) -> Result<(), DbError> {
         let Some(row) = tasks::start(&self.db, message.task_id, now()).await? else {
             // Someone else has it, or it is no longer pending: nothing to do.
@@ -452,5 +442,3 @@ fn task_rows(dag: &[TaskSpec], now: NaiveDateTime) -> Vec<NewTask> {
         })
         .collect()
 }
-
-pub type SharedEngine = Arc<Engine>;

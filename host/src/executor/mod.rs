@@ -65,6 +65,7 @@ pub struct HttpExecutor {
 
 impl HttpExecutor {
     pub fn new(base_url: &str) -> Result<Self, reqwest::Error> {
+        install_tls_provider();
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
@@ -140,6 +141,13 @@ fn transport_reason(err: &reqwest::Error) -> String {
     reason
 }
 
+/// Installs the process-wide TLS provider (rustls with ring) that every
+/// reqwest client of the process needs for `https://`. Call it before building
+/// any other client; installing twice is a harmless no-op.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Reads a handler's reply. The `stat` decides, whatever the HTTP status.
 pub fn interpret(http_status: u16, body: &[u8]) -> Outcome {
     let Ok(Value::Object(mut reply)) = serde_json::from_slice::<Value>(body) else {
@@ -206,6 +214,30 @@ mod tests {
                 "{outcome:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn https_urls_are_dialled_not_refused_as_unsupported() {
+        let executor = HttpExecutor::new("http://127.0.0.1:9").unwrap();
+        let params = Map::new();
+        let call = Call {
+            cmd: "https://127.0.0.1:9/nothing",
+            params: &params,
+            job_id: 1,
+            task_id: 1,
+            attempt: 0,
+            idempotency_key: "k",
+            timeout: Some(Duration::from_secs(5)),
+        };
+        let Outcome::Failed { stat, data } = executor.run(&call).await else {
+            panic!("port 9 answered")
+        };
+        assert_eq!(stat, stat::TRANSPORT);
+        let message = data.unwrap()["message"].as_str().unwrap().to_owned();
+        assert!(
+            !message.contains("scheme"),
+            "https must be supported: {message}"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct TaskSpec {
 pub const MAX_LABEL_LEN: usize = 64;
 /// The seed's `task_cmd varchar(128)`.
 pub const MAX_CMD_LEN: usize = 128;
+/// The seed's `task_requires` / `task_provides varchar(1024)`.
+pub const MAX_NAMES_LEN: usize = 1024;
 
 pub(crate) fn is_valid_name(name: &str) -> bool {
     (1..=MAX_LABEL_LEN).contains(&name.len())
@@ -197,6 +199,7 @@ pub(crate) fn refusal_message(refusal: &AddTaskError) -> String {
         }
         AddTaskError::BadCmd(why) => format!("bad task cmd: {why}"),
         AddTaskError::BadJson(why) => format!("bad task JSON: {why}"),
+        AddTaskError::TooLong(what) => format!("{what} is longer than {MAX_NAMES_LEN} bytes"),
     }
 }
 

@@ -58,6 +58,9 @@ impl std::fmt::Debug for LoadedPlugin {
 const MAX_VERSION_LEN: usize = 64;
 const MAX_LOCK_LEN: usize = 64;
 const MAX_TAG_LEN: usize = 128;
+/// Columns `job_lock` and `job_tags` hold the lists joined by commas.
+const MAX_LOCKS_LEN: usize = 1024;
+const MAX_TAGS_LEN: usize = 512;
 
 impl LoadedPlugin {
     pub(crate) fn new(
@@ -360,6 +363,16 @@ fn validate_check(raw: CheckResult) -> Result<CheckOutcome, PluginError> {
                 "tag {tag:?} must be key=value, without commas, at most {MAX_TAG_LEN} bytes"
             ));
         }
+    }
+    if job_locks.join(",").len() > MAX_LOCKS_LEN {
+        return bad(format!(
+            "job-locks joined by commas exceed {MAX_LOCKS_LEN} bytes"
+        ));
+    }
+    if raw.job_tags.join(",").len() > MAX_TAGS_LEN {
+        return bad(format!(
+            "job-tags joined by commas exceed {MAX_TAGS_LEN} bytes"
+        ));
     }
     Ok(CheckOutcome {
         job_timeout: raw.job_timeout,

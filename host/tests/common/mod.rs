@@ -174,6 +174,7 @@ impl TestServer {
 
     /// A server over an existing database (to restart one).
     pub async fn start_on(db: TestDb, args: ServeArgs) -> Self {
+        xingqiao::executor::install_tls_provider();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let args = ServeArgs {

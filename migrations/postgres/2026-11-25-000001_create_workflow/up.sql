@@ -1,7 +1,12 @@
--- The seed's tables (section 2.1), plus: plugin_version and tasks_unfinished
--- (a countdown, so finishing a task never counts the job's tasks) on jobs; task_dependents
--- and task_waiting_on on tasks, so finishing a task finds and releases its
--- dependents without scanning the job.
+-- The seed's tables (section 2.1), plus bookkeeping columns:
+--   workflow_job.plugin_version    the plugin version the job runs;
+--   workflow_job.tasks_unfinished  a countdown, so finishing a task never counts the job's tasks;
+--   workflow_task.task_dependents  labels that depend on this task, and
+--   workflow_task.task_waiting_on  how many of its dependencies are unfinished,
+--                                  so a finish releases its dependents without a scan.
+-- Wider than the seed where a DAG needs it: task_dependencies (a 10,000-task
+-- fanout lists 9,999 labels), job_lock (several locks), job_tags; results are
+-- unbounded text (MEDIUMTEXT on MySQL).
 CREATE TABLE workflow_job (
   job_id BIGSERIAL PRIMARY KEY,
   job_client VARCHAR(64) NOT NULL,
@@ -10,13 +15,13 @@ CREATE TABLE workflow_job (
   job_name VARCHAR(64) NOT NULL,
   job_status VARCHAR(64) NOT NULL,
   job_type VARCHAR(64) NOT NULL,
-  job_tags VARCHAR(128) NOT NULL,
+  job_tags VARCHAR(512) NOT NULL,
   ret_stat VARCHAR(64) NOT NULL,
   ret_data TEXT,
   job_cost DOUBLE PRECISION NOT NULL,
   job_extra VARCHAR(10240) NOT NULL,
   job_timeout INTEGER NOT NULL,
-  job_lock VARCHAR(64) NOT NULL,
+  job_lock VARCHAR(1024) NOT NULL,
   exe_id INTEGER NOT NULL,
   operator VARCHAR(64) NOT NULL,
   is_valid BOOLEAN NOT NULL,
@@ -47,7 +52,7 @@ CREATE TABLE workflow_task (
   task_params TEXT,
   task_requires VARCHAR(1024) NOT NULL,
   task_provides VARCHAR(1024) NOT NULL,
-  task_dependencies VARCHAR(10240) NOT NULL,
+  task_dependencies TEXT NOT NULL,
   task_status VARCHAR(64) NOT NULL,
   task_cost DOUBLE PRECISION NOT NULL,
   task_extra TEXT NOT NULL,

@@ -1,9 +1,12 @@
 //! Queries on `workflow_task`, and the task transitions of the state machine
 //! (the rules themselves are in `engine::state`).
 //!
-//! Every finish/fail transaction first touches its job's row: that lock
-//! serialises the completions of one job, so the last task to finish always
-//! sees all the others finished, on every backend and isolation level.
+//! A finish moves its task first, then counts the job's unfinished tasks down
+//! in the job row: that row lock serialises the completions of one job, and
+//! the countdown (read back in the same transaction) tells the last one, on
+//! every backend and isolation level. Lock order is always task, then job, and
+//! a finishing task only ever touches `waiting` dependents, so two finishes
+//! cannot wait on each other in a cycle.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -32,12 +35,13 @@ pub struct Recorded {
 }
 
 /// pending → started, only if the task is still pending (else someone else
-/// has it, and the caller drops the message).
+/// has it, and the caller drops the message); with what parameter resolution
+/// needs: the task, its job, and its dependencies — one connection for all.
 pub async fn start(
     db: &Database,
     task_id: i64,
     now: NaiveDateTime,
-) -> Result<Option<TaskRow>, DbError> {
+) -> Result<Option<Started>, DbError> {
     with_conn!(db, conn => {
         let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq("pending")))
             .set((task::task_status.eq("started"), task::s_time.eq(now), task::u_time.eq(now)))
@@ -46,28 +50,30 @@ pub async fn start(
         if moved == 0 {
             return Ok(None);
         }
-        Ok(Some(task::table.find(task_id).select(TaskRow::as_select()).first(conn).await?))
-    })
-}
-
-/// What parameter resolution needs: the job and the task's dependencies.
-pub async fn context(db: &Database, row: &TaskRow) -> Result<(JobRow, Vec<TaskRow>), DbError> {
-    let labels = split_list(&row.task_dependencies);
-    with_conn!(db, conn => {
-        let job_row = job::table.find(row.job_id).select(JobRow::as_select()).first(conn).await?;
-        let deps = if labels.is_empty() {
+        let row: TaskRow = task::table.find(task_id).select(TaskRow::as_select()).first(conn).await?;
+        let job_row: JobRow = job::table.find(row.job_id).select(JobRow::as_select()).first(conn).await?;
+        let labels = split_list(&row.task_dependencies);
+        let dependencies = if labels.is_empty() {
             Vec::new()
         } else {
             task::table
                 .filter(task::job_id.eq(row.job_id))
-                .filter(task::task_label.eq_any(labels.clone()))
+                .filter(task::task_label.eq_any(labels))
                 .select(TaskRow::as_select())
                 .order(task::task_id.asc())
                 .load(conn)
                 .await?
         };
-        Ok((job_row, deps))
+        Ok(Some(Started { task: row, job: job_row, dependencies }))
     })
+}
+
+/// A task this worker now owns, with its context.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub task: TaskRow,
+    pub job: JobRow,
+    pub dependencies: Vec<TaskRow>,
 }
 
 /// started → finished; releases the dependents whose last dependency this
@@ -84,7 +90,6 @@ pub async fn finish(
     let (task_id, job_id, is_save) = (row.task_id, row.job_id, row.task_is_save);
     with_conn!(db, conn => {
         conn.transaction(async |c| {
-            diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
             let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq("started")))
                 .set((
                     task::task_status.eq("finished"),
@@ -98,8 +103,12 @@ pub async fn finish(
             if moved == 0 {
                 return Ok::<_, DbError>(None);
             }
+            // Locks the job row: the finishes of one job are serialised from here.
+            let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
             if is_save {
-                diesel::update(job::table.find(job_id)).set(job::ret_data.eq(ret_data.clone())).execute(c).await?;
+                diesel::update(job::table.find(job_id)).set((countdown, job::ret_data.eq(ret_data.clone()))).execute(c).await?;
+            } else {
+                diesel::update(job::table.find(job_id)).set(countdown).execute(c).await?;
             }
             let mut recorded = Recorded::default();
             if !dependents.is_empty() {
@@ -129,10 +138,6 @@ pub async fn finish(
                     }
                 }
             }
-            diesel::update(job::table.find(job_id))
-                .set(job::tasks_unfinished.eq(job::tasks_unfinished - 1))
-                .execute(c)
-                .await?;
             let (unfinished, started): (i32, NaiveDateTime) =
                 job::table.find(job_id).select((job::tasks_unfinished, job::s_time)).first(c).await?;
             if unfinished <= 0 {
@@ -169,7 +174,6 @@ pub async fn fail(
     let stat = ret_stat.to_owned();
     with_conn!(db, conn => {
         conn.transaction(async |c| {
-            diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
             let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq("started")))
                 .set((
                     task::task_status.eq("failed"),

@@ -235,17 +235,21 @@ impl Engine {
     /// HTTP call, then the result recorded. A message for a task that is not
     /// pending any more is dropped.
     pub async fn run_task(&self, message: TaskMessage) -> Result<(), DbError> {
-        let Some(row) = tasks::start(&self.db, message.task_id, now()).await? else {
+        let Some(started) = tasks::start(&self.db, message.task_id, now()).await? else {
             // Someone else has it, or it is no longer pending: nothing to do.
             return Ok(());
         };
+        let tasks::Started {
+            task: row,
+            job,
+            dependencies: deps,
+        } = started;
         tracing::info!(
             task_id = row.task_id,
             job_id = row.job_id,
             label = row.task_label,
             "task started"
         );
-        let (job, deps) = tasks::context(&self.db, &row).await?;
         if JobStatus::parse(&job.job_status) != Some(JobStatus::Started) {
             let stat = "ERR_JOB_NOT_RUNNING";
             return self

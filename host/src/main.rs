@@ -98,9 +98,10 @@ fn serve(args: ServeArgs, migrate_only: bool) -> ExitCode {
         if migrate_only {
             return xingqiao::server::migrate(&config).await;
         }
+        let shutdown = xingqiao::server::shutdown_signal();
         let listener = std::net::TcpListener::bind(&config.bind)
             .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.bind))?;
-        xingqiao::server::run(config, listener, xingqiao::server::shutdown_signal()).await
+        xingqiao::server::run(config, listener, shutdown).await
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -189,3 +189,54 @@ fn check_refuses_what_is_not_a_plugin_and_says_why() {
     assert_eq!(output.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn migrate_creates_the_sqlite_schema_and_bad_settings_are_named() {
+    let dir = std::env::temp_dir().join(format!("xingqiao-migrate-{}", std::process::id()));
+    let output = xingqiao(&["migrate", "--data-dir", &dir.display().to_string()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(dir.join("xingqiao.db").is_file());
+    let output = xingqiao(&["serve", "--workers", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output).trim(),
+        "error: --workers / XINGQIAO_WORKERS: must be at least 1"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("xingqiao-sigterm-{}", std::process::id()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
+        .args([
+            "serve",
+            "--bind",
+            &bind,
+            "--data-dir",
+            &dir.display().to_string(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(&bind).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("stopped"), "{}", stderr(&output));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

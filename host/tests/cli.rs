@@ -214,7 +214,7 @@ fn serve_stops_cleanly_on_sigterm() {
         .unwrap()
         .port();
     let bind = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
+    let child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
         .args([
             "serve",
             "--bind",

@@ -11,15 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Crate names in `plugins/` that ship inside the binary, in listing order.
-const DEMOS: &[&str] = &[
-    "ping",
-    "hello",
-    "hello_params",
-    "ping_notifier",
-    "hello_lock",
-    "chain",
-    "fanout",
-];
+const DEMOS: &[&str] = &["ping", "hello", "hello_params", "ping_notifier", "hello_lock", "chain", "fanout"];
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 
@@ -33,39 +25,24 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // <target>/<profile>/build/<pkg>-<hash>/out -> <target>/xingqiao-plugins:
     // shared by every profile, outside the source tree.
-    let target_root = out_dir
-        .ancestors()
-        .nth(4)
-        .ok_or("unexpected OUT_DIR layout")?;
+    let target_root = out_dir.ancestors().nth(4).ok_or("unexpected OUT_DIR layout")?;
     let plugin_target = target_root.join("xingqiao-plugins");
     build_plugins(&plugins, &plugin_target)?;
 
     let wasm_dir = plugin_target.join(WASM_TARGET).join("release");
-    let mut table = String::from(
-        "/// Demo job types compiled from `plugins/`: (crate name, component bytes).\n",
-    );
+    let mut table = String::from("/// Demo job types compiled from `plugins/`: (crate name, component bytes).\n");
     table.push_str("pub static DEMO_PLUGINS: &[(&str, &[u8])] = &[\n");
     for demo in DEMOS {
         let wasm = wasm_dir.join(format!("{demo}.wasm"));
         if !wasm.is_file() {
             return Err(format!("{} was not built", wasm.display()).into());
         }
-        writeln!(
-            table,
-            "    ({demo:?}, include_bytes!({:?})),",
-            wasm.display().to_string()
-        )?;
+        writeln!(table, "    ({demo:?}, include_bytes!({:?})),", wasm.display().to_string())?;
     }
     table.push_str("];\n");
     fs::write(out_dir.join("demo_plugins.rs"), table)?;
-    println!(
-        "cargo:rustc-env=XINGQIAO_PLUGIN_WASM_DIR={}",
-        wasm_dir.display()
-    );
-    println!(
-        "cargo:rustc-env=XINGQIAO_HOST_TARGET={}",
-        env::var("TARGET")?
-    );
+    println!("cargo:rustc-env=XINGQIAO_PLUGIN_WASM_DIR={}", wasm_dir.display());
+    println!("cargo:rustc-env=XINGQIAO_HOST_TARGET={}", env::var("TARGET")?);
     Ok(())
 }
 
@@ -109,21 +86,14 @@ fn build_plugins(plugins: &Path, target_dir: &Path) -> Result<(), Box<dyn Error>
 /// Rebuild when a plugin, the SDK or the WIT changes — but not when the
 /// plugins' own `target/` (if someone built there by hand) does.
 fn watch_sources(repo: &Path, plugins: &Path) -> Result<(), Box<dyn Error>> {
-    for path in [
-        repo.join("wit"),
-        repo.join("plugin-sdk/src"),
-        repo.join("plugin-sdk/Cargo.toml"),
-    ] {
+    for path in [repo.join("wit"), repo.join("plugin-sdk/src"), repo.join("plugin-sdk/Cargo.toml")] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
     let mut folders = vec![plugins.to_path_buf()];
     while let Some(folder) = folders.pop() {
         for entry in fs::read_dir(&folder)? {
             let path = entry?.path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if path.is_dir() && name != "target" {
                 folders.push(path);
             } else if path.is_file() {

@@ -35,9 +35,7 @@ impl Bench {
             .json()
             .await
             .unwrap_or_else(|err| panic!("create_job reply: {err}"));
-        reply["job_id"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("create_job: {reply}"))
+        reply["job_id"].as_i64().unwrap_or_else(|| panic!("create_job: {reply}"))
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -54,13 +52,8 @@ impl Bench {
     /// Polls until the job ends; returns its final status.
     async fn wait_job(&self, job_id: i64) -> String {
         loop {
-            let reply = self
-                .get(&format!("/xingqiao/get_job_detail?job_id={job_id}"))
-                .await;
-            let status = reply["data"]["job_status"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let reply = self.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
+            let status = reply["data"]["job_status"].as_str().unwrap_or_default().to_owned();
             if status != "started" {
                 return status;
             }
@@ -69,11 +62,8 @@ impl Bench {
     }
 
     async fn running_in(&self, namespace: &str) -> i64 {
-        let reply = self
-            .get(&format!(
-                "/xingqiao/list_jobs?job_namespace={namespace}&job_status=started&perPage=1"
-            ))
-            .await;
+        let reply =
+            self.get(&format!("/xingqiao/list_jobs?job_namespace={namespace}&job_status=started&perPage=1")).await;
         reply["data"]["total"].as_i64().unwrap_or(-1)
     }
 
@@ -98,11 +88,7 @@ async fn hello_dag(bench: &Bench, jobs: usize) {
     let in_flight = Arc::new(Semaphore::new(64));
     let mut handles = Vec::with_capacity(jobs);
     for _ in 0..jobs {
-        let permit = in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .unwrap_or_else(|err| panic!("{err}"));
+        let permit = in_flight.clone().acquire_owned().await.unwrap_or_else(|err| panic!("{err}"));
         let (client, base, ns) = (bench.client.clone(), bench.base.clone(), ns.clone());
         handles.push(tokio::spawn(async move {
             let body = json!({"job_namespace": ns, "job_type": "hello", "job_extra": {"str_info": "bench"}});
@@ -119,11 +105,7 @@ async fn hello_dag(bench: &Bench, jobs: usize) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
-    let failed = bench
-        .get(&format!(
-            "/xingqiao/list_jobs?job_namespace={ns}&job_status=failed&perPage=1"
-        ))
-        .await;
+    let failed = bench.get(&format!("/xingqiao/list_jobs?job_namespace={ns}&job_status=failed&perPage=1")).await;
     bench.print(json!({
         "scenario": "hello-dag", "jobs": jobs, "submit_s": ms(submitted) / 1e3, "total_s": ms(elapsed) / 1e3,
         "jobs_per_s": (jobs as f64 / elapsed.as_secs_f64()).round(), "failed": failed["data"]["total"],
@@ -135,7 +117,8 @@ async fn hello_sequential(bench: &Bench, jobs: usize) {
     let mut samples = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         let started = Instant::now();
-        let job_id = bench.create(json!({"job_namespace": ns, "job_type": "hello", "job_extra": {"str_info": "bench"}})).await;
+        let job_id =
+            bench.create(json!({"job_namespace": ns, "job_type": "hello", "job_extra": {"str_info": "bench"}})).await;
         let status = bench.wait_job(job_id).await;
         assert_eq!(status, "finished", "job {job_id}");
         samples.push(started.elapsed());
@@ -147,17 +130,16 @@ async fn hello_sequential(bench: &Bench, jobs: usize) {
 
 async fn one_job(bench: &Bench, job_type: &str, n: u64) -> Duration {
     let started = Instant::now();
-    let job_id = bench.create(json!({"job_namespace": namespace(job_type), "job_type": job_type, "job_extra": {"n": n}})).await;
+    let job_id =
+        bench.create(json!({"job_namespace": namespace(job_type), "job_type": job_type, "job_extra": {"n": n}})).await;
     let status = bench.wait_job(job_id).await;
     assert_eq!(status, "finished", "{job_type} n={n}");
     started.elapsed()
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|err| panic!("{err}"));
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|err| panic!("{err}"));
     runtime.block_on(async {
         let dir = std::env::temp_dir().join(format!("xingqiao-bench-{}", uuid::Uuid::new_v4().simple()));
         let database_url = std::env::var("XINGQIAO_DATABASE_URL").ok();

@@ -40,11 +40,8 @@ fn measure(name: &str, mut one: impl FnMut()) {
 }
 
 fn main() {
-    let runtime =
-        PluginRuntime::new(SandboxLimits::default()).unwrap_or_else(|err| panic!("{err}"));
-    let Some(bytes) = demo_bytes("hello") else {
-        panic!("hello is not embedded")
-    };
+    let runtime = PluginRuntime::new(SandboxLimits::default()).unwrap_or_else(|err| panic!("{err}"));
+    let Some(bytes) = demo_bytes("hello") else { panic!("hello is not embedded") };
     let compile_started = Instant::now();
     let hello: LoadedPlugin = runtime.load(bytes).unwrap_or_else(|err| panic!("{err}"));
     println!(
@@ -54,26 +51,16 @@ fn main() {
     );
     let mut extra = Map::new();
     extra.insert("str_info".into(), Value::from("ceshi"));
-    let job = JobInput {
-        namespace: "bench".into(),
-        name: "bench".into(),
-        operator: String::new(),
-        job_extra: extra,
-    };
+    let job = JobInput { namespace: "bench".into(), name: "bench".into(), operator: String::new(), job_extra: extra };
 
     measure("params_check", || {
-        hello
-            .params_check(&job)
-            .unwrap_or_else(|err| panic!("{err}"));
+        hello.params_check(&job).unwrap_or_else(|err| panic!("{err}"));
     });
     measure("workflow", || {
         hello.workflow(&job).unwrap_or_else(|err| panic!("{err}"));
     });
     // What create_job runs: one fresh store + instance, params_check, workflow.
-    measure(
-        "plan_job (store + instantiate + params_check + workflow)",
-        || {
-            hello.plan_job(&job).unwrap_or_else(|err| panic!("{err}"));
-        },
-    );
+    measure("plan_job (store + instantiate + params_check + workflow)", || {
+        hello.plan_job(&job).unwrap_or_else(|err| panic!("{err}"));
+    });
 }

@@ -7,11 +7,7 @@ use xingqiao::cli::plugin::{self, Format};
 use xingqiao::config::{Config, ServeArgs};
 
 #[derive(Parser)]
-#[command(
-    name = "xingqiao",
-    version,
-    about = "XingQiao (星桥): workflow orchestration with wasm job types"
-)]
+#[command(name = "xingqiao", version, about = "XingQiao (星桥): workflow orchestration with wasm job types")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,11 +54,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => return serve(args, false),
         Command::Migrate(args) => return serve(args, true),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
-        Command::Plugin(PluginCommand::Run {
-            plugin,
-            job_extra,
-            format,
-        }) => plugin::run(&plugin, job_extra.as_deref(), format),
+        Command::Plugin(PluginCommand::Run { plugin, job_extra, format }) => {
+            plugin::run(&plugin, job_extra.as_deref(), format)
+        }
     };
     match outcome {
         Ok(text) => {
@@ -84,10 +78,7 @@ fn serve(args: ServeArgs, migrate_only: bool) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

@@ -40,17 +40,10 @@ fn open_database(config: &Config) -> anyhow::Result<Database> {
     if config.database_url.starts_with("sqlite://") {
         std::fs::create_dir_all(&config.data_dir)?;
     }
-    Ok(Database::connect(
-        &config.database_url,
-        config.db_connections,
-    )?)
+    Ok(Database::connect(&config.database_url, config.db_connections)?)
 }
 
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let db = open_database(&config)?;
     db.migrate(&config.database_url).await?;
     let plugins_dir = config.plugins_dir.clone();
@@ -65,11 +58,7 @@ pub async fn run(
     .await??;
     let address = listener.local_addr()?;
     let base_url = config.handler_base_url.clone().unwrap_or_else(|| {
-        let host = if address.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            address.ip().to_string()
-        };
+        let host = if address.ip().is_unspecified() { "127.0.0.1".to_owned() } else { address.ip().to_string() };
         format!("http://{host}:{}", address.port())
     });
     let engine = Arc::new(Engine::new(
@@ -79,6 +68,7 @@ pub async fn run(
         EngineConfig {
             default_job_timeout: config.default_job_timeout,
             workers: config.workers,
+            retry_backoff: config.retry_backoff,
         },
     ));
     let recovered = engine.recover().await?;
@@ -87,17 +77,14 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
-    let workers = tokio::spawn(work(engine.clone(), stop_rx, in_flight.clone()));
+    let workers = tokio::spawn(work(engine.clone(), stop_rx.clone(), in_flight.clone()));
+    let sweeper = tokio::spawn(sweep(engine.clone(), config.sweep_interval, stop_rx));
 
     let data = Data::from(engine.clone());
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .configure(crate::http::configure)
-            .default_service(web::to(|| async {
-                HttpResponse::NotFound()
-                    .json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
-            }))
+        App::new().app_data(data.clone()).configure(crate::http::configure).default_service(web::to(|| async {
+            HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
+        }))
     })
     .listen(listener)?
     .disable_signals()
@@ -112,12 +99,10 @@ pub async fn run(
     tracing::info!("shutting down: no new tasks; waiting for running ones");
     let _ = stop_tx.send(true);
     let permits = workers.await?;
+    sweeper.await?;
     let all = u32::try_from(engine.workers()).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
-    let left: Vec<i64> = in_flight
-        .lock()
-        .map(|set| set.iter().copied().collect())
-        .unwrap_or_default();
+    let left: Vec<i64> = in_flight.lock().map(|set| set.iter().copied().collect()).unwrap_or_default();
     if !left.is_empty() {
         let handed = engine.hand_back(&left).await?;
         tracing::warn!(handed, "tasks still running at shutdown were handed back");
@@ -162,6 +147,23 @@ async fn work(
         });
     }
     permits
+}
+
+/// Timeouts and lock hand-over on a timer; a failed sweep is logged and the
+/// next one tries again.
+async fn sweep(engine: Arc<Engine>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(err) = engine.sweep().await {
+                    tracing::warn!(error = %err, "sweep failed; retrying at the next tick");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM. The handlers are installed when this is called (not

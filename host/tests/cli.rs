@@ -8,11 +8,7 @@ use std::process::{Command, Output};
 use serde_json::{Value, json};
 
 fn xingqiao(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xingqiao"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_xingqiao")).args(args).env("RUST_LOG", "warn").output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -37,15 +33,8 @@ fn task(label: &str, cmd: &str, deps: &[&str], requires: &[&str], is_save: bool)
 
 #[test]
 fn run_builtin_hello_as_json_shows_the_whole_dag() {
-    let output = xingqiao(&[
-        "plugin",
-        "run",
-        "builtin:hello",
-        "--job-extra",
-        r#"{"str_info":"ceshi"}"#,
-        "--format",
-        "json",
-    ]);
+    let output =
+        xingqiao(&["plugin", "run", "builtin:hello", "--job-extra", r#"{"str_info":"ceshi"}"#, "--format", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(
@@ -67,21 +56,12 @@ fn run_builtin_hello_without_str_info_fails_naming_it() {
     let output = xingqiao(&["plugin", "run", "builtin:hello", "--format", "json"]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(stdout(&output), "");
-    assert_eq!(
-        stderr(&output).trim(),
-        "error: params-check refused the job: job_extra not have str_info"
-    );
+    assert_eq!(stderr(&output).trim(), "error: params-check refused the job: job_extra not have str_info");
 }
 
 #[test]
 fn run_as_table_and_as_dot() {
-    let output = xingqiao(&[
-        "plugin",
-        "run",
-        "builtin:hello_lock",
-        "--job-extra",
-        r#"{"str_info":"ab"}"#,
-    ]);
+    let output = xingqiao(&["plugin", "run", "builtin:hello_lock", "--job-extra", r#"{"str_info":"ab"}"#]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         stdout(&output),
@@ -102,32 +82,17 @@ fn run_as_table_and_as_dot() {
 
 #[test]
 fn run_a_file_and_refuse_bad_job_extra() {
-    let output = xingqiao(&[
-        "plugin",
-        "run",
-        &wasm("chain"),
-        "--job-extra",
-        r#"{"n":2}"#,
-        "--format",
-        "json",
-    ]);
+    let output = xingqiao(&["plugin", "run", &wasm("chain"), "--job-extra", r#"{"n":2}"#, "--format", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let printed: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(printed["tasks"].as_array().map(Vec::len), Some(2));
 
     let output = xingqiao(&["plugin", "run", "builtin:ping", "--job-extra", "[1]"]);
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(
-        stderr(&output).trim(),
-        "error: --job-extra must be a JSON object"
-    );
+    assert_eq!(stderr(&output).trim(), "error: --job-extra must be a JSON object");
     let output = xingqiao(&["plugin", "run", "builtin:nope"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("no built-in plugin \"nope\""),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("no built-in plugin \"nope\""), "{}", stderr(&output));
 }
 
 #[test]
@@ -136,17 +101,10 @@ fn check_prints_metadata_of_a_good_plugin() {
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(
-        lines[0],
-        format!("ok: {} is a xingqiao:workflow@0.1.0 plugin", wasm("hello"))
-    );
+    assert_eq!(lines[0], format!("ok: {} is a xingqiao:workflow@0.1.0 plugin", wasm("hello")));
     assert_eq!(lines[1], "job_type:    hello");
     assert_eq!(lines[2], "version:     0.1.0");
-    assert!(
-        lines[4].starts_with("size:        ") && lines[4].ends_with(" bytes"),
-        "{}",
-        lines[4]
-    );
+    assert!(lines[4].starts_with("size:        ") && lines[4].ends_with(" bytes"), "{}", lines[4]);
     assert_eq!(
         lines[5],
         r#"job_extra:   {"properties":{"str_info":{"type":"string"}},"required":["str_info"],"type":"object"}"#
@@ -162,30 +120,16 @@ fn check_refuses_what_is_not_a_plugin_and_says_why() {
     let text = dir.join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
     let cases = [
-        (
-            core.display().to_string(),
-            "core WebAssembly module, not a component",
-        ),
+        (core.display().to_string(), "core WebAssembly module, not a component"),
         (text.display().to_string(), "not a WebAssembly file"),
-        (
-            wasm("other_world"),
-            "does not fit the xingqiao:workflow@0.1.0 world",
-        ),
+        (wasm("other_world"), "does not fit the xingqiao:workflow@0.1.0 world"),
     ];
     for (file, reason) in cases {
         let output = xingqiao(&["plugin", "check", &file]);
         assert_eq!(output.status.code(), Some(1), "{file}");
-        assert!(
-            stderr(&output).contains(reason),
-            "{file}: {}",
-            stderr(&output)
-        );
+        assert!(stderr(&output).contains(reason), "{file}: {}", stderr(&output));
     }
-    let output = xingqiao(&[
-        "plugin",
-        "check",
-        &dir.join("missing.wasm").display().to_string(),
-    ]);
+    let output = xingqiao(&["plugin", "check", &dir.join("missing.wasm").display().to_string()]);
     assert_eq!(output.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -198,30 +142,17 @@ fn migrate_creates_the_sqlite_schema_and_bad_settings_are_named() {
     assert!(dir.join("xingqiao.db").is_file());
     let output = xingqiao(&["serve", "--workers", "0"]);
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(
-        stderr(&output).trim(),
-        "error: --workers / XINGQIAO_WORKERS: must be at least 1"
-    );
+    assert_eq!(stderr(&output).trim(), "error: --workers / XINGQIAO_WORKERS: must be at least 1");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("xingqiao-sigterm-{}", std::process::id()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bind = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
-        .args([
-            "serve",
-            "--bind",
-            &bind,
-            "--data-dir",
-            &dir.display().to_string(),
-        ])
+        .args(["serve", "--bind", &bind, "--data-dir", &dir.display().to_string()])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -230,10 +161,7 @@ fn serve_stops_cleanly_on_sigterm() {
         assert!(std::time::Instant::now() < deadline, "serve did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{}", stderr(&output));

@@ -18,14 +18,7 @@ async fn server_with_fixture(backend: &str) -> TestServer {
     std::fs::create_dir_all(&dir).unwrap();
     let wasm = PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm");
     std::fs::copy(wasm, dir.join("e2e.wasm")).unwrap();
-    TestServer::start_with(
-        backend,
-        ServeArgs {
-            plugins_dir: Some(dir),
-            ..Default::default()
-        },
-    )
-    .await
+    TestServer::start_with(backend, ServeArgs { plugins_dir: Some(dir), ..Default::default() }).await
 }
 
 fn without_times(mut value: Value, keys: &[&str]) -> Value {
@@ -52,13 +45,7 @@ async fn the_seed_curl_lines_give_the_seed_answers() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 200, "{backend}");
-        let reqid = response
-            .headers()
-            .get("x-reqid")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let reqid = response.headers().get("x-reqid").unwrap().to_str().unwrap().to_owned();
         let reply: Value = response.json().await.unwrap();
         let job_id = reply["job_id"].as_i64().unwrap();
         assert_eq!(reply, json!({"stat": "OK", "job_id": job_id}), "{backend}");
@@ -102,9 +89,7 @@ async fn the_seed_curl_lines_give_the_seed_answers() {
 
         // curl ".../xingqiao/get_task?task_id=N"
         let task_id = tasks[1]["task_id"].as_i64().unwrap();
-        let (status, reply) = server
-            .get(&format!("/xingqiao/get_task?task_id={task_id}"))
-            .await;
+        let (status, reply) = server.get(&format!("/xingqiao/get_task?task_id={task_id}")).await;
         assert_eq!(status, 200);
         assert_eq!(reply["stat"], "OK");
         assert_eq!(reply["data"]["task_is_save"], false);
@@ -113,7 +98,9 @@ async fn the_seed_curl_lines_give_the_seed_answers() {
 
         // curl -d '{"job_namespace":..., "job_type":"hello", "job_extra":{"str_info": "ceshi"}}'
         let job_id = server
-            .create_job(json!({"job_namespace": "ceshi_namespace", "job_type": "hello", "job_extra": {"str_info": "ceshi"}}))
+            .create_job(
+                json!({"job_namespace": "ceshi_namespace", "job_type": "hello", "job_extra": {"str_info": "ceshi"}}),
+            )
             .await;
         let detail = server.wait_job(job_id).await;
         assert_eq!(detail["job_status"], "finished", "{backend}: {detail}");
@@ -125,30 +112,19 @@ async fn the_seed_curl_lines_give_the_seed_answers() {
         );
 
         // hello_params: task1's str_info is preset.
-        let job_id = server.create_job(json!({"job_namespace": "n", "job_type": "hello_params", "job_extra": {"str_info": "x"}})).await;
+        let job_id = server
+            .create_job(json!({"job_namespace": "n", "job_type": "hello_params", "job_extra": {"str_info": "x"}}))
+            .await;
         let detail = server.wait_job(job_id).await;
-        assert_eq!(
-            detail["ret_data"]["all_taskdata"][0],
-            json!({"hello": "hello hello world"}),
-            "{backend}"
-        );
+        assert_eq!(detail["ret_data"]["all_taskdata"][0], json!({"hello": "hello hello world"}), "{backend}");
 
         // curl ".../xingqiao/list_jobs"
         let (status, reply) = server.get("/xingqiao/list_jobs").await;
         assert_eq!(status, 200);
         assert_eq!(reply["stat"], "OK");
         assert_eq!(reply["data"]["total"], 3);
-        let types: Vec<&Value> = reply["data"]["list"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|j| &j["job_type"])
-            .collect();
-        assert_eq!(
-            types,
-            [&json!("hello_params"), &json!("hello"), &json!("ping")],
-            "newest first"
-        );
+        let types: Vec<&Value> = reply["data"]["list"].as_array().unwrap().iter().map(|j| &j["job_type"]).collect();
+        assert_eq!(types, [&json!("hello_params"), &json!("hello"), &json!("ping")], "newest first");
         server.stop().await.unwrap();
     }
 }
@@ -158,63 +134,25 @@ async fn bad_input_gets_a_stat_and_a_status_never_a_500() {
     for backend in backends() {
         let server = TestServer::start(&backend).await;
         let cases = [
-            (
-                json!({"job_namespace": "n", "job_type": "nope"}),
-                400,
-                "ERR_JOB_TYPE_NOT_EXISTS",
-            ),
-            (
-                json!({"job_namespace": "n", "job_type": "ping", "job_extra": [1]}),
-                400,
-                "ERR_JOB_EXTRA_INVALID",
-            ),
-            (
-                json!({"job_namespace": "n", "job_type": "ping", "job_extra": "text"}),
-                400,
-                "ERR_JOB_EXTRA_INVALID",
-            ),
-            (
-                json!({"job_namespace": "n", "job_type": "hello"}),
-                400,
-                "ERR_JOB_PARAMS_CHECK",
-            ),
+            (json!({"job_namespace": "n", "job_type": "nope"}), 400, "ERR_JOB_TYPE_NOT_EXISTS"),
+            (json!({"job_namespace": "n", "job_type": "ping", "job_extra": [1]}), 400, "ERR_JOB_EXTRA_INVALID"),
+            (json!({"job_namespace": "n", "job_type": "ping", "job_extra": "text"}), 400, "ERR_JOB_EXTRA_INVALID"),
+            (json!({"job_namespace": "n", "job_type": "hello"}), 400, "ERR_JOB_PARAMS_CHECK"),
             (json!({"job_type": "ping"}), 400, "ERR_PARAMS_INVALID"),
-            (
-                json!({"job_namespace": "n", "job_type": "ping", "job_timeout": -1}),
-                400,
-                "ERR_PARAMS_INVALID",
-            ),
+            (json!({"job_namespace": "n", "job_type": "ping", "job_timeout": -1}), 400, "ERR_PARAMS_INVALID"),
         ];
         for (body, status, stat) in cases {
             let (got, reply) = server.post("/xingqiao/create_job", body.clone()).await;
-            assert_eq!(
-                (got, reply["stat"].as_str().unwrap()),
-                (status, stat),
-                "{backend} {body}: {reply}"
-            );
+            assert_eq!((got, reply["stat"].as_str().unwrap()), (status, stat), "{backend} {body}: {reply}");
         }
-        let (_, reply) = server
-            .post(
-                "/xingqiao/create_job",
-                json!({"job_namespace": "n", "job_type": "hello"}),
-            )
-            .await;
+        let (_, reply) = server.post("/xingqiao/create_job", json!({"job_namespace": "n", "job_type": "hello"})).await;
         assert_eq!(reply["message"], "job_extra not have str_info");
 
-        server
-            .create_job(json!({"job_namespace": "n", "job_type": "ping", "job_name": "only-once"}))
-            .await;
+        server.create_job(json!({"job_namespace": "n", "job_type": "ping", "job_name": "only-once"})).await;
         let (status, reply) = server
-            .post(
-                "/xingqiao/create_job",
-                json!({"job_namespace": "n", "job_type": "ping", "job_name": "only-once"}),
-            )
+            .post("/xingqiao/create_job", json!({"job_namespace": "n", "job_type": "ping", "job_name": "only-once"}))
             .await;
-        assert_eq!(
-            (status, reply["stat"].clone()),
-            (409, json!("ERR_JOB_EXIST")),
-            "{backend}"
-        );
+        assert_eq!((status, reply["stat"].clone()), (409, json!("ERR_JOB_EXIST")), "{backend}");
 
         for query in [
             "/xingqiao/get_job_detail?job_id=999999",
@@ -222,17 +160,10 @@ async fn bad_input_gets_a_stat_and_a_status_never_a_500() {
             "/xingqiao/list_tasks?job_id=999999",
         ] {
             let (status, reply) = server.get(query).await;
-            assert_eq!(
-                (status, reply),
-                (404, json!({"data": {}, "stat": "ERR_JOB_NOT_EXIST"})),
-                "{backend} {query}"
-            );
+            assert_eq!((status, reply), (404, json!({"data": {}, "stat": "ERR_JOB_NOT_EXIST"})), "{backend} {query}");
         }
         let (status, reply) = server.get("/xingqiao/get_task?task_id=999999").await;
-        assert_eq!(
-            (status, reply),
-            (404, json!({"data": {}, "stat": "ERR_TASK_NOT_EXIST"}))
-        );
+        assert_eq!((status, reply), (404, json!({"data": {}, "stat": "ERR_TASK_NOT_EXIST"})));
         for query in [
             "/xingqiao/get_job_detail",
             "/xingqiao/get_job_detail?job_id=abc",
@@ -243,19 +174,9 @@ async fn bad_input_gets_a_stat_and_a_status_never_a_500() {
             "/xingqiao/list_tasks?job_id=1&task_status=sleeping",
         ] {
             let (status, reply) = server.get(query).await;
-            assert_eq!(
-                (status, reply["stat"].as_str().unwrap()),
-                (400, "ERR_PARAMS_INVALID"),
-                "{backend} {query}"
-            );
+            assert_eq!((status, reply["stat"].as_str().unwrap()), (400, "ERR_PARAMS_INVALID"), "{backend} {query}");
         }
-        let response = server
-            .client
-            .post(server.url("/xingqiao/create_job"))
-            .body("{not json")
-            .send()
-            .await
-            .unwrap();
+        let response = server.client.post(server.url("/xingqiao/create_job")).body("{not json").send().await.unwrap();
         assert_eq!(response.status().as_u16(), 400);
         server.stop().await.unwrap();
     }
@@ -267,45 +188,38 @@ async fn list_jobs_filters_orders_and_pages() {
         let server = TestServer::start(&backend).await;
         let mut ids = Vec::new();
         for (i, namespace) in ["a", "b", "a", "a", "b"].iter().enumerate() {
-            let id = server.create_job(json!({"job_namespace": namespace, "job_type": "ping", "job_name": format!("job-{i}")})).await;
+            let id = server
+                .create_job(json!({"job_namespace": namespace, "job_type": "ping", "job_name": format!("job-{i}")}))
+                .await;
             ids.push(id);
         }
         for id in &ids {
             server.wait_job(*id).await;
         }
-        let (_, reply) = server
-            .get("/xingqiao/list_jobs?job_namespace=a&orderBy=job_id&orderDir=asc")
-            .await;
-        let names: Vec<&str> = reply["data"]["list"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|j| j["job_name"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            (reply["data"]["total"].clone(), names),
-            (json!(3), vec!["job-0", "job-2", "job-3"]),
-            "{backend}"
-        );
+        let (_, reply) = server.get("/xingqiao/list_jobs?job_namespace=a&orderBy=job_id&orderDir=asc").await;
+        let names: Vec<&str> =
+            reply["data"]["list"].as_array().unwrap().iter().map(|j| j["job_name"].as_str().unwrap()).collect();
+        assert_eq!((reply["data"]["total"].clone(), names), (json!(3), vec!["job-0", "job-2", "job-3"]), "{backend}");
         // amis paging and the seed's alternative names.
         for query in [
             "/xingqiao/list_jobs?orderBy=job_name&orderDir=desc&page=2&perPage=2",
             "/xingqiao/list_jobs?orderBy=job_name&orderDir=desc&page_index=2&page_size=2",
         ] {
             let (_, reply) = server.get(query).await;
-            let names: Vec<&str> = reply["data"]["list"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|j| j["job_name"].as_str().unwrap())
-                .collect();
+            let names: Vec<&str> =
+                reply["data"]["list"].as_array().unwrap().iter().map(|j| j["job_name"].as_str().unwrap()).collect();
             assert_eq!(
                 (reply["data"]["total"].clone(), names),
                 (json!(5), vec!["job-2", "job-1"]),
                 "{backend} {query}"
             );
         }
-        let (_, reply) = server.post("/xingqiao/list_jobs", json!({"job_status": "finished", "ret_stat": "OK", "job_type": "ping", "perPage": 1})).await;
+        let (_, reply) = server
+            .post(
+                "/xingqiao/list_jobs",
+                json!({"job_status": "finished", "ret_stat": "OK", "job_type": "ping", "perPage": 1}),
+            )
+            .await;
         assert_eq!(reply["data"]["total"], 5);
         assert_eq!(reply["data"]["list"].as_array().unwrap().len(), 1);
         server.stop().await.unwrap();
@@ -339,7 +253,9 @@ async fn failures_fail_the_task_and_the_job_with_a_clear_stat() {
             ("unreachable", "ERR_TASK_HTTP_TRANSPORT"),
         ];
         for (case, stat) in cases {
-            let job_id = server.create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": case}})).await;
+            let job_id = server
+                .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": case}}))
+                .await;
             let detail = server.wait_job(job_id).await;
             assert_eq!(
                 (detail["job_status"].as_str(), detail["ret_stat"].as_str()),
@@ -350,10 +266,7 @@ async fn failures_fail_the_task_and_the_job_with_a_clear_stat() {
             assert_eq!(tasks[0]["task_status"], "failed", "{backend} {case}");
             assert_eq!(tasks[0]["ret_stat"], stat, "{backend} {case}");
             if case == "failing_handler" {
-                assert_eq!(
-                    tasks[1]["task_status"], "waiting",
-                    "a failed dependency never releases its dependents"
-                );
+                assert_eq!(tasks[1]["task_status"], "waiting", "a failed dependency never releases its dependents");
             }
         }
         server.stop().await.unwrap();
@@ -364,48 +277,25 @@ async fn failures_fail_the_task_and_the_job_with_a_clear_stat() {
 async fn shutdown_finishes_running_work_and_a_restart_picks_up_the_rest() {
     for backend in backends() {
         let server = server_with_fixture(&backend).await;
-        let job_id = server.create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "slow"}})).await;
+        let job_id = server
+            .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "slow"}}))
+            .await;
         server
             .wait_until(std::time::Duration::from_secs(20), || async {
-                server
-                    .tasks(job_id)
-                    .await
-                    .first()
-                    .is_some_and(|t| t["task_status"] == "started")
+                server.tasks(job_id).await.first().is_some_and(|t| t["task_status"] == "started")
             })
             .await;
         let (stopped, db) = server.stop_keeping_db().await;
         stopped.unwrap();
         // Restarted over the same database: the rest of the job runs.
-        let dir =
-            std::env::temp_dir().join(format!("xq-plugins-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("xq-plugins-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(
-            PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm"),
-            dir.join("e2e.wasm"),
-        )
-        .unwrap();
-        let server = TestServer::start_on(
-            db,
-            ServeArgs {
-                plugins_dir: Some(dir),
-                ..Default::default()
-            },
-        )
-        .await;
+        std::fs::copy(PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm"), dir.join("e2e.wasm")).unwrap();
+        let server = TestServer::start_on(db, ServeArgs { plugins_dir: Some(dir), ..Default::default() }).await;
         let detail = server.wait_job(job_id).await;
         assert_eq!(detail["job_status"], "finished", "{backend}: {detail}");
-        let statuses: Vec<Value> = server
-            .tasks(job_id)
-            .await
-            .iter()
-            .map(|t| t["task_status"].clone())
-            .collect();
-        assert_eq!(
-            statuses,
-            [json!("finished"), json!("finished")],
-            "{backend}"
-        );
+        let statuses: Vec<Value> = server.tasks(job_id).await.iter().map(|t| t["task_status"].clone()).collect();
+        assert_eq!(statuses, [json!("finished"), json!("finished")], "{backend}");
         server.stop().await.unwrap();
     }
 }
@@ -414,13 +304,7 @@ async fn shutdown_finishes_running_work_and_a_restart_picks_up_the_rest() {
 async fn healthz_answers_once_ready_and_unknown_routes_get_a_stat() {
     let server = TestServer::start(&backends()[0]).await;
     assert_eq!(server.get("/healthz").await, (200, json!({"stat": "OK"})));
-    assert_eq!(
-        server.get("/nope").await,
-        (
-            404,
-            json!({"stat": "ERR_NOT_FOUND", "message": "no such route"})
-        )
-    );
+    assert_eq!(server.get("/nope").await, (404, json!({"stat": "ERR_NOT_FOUND", "message": "no such route"})));
     server.stop().await.unwrap();
 }
 
@@ -429,16 +313,9 @@ async fn a_ten_thousand_task_dag_fits_every_backend() {
     for backend in backends() {
         let server = TestServer::start(&backend).await;
         // 9,999 branches and a collect task listing them all as dependencies.
-        let job_id = server
-            .create_job(
-                json!({"job_namespace": "n", "job_type": "fanout", "job_extra": {"n": 9999}}),
-            )
-            .await;
-        let (status, reply) = server
-            .get(&format!(
-                "/xingqiao/list_tasks?job_id={job_id}&task_status=waiting"
-            ))
-            .await;
+        let job_id =
+            server.create_job(json!({"job_namespace": "n", "job_type": "fanout", "job_extra": {"n": 9999}})).await;
+        let (status, reply) = server.get(&format!("/xingqiao/list_tasks?job_id={job_id}&task_status=waiting")).await;
         assert_eq!(status, 200, "{backend}");
         let waiting = reply["data"]["list"].as_array().unwrap();
         assert_eq!(waiting.len(), 1, "{backend}: only collect waits");

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use xingqiao::plugins::{DEMO_PLUGINS, Registry, demo_bytes};
-use xingqiao::runtime::{
-    Call, CheckOutcome, DagError, JobEvent, JobInput, PluginError, PluginRuntime, SandboxLimits,
-};
+use xingqiao::runtime::{Call, CheckOutcome, DagError, JobEvent, JobInput, PluginError, PluginRuntime, SandboxLimits};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join(format!("{name}.wasm"));
@@ -20,23 +18,13 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn runtime() -> PluginRuntime {
     // A short workflow deadline keeps the infinite-loop test quick.
-    let limits = SandboxLimits {
-        workflow_deadline: Duration::from_millis(300),
-        ..Default::default()
-    };
+    let limits = SandboxLimits { workflow_deadline: Duration::from_millis(300), ..Default::default() };
     PluginRuntime::new(limits).unwrap()
 }
 
 fn job(extra: Value) -> JobInput {
-    let Value::Object(job_extra) = extra else {
-        panic!("job_extra must be an object")
-    };
-    JobInput {
-        namespace: "test".into(),
-        name: "job-1".into(),
-        operator: "tester".into(),
-        job_extra,
-    }
+    let Value::Object(job_extra) = extra else { panic!("job_extra must be an object") };
+    JobInput { namespace: "test".into(), name: "job-1".into(), operator: "tester".into(), job_extra }
 }
 
 /// After any failure the same runtime must still run a good plugin.
@@ -47,10 +35,7 @@ fn assert_runtime_still_works(runtime: &PluginRuntime) {
 }
 
 fn load_err(runtime: &PluginRuntime, bytes: &[u8]) -> PluginError {
-    runtime
-        .load(bytes)
-        .err()
-        .unwrap_or_else(|| panic!("loading should fail"))
+    runtime.load(bytes).err().unwrap_or_else(|| panic!("loading should fail"))
 }
 
 #[test]
@@ -58,25 +43,12 @@ fn every_demo_loads_under_its_seed_name() {
     let runtime = runtime();
     let registry = Registry::with_demos(&runtime).unwrap();
     let names: Vec<&str> = registry.job_types().collect();
-    assert_eq!(
-        names,
-        [
-            "chain",
-            "fanout",
-            "hello",
-            "hello_lock",
-            "hello_params",
-            "ping",
-            "ping_notifier"
-        ]
-    );
+    assert_eq!(names, ["chain", "fanout", "hello", "hello_lock", "hello_params", "ping", "ping_notifier"]);
     assert_eq!(DEMO_PLUGINS.len(), 7);
     let hello = registry.get("hello").unwrap();
     assert_eq!(
         hello.metadata().job_extra_schema,
-        Some(
-            json!({"type": "object", "properties": {"str_info": {"type": "string"}}, "required": ["str_info"]})
-        )
+        Some(json!({"type": "object", "properties": {"str_info": {"type": "string"}}, "required": ["str_info"]}))
     );
 }
 
@@ -101,13 +73,7 @@ fn hello_runs_task1_then_task2_then_task3_which_collects_and_saves() {
         [
             ("task1", "/demo_api/hello", vec![], vec!["str_info"], false),
             ("task2", "/demo_api/ping", vec!["task1"], vec![], false),
-            (
-                "task3",
-                "/demo_api/collect",
-                vec!["task1", "task2"],
-                vec!["all_taskdata"],
-                true
-            ),
+            ("task3", "/demo_api/collect", vec!["task1", "task2"], vec!["all_taskdata"], true),
         ]
     );
 }
@@ -117,13 +83,7 @@ fn hello_without_str_info_is_refused_with_the_plugins_message() {
     let runtime = runtime();
     let hello = runtime.load(demo_bytes("hello").unwrap()).unwrap();
     let err = hello.params_check(&job(json!({}))).unwrap_err();
-    assert_eq!(
-        err,
-        PluginError::Rejected {
-            call: Call::ParamsCheck,
-            message: "job_extra not have str_info".into()
-        }
-    );
+    assert_eq!(err, PluginError::Rejected { call: Call::ParamsCheck, message: "job_extra not have str_info".into() });
 }
 
 #[test]
@@ -140,31 +100,14 @@ fn hello_params_presets_task1_params() {
 fn hello_lock_defaults_and_overrides_timeout_and_locks() {
     let runtime = runtime();
     let plugin = runtime.load(demo_bytes("hello_lock").unwrap()).unwrap();
-    let defaults = plugin
-        .params_check(&job(json!({"str_info": "ceshi"})))
-        .unwrap();
-    assert_eq!(
-        defaults,
-        CheckOutcome {
-            job_timeout: Some(1800),
-            job_locks: vec!["ceshi".into()],
-            job_tags: vec![]
-        }
-    );
-    let custom = plugin
-        .params_check(&job(
-            json!({"str_info": "ceshi", "job_timeout": 5, "job_locks": "lock1,lock2"}),
-        ))
-        .unwrap();
+    let defaults = plugin.params_check(&job(json!({"str_info": "ceshi"}))).unwrap();
+    assert_eq!(defaults, CheckOutcome { job_timeout: Some(1800), job_locks: vec!["ceshi".into()], job_tags: vec![] });
+    let custom =
+        plugin.params_check(&job(json!({"str_info": "ceshi", "job_timeout": 5, "job_locks": "lock1,lock2"}))).unwrap();
     assert_eq!(custom.job_timeout, Some(5));
     assert_eq!(custom.job_locks, ["lock1", "lock2"]);
-    let err = plugin
-        .params_check(&job(json!({"str_info": "abc1"})))
-        .unwrap_err();
-    assert!(
-        matches!(&err, PluginError::Rejected { message, .. } if message.contains("[A-Za-z]+$")),
-        "{err}"
-    );
+    let err = plugin.params_check(&job(json!({"str_info": "abc1"}))).unwrap_err();
+    assert!(matches!(&err, PluginError::Rejected { message, .. } if message.contains("[A-Za-z]+$")), "{err}");
 }
 
 #[test]
@@ -176,11 +119,7 @@ fn chain_and_fanout_follow_n() {
     assert_eq!(tasks[39].dependencies, ["step39"]);
     let fanout = runtime.load(demo_bytes("fanout").unwrap()).unwrap();
     let tasks = fanout.workflow(&job(json!({"n": 9999}))).unwrap();
-    assert_eq!(
-        tasks.len(),
-        10_000,
-        "the largest fanout fits the default cap exactly"
-    );
+    assert_eq!(tasks.len(), 10_000, "the largest fanout fits the default cap exactly");
     assert_eq!(tasks[9999].dependencies.len(), 9999);
 }
 
@@ -213,16 +152,7 @@ fn ping_notifier_is_told_and_returns() {
     plugin.job_notifier(&event).unwrap();
     let trap = runtime.load(&fixture("trap")).unwrap();
     let err = trap.job_notifier(&event).unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            PluginError::Trap {
-                call: Call::JobNotifier,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(&err, PluginError::Trap { call: Call::JobNotifier, .. }), "{err}");
 }
 
 #[test]
@@ -231,17 +161,8 @@ fn an_infinite_loop_is_stopped_at_its_deadline() {
     let plugin = runtime.load(&fixture("infinite_loop")).unwrap();
     let started = Instant::now();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
-    assert_eq!(
-        err,
-        PluginError::Timeout {
-            call: Call::Workflow,
-            limit: Duration::from_millis(300)
-        }
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "stopped, not run to completion"
-    );
+    assert_eq!(err, PluginError::Timeout { call: Call::Workflow, limit: Duration::from_millis(300) });
+    assert!(started.elapsed() < Duration::from_secs(20), "stopped, not run to completion");
     assert_runtime_still_works(&runtime);
 }
 
@@ -250,13 +171,7 @@ fn a_memory_bomb_is_refused_at_the_cap() {
     let runtime = runtime();
     let plugin = runtime.load(&fixture("memory_bomb")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
-    assert_eq!(
-        err,
-        PluginError::MemoryLimit {
-            call: Call::Workflow,
-            limit_mib: 64
-        }
-    );
+    assert_eq!(err, PluginError::MemoryLimit { call: Call::Workflow, limit_mib: 64 });
     assert_runtime_still_works(&runtime);
 }
 
@@ -265,17 +180,8 @@ fn a_panicking_plugin_traps_with_its_panic_message() {
     let runtime = runtime();
     let plugin = runtime.load(&fixture("trap")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
-    let PluginError::Trap {
-        call: Call::Workflow,
-        message,
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
-    assert!(
-        message.contains("fixture_trap panics in workflow"),
-        "{message}"
-    );
+    let PluginError::Trap { call: Call::Workflow, message } = &err else { panic!("{err:?}") };
+    assert!(message.contains("fixture_trap panics in workflow"), "{message}");
     assert_runtime_still_works(&runtime);
 }
 
@@ -295,9 +201,7 @@ fn an_unknown_dependency_fails_the_workflow_even_when_the_plugin_ignores_it() {
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
     assert_eq!(
         err,
-        PluginError::InvalidDag(DagError::Refused(
-            "dependency \"nope\" names no task added before it".into()
-        ))
+        PluginError::InvalidDag(DagError::Refused("dependency \"nope\" names no task added before it".into()))
     );
 }
 
@@ -306,22 +210,14 @@ fn a_duplicate_label_is_refused_and_the_plugin_sees_why() {
     let runtime = runtime();
     let plugin = runtime.load(&fixture("duplicate_label")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
-    assert_eq!(
-        err,
-        PluginError::Rejected {
-            call: Call::Workflow,
-            message: "duplicate task label \"a\"".into()
-        }
-    );
+    assert_eq!(err, PluginError::Rejected { call: Call::Workflow, message: "duplicate task label \"a\"".into() });
 }
 
 #[test]
 fn a_component_of_another_world_is_refused_naming_what_is_missing() {
     let runtime = runtime();
     let err = load_err(&runtime, &fixture("other_world"));
-    let PluginError::World(why) = &err else {
-        panic!("{err:?}")
-    };
+    let PluginError::World(why) = &err else { panic!("{err:?}") };
     assert!(why.contains("no export"), "{why}");
     assert_runtime_still_works(&runtime);
 }
@@ -329,20 +225,11 @@ fn a_component_of_another_world_is_refused_naming_what_is_missing() {
 #[test]
 fn a_core_module_and_junk_are_refused_with_what_they_are() {
     let runtime = runtime();
-    assert_eq!(
-        load_err(&runtime, b"\0asm\x01\0\0\0"),
-        PluginError::CoreModule
-    );
-    assert_eq!(
-        load_err(&runtime, b"#!/bin/sh\necho not wasm\n"),
-        PluginError::NotWasm
-    );
+    assert_eq!(load_err(&runtime, b"\0asm\x01\0\0\0"), PluginError::CoreModule);
+    assert_eq!(load_err(&runtime, b"#!/bin/sh\necho not wasm\n"), PluginError::NotWasm);
     assert_eq!(load_err(&runtime, b""), PluginError::NotWasm);
     let truncated = &fixture("hello")[..100];
-    assert!(matches!(
-        load_err(&runtime, truncated),
-        PluginError::Compile(_)
-    ));
+    assert!(matches!(load_err(&runtime, truncated), PluginError::Compile(_)));
     assert_runtime_still_works(&runtime);
 }
 
@@ -353,17 +240,10 @@ fn calls_from_many_threads_at_once_each_get_their_own_store() {
     let handles: Vec<_> = (1..=8u64)
         .map(|n| {
             let plugin = plugin.clone();
-            std::thread::spawn(move || {
-                plugin
-                    .workflow(&job(json!({"n": n})))
-                    .map(|tasks| tasks.len())
-            })
+            std::thread::spawn(move || plugin.workflow(&job(json!({"n": n}))).map(|tasks| tasks.len()))
         })
         .collect();
-    let sizes: Vec<usize> = handles
-        .into_iter()
-        .map(|h| h.join().unwrap().unwrap())
-        .collect();
+    let sizes: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
     assert_eq!(sizes, [1, 2, 3, 4, 5, 6, 7, 8]);
 }
 
@@ -371,31 +251,11 @@ fn calls_from_many_threads_at_once_each_get_their_own_store() {
 fn plan_job_runs_params_check_then_workflow_in_one_instance() {
     let runtime = runtime();
     let plugin = runtime.load(demo_bytes("hello_lock").unwrap()).unwrap();
-    let (check, tasks) = plugin
-        .plan_job(&job(json!({"str_info": "ceshi", "job_locks": "x"})))
-        .unwrap();
+    let (check, tasks) = plugin.plan_job(&job(json!({"str_info": "ceshi", "job_locks": "x"}))).unwrap();
     assert_eq!(check.job_locks, ["x"]);
-    assert_eq!(
-        tasks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(),
-        ["task1", "task2"]
-    );
+    assert_eq!(tasks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["task1", "task2"]);
     let refused = plugin.plan_job(&job(json!({}))).unwrap_err();
-    assert!(
-        matches!(
-            refused,
-            PluginError::Rejected {
-                call: Call::ParamsCheck,
-                ..
-            }
-        ),
-        "{refused}"
-    );
+    assert!(matches!(refused, PluginError::Rejected { call: Call::ParamsCheck, .. }), "{refused}");
     let looping = runtime.load(&fixture("infinite_loop")).unwrap();
-    assert!(matches!(
-        looping.plan_job(&job(json!({}))),
-        Err(PluginError::Timeout {
-            call: Call::Workflow,
-            ..
-        })
-    ));
+    assert!(matches!(looping.plan_job(&job(json!({}))), Err(PluginError::Timeout { call: Call::Workflow, .. })));
 }

@@ -38,6 +38,7 @@ fn new_job(name: &str, tasks: i32) -> NewJob {
         u_time: t,
         plugin_version: "0".into(),
         tasks_unfinished: tasks,
+        deadline: Some(t + chrono::Duration::hours(1)),
     }
 }
 
@@ -52,12 +53,7 @@ fn new_task(label: &str, deps: &[&str], dependents: &[&str]) -> NewTask {
         task_requires: String::new(),
         task_provides: String::new(),
         task_dependencies: deps.join(","),
-        task_status: if deps.is_empty() {
-            "pending"
-        } else {
-            "waiting"
-        }
-        .into(),
+        task_status: if deps.is_empty() { "pending" } else { "waiting" }.into(),
         task_cost: 0.0,
         task_extra: "{}".into(),
         task_is_save: false,
@@ -85,16 +81,12 @@ async fn a_pending_task_is_started_by_exactly_one_of_many_racing_workers() {
     for backend in backends() {
         let test_db = TestDb::create(&backend).await;
         let db = database(&test_db).await;
-        let (_, ready) = jobs::create(&db, new_job("race", 1), vec![new_task("a", &[], &[])])
-            .await
-            .unwrap();
+        let (_, ready) = jobs::create(&db, new_job("race", 1), vec![new_task("a", &[], &[])]).await.unwrap();
         let racers: Vec<_> = (0..8)
             .map(|_| {
                 let db = db.clone();
                 let task_id = ready[0];
-                tokio::spawn(
-                    async move { tasks::start(&db, task_id, now()).await.unwrap().is_some() },
-                )
+                tokio::spawn(async move { tasks::start(&db, task_id, now()).await.unwrap().is_some() })
             })
             .collect();
         let mut winners = 0;
@@ -117,20 +109,11 @@ async fn a_result_is_recorded_once_and_parallel_sinks_end_the_job_once() {
             new_task("right", &["root"], &[]),
         ];
         let (job_id, ready) = jobs::create(&db, new_job("sinks", 3), rows).await.unwrap();
-        let root = tasks::start(&db, ready[0], now())
-            .await
-            .unwrap()
-            .unwrap()
-            .task;
-        let recorded = tasks::finish(&db, &root, Some("{}".into()), now())
-            .await
-            .unwrap()
-            .unwrap();
+        let root = tasks::start(&db, ready[0], now()).await.unwrap().unwrap().task;
+        let recorded = tasks::finish(&db, &root, Some("{}".into()), now()).await.unwrap().unwrap();
         assert_eq!(recorded.ready.len(), 2, "{backend}: both sinks released");
         assert_eq!(
-            tasks::finish(&db, &root, Some("{}".into()), now())
-                .await
-                .unwrap(),
+            tasks::finish(&db, &root, Some("{}".into()), now()).await.unwrap(),
             None,
             "{backend}: twice is a no-op"
         );
@@ -143,11 +126,7 @@ async fn a_result_is_recorded_once_and_parallel_sinks_end_the_job_once() {
             .into_iter()
             .map(|row| {
                 let db = db.clone();
-                tokio::spawn(async move {
-                    tasks::finish(&db, &row, Some("{}".into()), now())
-                        .await
-                        .unwrap()
-                })
+                tokio::spawn(async move { tasks::finish(&db, &row, Some("{}".into()), now()).await.unwrap() })
             })
             .collect();
         let mut ends = 0;
@@ -156,10 +135,6 @@ async fn a_result_is_recorded_once_and_parallel_sinks_end_the_job_once() {
         }
         assert_eq!(ends, 1, "{backend}: the job ends exactly once");
         let job = jobs::find(&db, Some(job_id), None).await.unwrap().unwrap();
-        assert_eq!(
-            (job.job_status.as_str(), job.tasks_unfinished),
-            ("finished", 0),
-            "{backend}"
-        );
+        assert_eq!((job.job_status.as_str(), job.tasks_unfinished), ("finished", 0), "{backend}");
     }
 }

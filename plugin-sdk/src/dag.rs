@@ -126,10 +126,7 @@ impl std::fmt::Display for AddTaskError {
                 write!(f, "dependency {dep:?} names no task added before it")
             }
             Self::BadLabel(label) => {
-                write!(
-                    f,
-                    "bad task label {label:?}: use 1 to 64 of A-Z a-z 0-9 _ -"
-                )
+                write!(f, "bad task label {label:?}: use 1 to 64 of A-Z a-z 0-9 _ -")
             }
             Self::BadCmd(why) => write!(f, "bad task cmd: {why}"),
             Self::BadJson(why) => write!(f, "bad task JSON: {why}"),
@@ -173,9 +170,7 @@ impl Dag {
     fn check_like_the_server(&self, task: &Task) -> Result<(), AddTaskError> {
         let valid_label = |label: &str| {
             (1..=64).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         };
         if !valid_label(&task.label) {
             return Err(AddTaskError::BadLabel(task.label.clone()));
@@ -183,18 +178,11 @@ impl Dag {
         if self.tasks.iter().any(|t| t.label == task.label) {
             return Err(AddTaskError::DuplicateLabel(task.label.clone()));
         }
-        if let Some(dep) = task
-            .dependencies
-            .iter()
-            .find(|dep| !self.tasks.iter().any(|t| &t.label == *dep))
-        {
+        if let Some(dep) = task.dependencies.iter().find(|dep| !self.tasks.iter().any(|t| &t.label == *dep)) {
             return Err(AddTaskError::UnknownDependency(dep.clone()));
         }
         if task.cmd.trim().is_empty() || task.cmd.len() > 128 {
-            return Err(AddTaskError::BadCmd(format!(
-                "{:?} must be 1 to 128 characters",
-                task.cmd
-            )));
+            return Err(AddTaskError::BadCmd(format!("{:?} must be 1 to 128 characters", task.cmd)));
         }
         for (what, names) in [("requires", &task.requires), ("provides", &task.provides)] {
             if names.join(",").len() > 1024 {
@@ -203,9 +191,7 @@ impl Dag {
         }
         for (what, value) in [("params", &task.params), ("extra", &task.extra)] {
             if value.as_ref().is_some_and(|v| !v.is_object()) {
-                return Err(AddTaskError::BadJson(format!(
-                    "{what} must be a JSON object"
-                )));
+                return Err(AddTaskError::BadJson(format!("{what} must be a JSON object")));
             }
         }
         Ok(())

@@ -16,10 +16,7 @@ pub struct Job {
 impl Job {
     /// A job with this `job_extra`; anything but a JSON object counts as `{}`.
     pub fn with_extra(extra: Value) -> Self {
-        Self {
-            extra: object_or_empty(extra),
-            ..Self::default()
-        }
+        Self { extra: object_or_empty(extra), ..Self::default() }
     }
 
     /// One `job_extra` value.
@@ -37,25 +34,10 @@ impl Job {
         self.extra.get(key).and_then(Value::as_u64)
     }
 
-    #[cfg_attr(
-        not(target_arch = "wasm32"),
-        expect(dead_code, reason = "used by the wasm glue")
-    )]
-    pub(crate) fn from_wire(
-        namespace: String,
-        name: String,
-        operator: String,
-        extra_json: &str,
-    ) -> Self {
-        let extra = serde_json::from_str(extra_json)
-            .map(object_or_empty)
-            .unwrap_or_default();
-        Self {
-            namespace,
-            name,
-            operator,
-            extra,
-        }
+    #[cfg_attr(not(target_arch = "wasm32"), expect(dead_code, reason = "used by the wasm glue"))]
+    pub(crate) fn from_wire(namespace: String, name: String, operator: String, extra_json: &str) -> Self {
+        let extra = serde_json::from_str(extra_json).map(object_or_empty).unwrap_or_default();
+        Self { namespace, name, operator, extra }
     }
 }
 
@@ -140,10 +122,7 @@ impl Check {
 }
 
 fn split_commas(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(str::to_owned)
+    text.split(',').map(str::trim).filter(|part| !part.is_empty()).map(str::to_owned)
 }
 
 /// A job's state change, with the fields of the seed's `job_obj`.

@@ -38,12 +38,7 @@ fn job_from_wire(job: types::Job) -> Job {
 
 impl<P: Plugin> bindings::Guest for Adapter<P> {
     fn metadata() -> types::Metadata {
-        let Metadata {
-            job_type,
-            version,
-            description,
-            job_extra_schema,
-        } = P::metadata();
+        let Metadata { job_type, version, description, job_extra_schema } = P::metadata();
         types::Metadata {
             job_type,
             version,
@@ -53,16 +48,8 @@ impl<P: Plugin> bindings::Guest for Adapter<P> {
     }
 
     fn params_check(job: types::Job) -> Result<types::CheckResult, String> {
-        let Check {
-            job_timeout,
-            job_locks,
-            job_tags,
-        } = P::params_check(&job_from_wire(job))?;
-        Ok(types::CheckResult {
-            job_timeout,
-            job_locks,
-            job_tags,
-        })
+        let Check { job_timeout, job_locks, job_tags } = P::params_check(&job_from_wire(job))?;
+        Ok(types::CheckResult { job_timeout, job_locks, job_tags })
     }
 
     fn workflow(job: types::Job) -> Result<(), String> {

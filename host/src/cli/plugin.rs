@@ -8,9 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::plugins::demo_bytes;
-use crate::runtime::{
-    CheckOutcome, JobInput, LoadedPlugin, PluginRuntime, SandboxLimits, TaskSpec,
-};
+use crate::runtime::{CheckOutcome, JobInput, LoadedPlugin, PluginRuntime, SandboxLimits, TaskSpec};
 
 /// Output of `plugin run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,15 +45,14 @@ fn runtime() -> Result<PluginRuntime, CliError> {
 /// `PLUGIN` is a path or `builtin:NAME`.
 fn load(runtime: &PluginRuntime, plugin: &str) -> Result<LoadedPlugin, CliError> {
     let bytes = match plugin.strip_prefix(BUILTIN_PREFIX) {
-        Some(name) => demo_bytes(name).map(<[u8]>::to_vec).ok_or_else(|| {
-            CliError::Usage(format!("no built-in plugin {name:?}; try builtin:hello"))
-        })?,
-        None => std::fs::read(Path::new(plugin))
-            .map_err(|err| CliError::Usage(format!("cannot read {plugin}: {err}")))?,
+        Some(name) => demo_bytes(name)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| CliError::Usage(format!("no built-in plugin {name:?}; try builtin:hello")))?,
+        None => {
+            std::fs::read(Path::new(plugin)).map_err(|err| CliError::Usage(format!("cannot read {plugin}: {err}")))?
+        }
     };
-    runtime
-        .load(&bytes)
-        .map_err(|err| CliError::Failed(format!("{plugin}: {err}")))
+    runtime.load(&bytes).map_err(|err| CliError::Failed(format!("{plugin}: {err}")))
 }
 
 /// `plugin check FILE`: can the server load it? Prints its metadata.
@@ -63,10 +60,7 @@ pub fn check(file: &str) -> Result<String, CliError> {
     let plugin = load(&runtime()?, file)?;
     let meta = plugin.metadata();
     let mut out = format!("ok: {file} is a xingqiao:workflow@0.1.0 plugin\n");
-    let schema = meta
-        .job_extra_schema
-        .as_ref()
-        .map_or_else(|| String::from("(none)"), Value::to_string);
+    let schema = meta.job_extra_schema.as_ref().map_or_else(|| String::from("(none)"), Value::to_string);
     let _ = write!(
         out,
         "job_type:    {}\nversion:     {}\ndescription: {}\nsize:        {} bytes\njob_extra:   {schema}\n",
@@ -95,22 +89,13 @@ pub fn run(plugin: &str, job_extra: Option<&str>, format: Format) -> Result<Stri
         operator: std::env::var("USER").unwrap_or_default(),
         job_extra,
     };
-    let check = plugin
-        .params_check(&job)
-        .map_err(|err| CliError::Failed(err.to_string()))?;
-    let tasks = plugin
-        .workflow(&job)
-        .map_err(|err| CliError::Failed(err.to_string()))?;
+    let check = plugin.params_check(&job).map_err(|err| CliError::Failed(err.to_string()))?;
+    let tasks = plugin.workflow(&job).map_err(|err| CliError::Failed(err.to_string()))?;
     let job_type = plugin.metadata().job_type.as_str();
     Ok(match format {
         Format::Json => {
-            let dry_run = DryRun {
-                job_type,
-                check: &check,
-                tasks: &tasks,
-            };
-            let mut text = serde_json::to_string_pretty(&dry_run)
-                .map_err(|err| CliError::Failed(err.to_string()))?;
+            let dry_run = DryRun { job_type, check: &check, tasks: &tasks };
+            let mut text = serde_json::to_string_pretty(&dry_run).map_err(|err| CliError::Failed(err.to_string()))?;
             text.push('\n');
             text
         }
@@ -129,33 +114,17 @@ fn parse_job_extra(text: Option<&str>) -> Result<Map<String, Value>, CliError> {
 }
 
 fn list(items: &[String]) -> String {
-    if items.is_empty() {
-        String::from("-")
-    } else {
-        items.join(",")
-    }
+    if items.is_empty() { String::from("-") } else { items.join(",") }
 }
 
 fn table(job_type: &str, check: &CheckOutcome, tasks: &[TaskSpec]) -> String {
-    let timeout = check
-        .job_timeout
-        .map_or_else(|| String::from("server default"), |s| format!("{s}s"));
+    let timeout = check.job_timeout.map_or_else(|| String::from("server default"), |s| format!("{s}s"));
     let mut out = format!(
         "job_type {job_type}: job_timeout {timeout}, job_locks {}, job_tags {}\n",
         list(&check.job_locks),
         list(&check.job_tags)
     );
-    let header = [
-        "LABEL",
-        "CMD",
-        "DEPENDENCIES",
-        "REQUIRES",
-        "PROVIDES",
-        "PARAMS",
-        "RETRY",
-        "TIMEOUT",
-        "SAVE",
-    ];
+    let header = ["LABEL", "CMD", "DEPENDENCIES", "REQUIRES", "PROVIDES", "PARAMS", "RETRY", "TIMEOUT", "SAVE"];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     for task in tasks {
         rows.push(vec![
@@ -164,30 +133,16 @@ fn table(job_type: &str, check: &CheckOutcome, tasks: &[TaskSpec]) -> String {
             list(&task.dependencies),
             list(&task.requires),
             list(&task.provides),
-            task.params.as_ref().map_or_else(
-                || String::from("-"),
-                |p| Value::Object(p.clone()).to_string(),
-            ),
+            task.params.as_ref().map_or_else(|| String::from("-"), |p| Value::Object(p.clone()).to_string()),
             task.retry_max.to_string(),
-            task.timeout
-                .map_or_else(|| String::from("-"), |s| format!("{s}s")),
+            task.timeout.map_or_else(|| String::from("-"), |s| format!("{s}s")),
             task.is_save.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|col| {
-            rows.iter()
-                .map(|row| row[col].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths: Vec<usize> =
+        (0..header.len()).map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0)).collect();
     for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
-            .collect();
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:width$}")).collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
@@ -195,19 +150,13 @@ fn table(job_type: &str, check: &CheckOutcome, tasks: &[TaskSpec]) -> String {
 }
 
 fn quoted(text: &str) -> String {
-    let escaped = text
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n");
+    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
     format!("\"{escaped}\"")
 }
 
 /// The DAG in Graphviz DOT: one node per task, one edge per dependency.
 fn dot(job_type: &str, tasks: &[TaskSpec]) -> String {
-    let mut out = format!(
-        "digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n",
-        quoted(job_type)
-    );
+    let mut out = format!("digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n", quoted(job_type));
     for task in tasks {
         let style = if task.is_save { ", peripheries=2" } else { "" };
         let _ = writeln!(

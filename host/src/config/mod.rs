@@ -35,6 +35,12 @@ pub struct ServeArgs {
     /// Seconds a job may run when neither create_job nor the plugin says [default: 3600].
     #[arg(long, env = "XINGQIAO_DEFAULT_JOB_TIMEOUT")]
     pub default_job_timeout: Option<u32>,
+    /// First delay before a failed task is tried again, in ms; doubles per attempt [default: 500].
+    #[arg(long, env = "XINGQIAO_RETRY_BACKOFF_MS")]
+    pub retry_backoff_ms: Option<u64>,
+    /// How often job timeouts and lock waits are checked, in ms [default: 1000].
+    #[arg(long, env = "XINGQIAO_SWEEP_INTERVAL_MS")]
+    pub sweep_interval_ms: Option<u64>,
     /// A folder of extra plugin components (`*.wasm`) to load at start.
     #[arg(long, env = "XINGQIAO_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
@@ -54,6 +60,8 @@ pub struct Config {
     pub default_job_timeout: u32,
     pub db_connections: usize,
     pub plugins_dir: Option<PathBuf>,
+    pub retry_backoff: std::time::Duration,
+    pub sweep_interval: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,17 +69,11 @@ pub enum ConfigError {
     #[error("cannot read the config file {path}: {reason}")]
     File { path: String, reason: String },
     #[error("{setting}: {reason}")]
-    Invalid {
-        setting: &'static str,
-        reason: String,
-    },
+    Invalid { setting: &'static str, reason: String },
 }
 
 fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        setting,
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { setting, reason: reason.into() }
 }
 
 impl Config {
@@ -80,77 +82,51 @@ impl Config {
             Some(path) => read_file(path)?,
             None => ServeArgs::default(),
         };
-        let data_dir = args
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("data"));
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let database_url = args
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("xingqiao.db").display()));
-        let known = [
-            "sqlite://",
-            "mysql://",
-            "mariadb://",
-            "postgres://",
-            "postgresql://",
-        ];
+        let known = ["sqlite://", "mysql://", "mariadb://", "postgres://", "postgresql://"];
         if !known.iter().any(|scheme| database_url.starts_with(scheme)) {
             return Err(invalid(
                 "--database-url / XINGQIAO_DATABASE_URL",
                 format!("must start with one of {}", known.join(", ")),
             ));
         }
-        let bind = args
-            .bind
-            .or(file.bind)
-            .unwrap_or_else(|| String::from("127.0.0.1:8585"));
+        let bind = args.bind.or(file.bind).unwrap_or_else(|| String::from("127.0.0.1:8585"));
         if bind.parse::<SocketAddr>().is_err() && !bind.contains(':') {
-            return Err(invalid(
-                "--bind / XINGQIAO_BIND",
-                format!("{bind:?} is not HOST:PORT"),
-            ));
+            return Err(invalid("--bind / XINGQIAO_BIND", format!("{bind:?} is not HOST:PORT")));
         }
         let workers = args.workers.or(file.workers).unwrap_or(64);
         if workers == 0 {
-            return Err(invalid(
-                "--workers / XINGQIAO_WORKERS",
-                "must be at least 1",
-            ));
+            return Err(invalid("--workers / XINGQIAO_WORKERS", "must be at least 1"));
         }
         let handler_base_url = args.handler_base_url.or(file.handler_base_url);
         if let Some(url) = &handler_base_url
             && !url.starts_with("http://")
             && !url.starts_with("https://")
         {
-            return Err(invalid(
-                "--handler-base-url / XINGQIAO_HANDLER_BASE_URL",
-                "must be an http(s):// URL",
-            ));
+            return Err(invalid("--handler-base-url / XINGQIAO_HANDLER_BASE_URL", "must be an http(s):// URL"));
         }
-        let default_job_timeout = args
-            .default_job_timeout
-            .or(file.default_job_timeout)
-            .unwrap_or(3600);
+        let default_job_timeout = args.default_job_timeout.or(file.default_job_timeout).unwrap_or(3600);
         if default_job_timeout == 0 {
-            return Err(invalid(
-                "--default-job-timeout / XINGQIAO_DEFAULT_JOB_TIMEOUT",
-                "must be at least 1 second",
-            ));
+            return Err(invalid("--default-job-timeout / XINGQIAO_DEFAULT_JOB_TIMEOUT", "must be at least 1 second"));
         }
         // SQLite has one writer; more connections only queue on its lock.
         let sqlite = database_url.starts_with("sqlite://");
-        let db_connections = args
-            .db_connections
-            .or(file.db_connections)
-            .unwrap_or(if sqlite { 4 } else { 16 });
+        let db_connections = args.db_connections.or(file.db_connections).unwrap_or(if sqlite { 4 } else { 16 });
         if db_connections == 0 {
-            return Err(invalid(
-                "--db-connections / XINGQIAO_DB_CONNECTIONS",
-                "must be at least 1",
-            ));
+            return Err(invalid("--db-connections / XINGQIAO_DB_CONNECTIONS", "must be at least 1"));
         }
         let plugins_dir = args.plugins_dir.or(file.plugins_dir);
+        let retry_backoff =
+            std::time::Duration::from_millis(args.retry_backoff_ms.or(file.retry_backoff_ms).unwrap_or(500));
+        let sweep_ms = args.sweep_interval_ms.or(file.sweep_interval_ms).unwrap_or(1000);
+        if sweep_ms == 0 {
+            return Err(invalid("--sweep-interval-ms / XINGQIAO_SWEEP_INTERVAL_MS", "must be at least 1"));
+        }
+        let sweep_interval = std::time::Duration::from_millis(sweep_ms);
         Ok(Self {
             bind,
             data_dir,
@@ -160,15 +136,14 @@ impl Config {
             default_job_timeout,
             db_connections,
             plugins_dir,
+            retry_backoff,
+            sweep_interval,
         })
     }
 }
 
 fn read_file(path: &Path) -> Result<ServeArgs, ConfigError> {
-    let file_err = |reason: String| ConfigError::File {
-        path: path.display().to_string(),
-        reason,
-    };
+    let file_err = |reason: String| ConfigError::File { path: path.display().to_string(), reason };
     let text = std::fs::read_to_string(path).map_err(|err| file_err(err.to_string()))?;
     toml::from_str(&text).map_err(|err| file_err(err.to_string()))
 }
@@ -182,14 +157,7 @@ mod tests {
         let config = Config::load(ServeArgs::default()).unwrap();
         assert_eq!(config.bind, "127.0.0.1:8585");
         assert_eq!(config.database_url, "sqlite://data/xingqiao.db");
-        assert_eq!(
-            (
-                config.workers,
-                config.default_job_timeout,
-                config.db_connections
-            ),
-            (64, 3600, 4)
-        );
+        assert_eq!((config.workers, config.default_job_timeout, config.db_connections), (64, 3600, 4));
     }
 
     #[test]
@@ -198,29 +166,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("xingqiao.toml");
         std::fs::write(&file, "workers = 8\nbind = \"0.0.0.0:9000\"\n").unwrap();
-        let args = ServeArgs {
-            config: Some(file.clone()),
-            workers: Some(2),
-            ..Default::default()
-        };
+        let args = ServeArgs { config: Some(file.clone()), workers: Some(2), ..Default::default() };
         let config = Config::load(args).unwrap();
         assert_eq!((config.workers, config.bind.as_str()), (2, "0.0.0.0:9000"));
-        let bad = ServeArgs {
-            database_url: Some("oracle://x".into()),
-            ..Default::default()
-        };
+        let bad = ServeArgs { database_url: Some("oracle://x".into()), ..Default::default() };
         let err = Config::load(bad).unwrap_err().to_string();
-        assert!(
-            err.starts_with("--database-url / XINGQIAO_DATABASE_URL"),
-            "{err}"
-        );
+        assert!(err.starts_with("--database-url / XINGQIAO_DATABASE_URL"), "{err}");
         std::fs::write(&file, "wrkers = 8\n").unwrap();
-        let err = Config::load(ServeArgs {
-            config: Some(file),
-            ..Default::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let err = Config::load(ServeArgs { config: Some(file), ..Default::default() }).unwrap_err().to_string();
         assert!(err.contains("wrkers"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -17,19 +17,13 @@ const INSERT_CHUNK: usize = 400;
 /// has no multi-row INSERT in diesel, and needs none in-process; the network
 /// backends get one statement per chunk.
 pub trait InsertTasks {
-    fn insert_tasks(
-        &mut self,
-        rows: &[NewTask],
-    ) -> impl std::future::Future<Output = QueryResult<()>> + Send;
+    fn insert_tasks(&mut self, rows: &[NewTask]) -> impl std::future::Future<Output = QueryResult<()>> + Send;
 }
 
 impl InsertTasks for super::SqliteAsync {
     async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<()> {
         for row in rows {
-            diesel::insert_into(task::table)
-                .values(row.clone())
-                .execute(self)
-                .await?;
+            diesel::insert_into(task::table).values(row.clone()).execute(self).await?;
         }
         Ok(())
     }
@@ -48,18 +42,11 @@ macro_rules! chunked_insert {
     )*};
 }
 
-chunked_insert!(
-    diesel_async::AsyncMysqlConnection,
-    diesel_async::AsyncPgConnection
-);
+chunked_insert!(diesel_async::AsyncMysqlConnection, diesel_async::AsyncPgConnection);
 
 /// Inserts a job and its tasks in one transaction; returns the job id and the
 /// ids of the tasks that are ready at once (`pending`).
-pub async fn create(
-    db: &Database,
-    new_job: NewJob,
-    mut tasks: Vec<NewTask>,
-) -> Result<(i64, Vec<i64>), DbError> {
+pub async fn create(db: &Database, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
     with_conn!(db, conn => {
         conn.transaction(async |c| {
             diesel::insert_into(job::table).values(&new_job).execute(c).await?;
@@ -86,11 +73,7 @@ pub async fn create(
 }
 
 /// A job by id or by name; deleted jobs (`is_valid = 0`) are not found.
-pub async fn find(
-    db: &Database,
-    id: Option<i64>,
-    name: Option<&str>,
-) -> Result<Option<JobRow>, DbError> {
+pub async fn find(db: &Database, id: Option<i64>, name: Option<&str>) -> Result<Option<JobRow>, DbError> {
     with_conn!(db, conn => {
         let mut query = job::table.select(JobRow::as_select()).filter(job::is_valid.eq(true)).into_boxed();
         if let Some(id) = id {
@@ -100,6 +83,13 @@ pub async fn find(
             query = query.filter(job::job_name.eq(name.to_owned()));
         }
         Ok(query.first(conn).await.optional()?)
+    })
+}
+
+/// A job by id, deleted or not (for notifications).
+pub async fn find_any(db: &Database, id: i64) -> Result<Option<JobRow>, DbError> {
+    with_conn!(db, conn => {
+        Ok(job::table.find(id).select(JobRow::as_select()).first(conn).await.optional()?)
     })
 }
 
@@ -203,7 +193,5 @@ pub async fn started_ids(db: &Database) -> Result<Vec<i64>, DbError> {
 }
 
 pub(crate) fn cost_seconds(start: NaiveDateTime, end: NaiveDateTime) -> f64 {
-    (end - start)
-        .num_microseconds()
-        .map_or(0.0, |us| us as f64 / 1e6)
+    (end - start).num_microseconds().map_or(0.0, |us| us as f64 / 1e6)
 }

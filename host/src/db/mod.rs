@@ -5,6 +5,7 @@
 //! conditional update naming the state it leaves (see `jobs` and `tasks`), so a
 //! task can never be advanced twice, whoever else runs the same update.
 
+pub mod control;
 pub mod jobs;
 pub mod models;
 pub mod schema;
@@ -12,9 +13,7 @@ pub mod tasks;
 
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -66,10 +65,7 @@ impl DbError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,
-            Self::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _
-            ))
+            Self::Query(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
         )
     }
 }
@@ -113,27 +109,13 @@ impl Database {
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, DbError> {
         if url.starts_with("mysql://") || url.starts_with("mariadb://") {
             let url = url.replacen("mariadb://", "mysql://", 1);
-            let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new_with_config(
-                url,
-                fast_recycling(),
-            );
-            return Ok(Self::Mysql(
-                Pool::builder(manager)
-                    .max_size(max_connections)
-                    .build()
-                    .map_err(DbError::build)?,
-            ));
+            let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new_with_config(url, fast_recycling());
+            return Ok(Self::Mysql(Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
-                url,
-                fast_recycling(),
-            );
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, fast_recycling());
             return Ok(Self::Postgres(
-                Pool::builder(manager)
-                    .max_size(max_connections)
-                    .build()
-                    .map_err(DbError::build)?,
+                Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?,
             ));
         }
         let path = url.strip_prefix("sqlite://").unwrap_or(url).to_owned();
@@ -144,11 +126,9 @@ impl Database {
                 let mut conn = SqliteAsync::establish(&path).await?;
                 // WAL lets readers run beside the writer; the busy timeout makes
                 // writers queue instead of failing; NORMAL is durable in WAL.
-                for pragma in [
-                    "PRAGMA journal_mode = WAL",
-                    "PRAGMA busy_timeout = 10000",
-                    "PRAGMA synchronous = NORMAL",
-                ] {
+                for pragma in
+                    ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 10000", "PRAGMA synchronous = NORMAL"]
+                {
                     diesel::sql_query(pragma)
                         .execute(&mut conn)
                         .await
@@ -159,12 +139,7 @@ impl Database {
             .boxed()
         });
         let manager = AsyncDieselConnectionManager::<SqliteAsync>::new_with_config(path, config);
-        Ok(Self::Sqlite(
-            Pool::builder(manager)
-                .max_size(max_connections)
-                .build()
-                .map_err(DbError::build)?,
-        ))
+        Ok(Self::Sqlite(Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -183,32 +158,23 @@ impl Database {
         tokio::task::spawn_blocking(move || -> Result<(), DbError> {
             use diesel::Connection;
             use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-            let migration_err =
-                |err: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(err.to_string());
+            let migration_err = |err: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(err.to_string());
             match backend {
                 "mysql" => {
                     let url = url.replacen("mariadb://", "mysql://", 1);
-                    let mut conn =
-                        <AsyncConnectionWrapper<AsyncMysqlConnection> as Connection>::establish(
-                            &url,
-                        )
+                    let mut conn = <AsyncConnectionWrapper<AsyncMysqlConnection> as Connection>::establish(&url)
                         .map_err(DbError::pool)?;
-                    conn.run_pending_migrations(MYSQL_MIGRATIONS)
-                        .map_err(migration_err)?;
+                    conn.run_pending_migrations(MYSQL_MIGRATIONS).map_err(migration_err)?;
                 }
                 "postgres" => {
-                    let mut conn =
-                        <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
-                            .map_err(DbError::pool)?;
-                    conn.run_pending_migrations(POSTGRES_MIGRATIONS)
-                        .map_err(migration_err)?;
+                    let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+                        .map_err(DbError::pool)?;
+                    conn.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(migration_err)?;
                 }
                 _ => {
                     let path = url.strip_prefix("sqlite://").unwrap_or(&url);
-                    let mut conn =
-                        <SqliteConnection as Connection>::establish(path).map_err(DbError::pool)?;
-                    conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                        .map_err(migration_err)?;
+                    let mut conn = <SqliteConnection as Connection>::establish(path).map_err(DbError::pool)?;
+                    conn.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_err)?;
                 }
             }
             Ok(())

@@ -6,15 +6,11 @@ use diesel::prelude::*;
 use super::schema::{workflow_job, workflow_task};
 
 /// Ids are newtypes so a task id is never passed where a job id belongs.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct JobId(pub i64);
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct TaskId(pub i64);
 
@@ -44,6 +40,8 @@ pub struct JobRow {
     pub u_time: NaiveDateTime,
     pub plugin_version: String,
     pub tasks_unfinished: i32,
+    /// When a running job times out; none while it waits for its locks.
+    pub deadline: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -71,6 +69,8 @@ pub struct NewJob {
     pub u_time: NaiveDateTime,
     pub plugin_version: String,
     pub tasks_unfinished: i32,
+    /// When a running job times out; none while it waits for its locks.
+    pub deadline: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -130,9 +130,5 @@ pub struct NewTask {
 
 /// Splits the seed's comma-separated list columns.
 pub fn split_list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }

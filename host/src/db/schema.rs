@@ -26,6 +26,7 @@ diesel::table! {
         u_time -> Timestamp,
         plugin_version -> Text,
         tasks_unfinished -> Integer,
+        deadline -> Nullable<Timestamp>,
     }
 }
 
@@ -57,4 +58,12 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(workflow_job, workflow_task);
+diesel::table! {
+    workflow_lock (lock_name) {
+        lock_name -> Text,
+        job_id -> BigInt,
+        c_time -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(workflow_job, workflow_task, workflow_lock);

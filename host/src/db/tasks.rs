@@ -14,7 +14,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::jobs::cost_seconds;
 use super::models::{JobRow, TaskRow, split_list};
-use super::schema::{workflow_job as job, workflow_task as task};
+use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Database, DbError};
 use crate::with_conn;
 
@@ -37,11 +37,7 @@ pub struct Recorded {
 /// pending → started, only if the task is still pending (else someone else
 /// has it, and the caller drops the message); with what parameter resolution
 /// needs: the task, its job, and its dependencies — one connection for all.
-pub async fn start(
-    db: &Database,
-    task_id: i64,
-    now: NaiveDateTime,
-) -> Result<Option<Started>, DbError> {
+pub async fn start(db: &Database, task_id: i64, now: NaiveDateTime) -> Result<Option<Started>, DbError> {
     with_conn!(db, conn => {
         let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq("pending")))
             .set((task::task_status.eq("started"), task::s_time.eq(now), task::u_time.eq(now)))
@@ -151,6 +147,7 @@ pub async fn finish(
                     .execute(c)
                     .await?;
                 if ended == 1 {
+                    diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
                     recorded.job_end = Some(JobEnd { job_id, job_status: "finished", ret_stat: "OK".into() });
                 }
             }
@@ -197,6 +194,9 @@ pub async fn fail(
                 ))
                 .execute(c)
                 .await?;
+            if ended == 1 {
+                diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
+            }
             let job_end = (ended == 1).then(|| JobEnd { job_id, job_status: "failed", ret_stat: stat.clone() });
             Ok(Some(Recorded { ready: Vec::new(), job_end }))
         })
@@ -204,12 +204,37 @@ pub async fn fail(
     })
 }
 
-/// Tasks of a job in creation order, optionally of one status.
-pub async fn list(
+/// started → pending for another attempt (retry-max not reached): keeps the
+/// failed attempt's stat and data visible until the next one ends. `true` if
+/// this call moved it.
+pub async fn retry(
     db: &Database,
-    job_id: i64,
-    status: Option<&str>,
-) -> Result<Vec<TaskRow>, DbError> {
+    row: &TaskRow,
+    stat: &str,
+    ret_data: Option<String>,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let (task_id, count) = (row.task_id, row.task_retrycount);
+    let stat = stat.to_owned();
+    with_conn!(db, conn => {
+        let moved = diesel::update(
+            task::table.find(task_id).filter(task::task_status.eq("started")).filter(task::task_retrycount.eq(count)),
+        )
+        .set((
+            task::task_status.eq("pending"),
+            task::task_retrycount.eq(count + 1),
+            task::ret_stat.eq(stat),
+            task::ret_data.eq(ret_data),
+            task::u_time.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+        Ok(moved == 1)
+    })
+}
+
+/// Tasks of a job in creation order, optionally of one status.
+pub async fn list(db: &Database, job_id: i64, status: Option<&str>) -> Result<Vec<TaskRow>, DbError> {
     with_conn!(db, conn => {
         let mut query = task::table.filter(task::job_id.eq(job_id)).select(TaskRow::as_select()).into_boxed();
         if let Some(status) = status {
@@ -228,11 +253,7 @@ pub async fn get(db: &Database, task_id: i64) -> Result<Option<TaskRow>, DbError
 /// Embedded mode at start: a task left `started` by a previous run of this
 /// (only) instance goes back to `pending`; returns every pending task of a
 /// running job, to dispatch again.
-pub async fn recover_pending(
-    db: &Database,
-    job_ids: &[i64],
-    now: NaiveDateTime,
-) -> Result<Vec<i64>, DbError> {
+pub async fn recover_pending(db: &Database, job_ids: &[i64], now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
     if job_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -254,11 +275,7 @@ pub async fn recover_pending(
 
 /// started → pending for tasks this process was running when it was asked
 /// to stop: another run (or instance) will pick them up.
-pub async fn hand_back(
-    db: &Database,
-    task_ids: &[i64],
-    now: NaiveDateTime,
-) -> Result<usize, DbError> {
+pub async fn hand_back(db: &Database, task_ids: &[i64], now: NaiveDateTime) -> Result<usize, DbError> {
     if task_ids.is_empty() {
         return Ok(0);
     }

@@ -24,10 +24,7 @@ pub struct InProcessQueue {
 impl Default for InProcessQueue {
     fn default() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        Self {
-            tx,
-            rx: Mutex::new(rx),
-        }
+        Self { tx, rx: Mutex::new(rx) }
     }
 }
 
@@ -35,6 +32,16 @@ impl InProcessQueue {
     pub fn push(&self, message: TaskMessage) {
         // The receiver lives as long as the queue, so sending cannot fail.
         let _ = self.tx.send(message);
+    }
+
+    /// Pushes after `delay` (a retry's backoff). If the process stops first,
+    /// the task stays `pending` in the database and the next start dispatches it.
+    pub fn push_later(&self, message: TaskMessage, delay: std::time::Duration) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(message);
+        });
     }
 
     /// The next message; `None` only once the queue is gone.

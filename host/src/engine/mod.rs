@@ -6,19 +6,21 @@ pub mod params;
 pub mod state;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::db::models::{NewJob, NewTask, TaskRow, split_list};
+use crate::db::control::{self, deadline_of};
+use crate::db::models::{JobRow, NewJob, NewTask, TaskRow, split_list};
 use crate::db::tasks::Recorded;
 use crate::db::{Database, DbError, jobs, tasks};
 use crate::dispatch::{InProcessQueue, TaskMessage};
 use crate::executor::{self, Call, HttpExecutor, Outcome};
 use crate::plugins::Registry;
-use crate::runtime::{JobInput, PluginError, TaskSpec};
-use state::{JobStatus, TaskStatus};
+use crate::runtime::{JobEvent, JobInput, PluginError, TaskSpec};
+use state::{JobStatus, TaskStatus, stat};
 
 /// Longest `job_extra`, as the seed's `varchar(10240)`.
 pub const MAX_JOB_EXTRA_BYTES: usize = 10240;
@@ -60,11 +62,25 @@ pub enum EngineError {
 pub struct EngineConfig {
     pub default_job_timeout: u32,
     pub workers: usize,
+    /// First retry delay; each next one doubles (capped at 30 s), ±50 % jitter.
+    pub retry_backoff: Duration,
+}
+
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(30);
+/// Waiting jobs looked at per wake-up.
+const WAKE_BATCH: i64 = 100;
+
+/// Delay before attempt `attempt` (1 = the first retry).
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exponential = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(MAX_RETRY_BACKOFF);
+    // Jitter spreads retries of many tasks failing together.
+    let jitter = 0.5 + f64::from(uuid::Uuid::new_v4().as_u128() as u16) / f64::from(u16::MAX);
+    exponential.mul_f64(jitter)
 }
 
 pub struct Engine {
     db: Database,
-    plugins: Registry,
+    plugins: Arc<Registry>,
     queue: InProcessQueue,
     executor: HttpExecutor,
     config: EngineConfig,
@@ -72,10 +88,7 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("db", &self.db)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Engine").field("db", &self.db).field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -83,8 +96,7 @@ impl std::fmt::Debug for Engine {
 pub fn now() -> NaiveDateTime {
     use chrono::Timelike;
     let now = Utc::now().naive_utc();
-    now.with_nanosecond(now.nanosecond() / 1000 * 1000)
-        .unwrap_or(now)
+    now.with_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now)
 }
 
 fn cut_stat(stat: String) -> String {
@@ -99,19 +111,8 @@ fn cut_stat(stat: String) -> String {
 }
 
 impl Engine {
-    pub fn new(
-        db: Database,
-        plugins: Registry,
-        executor: HttpExecutor,
-        config: EngineConfig,
-    ) -> Self {
-        Self {
-            db,
-            plugins,
-            queue: InProcessQueue::default(),
-            executor,
-            config,
-        }
+    pub fn new(db: Database, plugins: Registry, executor: HttpExecutor, config: EngineConfig) -> Self {
+        Self { db, plugins: Arc::new(plugins), queue: InProcessQueue::default(), executor, config }
     }
 
     pub fn db(&self) -> &Database {
@@ -130,10 +131,7 @@ impl Engine {
             .plugins
             .get(&request.job_type)
             .ok_or_else(|| EngineError::JobTypeNotExists(request.job_type.clone()))?;
-        let job_name = request
-            .job_name
-            .clone()
-            .unwrap_or_else(|| request.job_reqid.clone());
+        let job_name = request.job_name.clone().unwrap_or_else(|| request.job_reqid.clone());
         let input = JobInput {
             namespace: request.job_namespace.clone(),
             name: job_name.clone(),
@@ -147,35 +145,31 @@ impl Engine {
         let (check, dag) = planned.map_err(|err| match err {
             PluginError::Rejected { message, .. } => EngineError::ParamsCheck(message),
             PluginError::Busy => EngineError::Busy,
-            PluginError::Timeout {
-                call: crate::runtime::Call::ParamsCheck,
-                ..
-            }
-            | PluginError::Trap {
-                call: crate::runtime::Call::ParamsCheck,
-                ..
-            }
+            PluginError::Timeout { call: crate::runtime::Call::ParamsCheck, .. }
+            | PluginError::Trap { call: crate::runtime::Call::ParamsCheck, .. }
             | PluginError::BadCheck(_) => EngineError::ParamsCheck(err.to_string()),
             other => EngineError::Workflow(other.to_string()),
         })?;
         let now = now();
-        let job_timeout = request
-            .job_timeout
-            .or(check.job_timeout)
-            .unwrap_or(self.config.default_job_timeout);
+        let job_timeout = request.job_timeout.or(check.job_timeout).unwrap_or(self.config.default_job_timeout);
+        let job_timeout = i32::try_from(job_timeout).unwrap_or(i32::MAX);
+        // A job with locks waits until it holds them all; one without starts now.
+        let locked = !check.job_locks.is_empty();
+        let (status, deadline) =
+            if locked { (JobStatus::Waiting, None) } else { (JobStatus::Started, Some(deadline_of(now, job_timeout))) };
         let new_job = NewJob {
             job_client: request.job_client,
             job_namespace: request.job_namespace,
             job_reqid: request.job_reqid.clone(),
             job_name: job_name.clone(),
-            job_status: JobStatus::Started.as_str().into(),
+            job_status: status.as_str().into(),
             job_type: request.job_type.clone(),
             job_tags: check.job_tags.join(","),
             ret_stat: String::new(),
             ret_data: None,
             job_cost: 0.0,
             job_extra: Value::Object(request.job_extra).to_string(),
-            job_timeout: i32::try_from(job_timeout).unwrap_or(i32::MAX),
+            job_timeout,
             job_lock: check.job_locks.join(","),
             exe_id: 1,
             operator: request.operator,
@@ -186,35 +180,117 @@ impl Engine {
             u_time: now,
             plugin_version: plugin.metadata().version.clone(),
             tasks_unfinished: i32::try_from(dag.len()).unwrap_or(i32::MAX),
+            deadline,
         };
-        let task_rows = task_rows(&dag, now);
-        let (job_id, ready) = jobs::create(&self.db, new_job, task_rows)
-            .await
-            .map_err(|err| {
-                if err.is_unique_violation() {
-                    EngineError::JobExists(job_name.clone())
-                } else {
-                    EngineError::Db(err)
-                }
-            })?;
-        tracing::info!(
-            job_id,
-            job_name,
-            job_type = request.job_type,
-            tasks = dag.len(),
-            "job started"
-        );
-        self.dispatch(&ready);
+        let task_rows = task_rows(&dag, now, locked);
+        let (job_id, ready) = jobs::create(&self.db, new_job, task_rows).await.map_err(|err| {
+            if err.is_unique_violation() { EngineError::JobExists(job_name.clone()) } else { EngineError::Db(err) }
+        })?;
+        if locked {
+            tracing::info!(job_id, job_name, job_type = request.job_type, tasks = dag.len(), locks = ?check.job_locks, "job waiting for its locks");
+            self.try_start(job_id).await?;
+        } else {
+            tracing::info!(job_id, job_name, job_type = request.job_type, tasks = dag.len(), "job started");
+            self.notify(job_id);
+            self.dispatch(&ready);
+        }
         Ok(job_id)
+    }
+
+    /// Starts a waiting job if it can take its locks now.
+    async fn try_start(&self, job_id: i64) -> Result<bool, DbError> {
+        match control::try_start(&self.db, job_id, now()).await? {
+            Some(ready) => {
+                tracing::info!(job_id, "job started: locks taken");
+                self.notify(job_id);
+                self.dispatch(&ready);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Gives waiting jobs, oldest first, their chance at the locks just freed.
+    pub async fn wake_waiting(&self) -> Result<(), DbError> {
+        for job_id in control::waiting_jobs(&self.db, WAKE_BATCH).await? {
+            self.try_start(job_id).await?;
+        }
+        Ok(())
+    }
+
+    /// The timer-driven part, idempotent and safe on every instance: running
+    /// jobs past their deadline fail with ERR_JOB_EXE_TIMEOUT, and waiting
+    /// jobs get another look at the locks.
+    pub async fn sweep(&self) -> Result<(), DbError> {
+        for job_id in control::expired(&self.db, now()).await? {
+            if control::end(&self.db, job_id, stat::JOB_TIMEOUT, now()).await? {
+                tracing::warn!(job_id, "job timed out");
+                self.notify(job_id);
+            }
+        }
+        self.wake_waiting().await
+    }
+
+    /// Stops a running or waiting job (it stays listed, failed with
+    /// ERR_JOB_CANCELLED); `false` if it was not running.
+    pub async fn cancel_job(&self, job_id: i64) -> Result<bool, DbError> {
+        let ended = control::end(&self.db, job_id, stat::JOB_CANCELLED, now()).await?;
+        if ended {
+            tracing::warn!(job_id, "job cancelled");
+            self.notify(job_id);
+            self.wake_waiting().await?;
+        }
+        Ok(ended)
+    }
+
+    /// Soft delete (`is_valid = 0`), cancelling the job first if it runs.
+    pub async fn delete_job(&self, job_id: i64) -> Result<bool, DbError> {
+        self.cancel_job(job_id).await?;
+        let deleted = control::invalidate(&self.db, job_id, now()).await?;
+        if deleted {
+            tracing::info!(job_id, "job deleted");
+        }
+        Ok(deleted)
+    }
+
+    /// Resumes a failed job from its failed tasks; `false` if it is not failed.
+    pub async fn retry_job(&self, job_id: i64) -> Result<bool, DbError> {
+        if !control::reset_failed(&self.db, job_id, now()).await? {
+            return Ok(false);
+        }
+        tracing::info!(job_id, "job retried from its failed tasks");
+        self.try_start(job_id).await?;
+        Ok(true)
+    }
+
+    /// Tells the job's plugin (job_notifier) about its current state, in the
+    /// background: a failing or slow notifier is logged and changes nothing.
+    fn notify(&self, job_id: i64) {
+        let (db, plugins) = (self.db.clone(), self.plugins.clone());
+        tokio::spawn(async move {
+            let row = match jobs::find_any(&db, job_id).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(job_id, error = %err, "job_notifier skipped: job not readable");
+                    return;
+                }
+            };
+            let Some(plugin) = plugins.get(&row.job_type) else { return };
+            let event = job_event(&row);
+            let called = tokio::task::spawn_blocking(move || plugin.job_notifier(&event)).await;
+            match called {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(job_id, error = %err, "job_notifier failed; the job is unchanged"),
+                Err(err) => tracing::warn!(job_id, error = %err, "job_notifier did not run"),
+            }
+        });
     }
 
     fn dispatch(&self, task_ids: &[i64]) {
         for &task_id in task_ids {
             tracing::info!(task_id, "task pending");
-            self.queue.push(TaskMessage {
-                task_id,
-                attempt: 0,
-            });
+            self.queue.push(TaskMessage { task_id, attempt: 0 });
         }
     }
 
@@ -223,6 +299,7 @@ impl Engine {
         let running = jobs::started_ids(&self.db).await?;
         let pending = tasks::recover_pending(&self.db, &running, now()).await?;
         self.dispatch(&pending);
+        self.wake_waiting().await?;
         Ok(pending.len())
     }
 
@@ -239,43 +316,22 @@ impl Engine {
             // Someone else has it, or it is no longer pending: nothing to do.
             return Ok(());
         };
-        let tasks::Started {
-            task: row,
-            job,
-            dependencies: deps,
-        } = started;
-        tracing::info!(
-            task_id = row.task_id,
-            job_id = row.job_id,
-            label = row.task_label,
-            "task started"
-        );
+        let tasks::Started { task: row, job, dependencies: deps } = started;
+        tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task started");
         if JobStatus::parse(&job.job_status) != Some(JobStatus::Started) {
-            let stat = "ERR_JOB_NOT_RUNNING";
-            return self
-                .record(
-                    &row,
-                    Outcome::Failed {
-                        stat: stat.into(),
-                        data: None,
-                    },
-                )
-                .await;
+            let stat = stat::JOB_NOT_RUNNING;
+            return self.record(&row, Outcome::Failed { stat: stat.into(), data: None }).await;
         }
         let outcome = match self.resolve(&row, &job.job_extra, &deps) {
             Err(missing) => Outcome::Failed {
-                stat: cut_stat(format!(
-                    "{}:{}",
-                    executor::stat::PARAM_MISSING,
-                    missing.join(",")
-                )),
+                stat: cut_stat(format!("{}:{}", executor::stat::PARAM_MISSING, missing.join(","))),
                 data: Some(
                     serde_json::json!({"message": format!("required parameters not found: {}", missing.join(", "))}),
                 ),
             },
             Ok(params) => {
-                let timeout = (row.task_timeout > 0)
-                    .then(|| Duration::from_secs(row.task_timeout.unsigned_abs().into()));
+                let timeout =
+                    (row.task_timeout > 0).then(|| Duration::from_secs(row.task_timeout.unsigned_abs().into()));
                 let call = Call {
                     cmd: &row.task_cmd,
                     params: &params,
@@ -287,17 +343,12 @@ impl Engine {
                 };
                 match self.executor.run(&call).await {
                     Outcome::Finished(result) => {
-                        let missing =
-                            executor::missing_provides(&result, &split_list(&row.task_provides));
+                        let missing = executor::missing_provides(&result, &split_list(&row.task_provides));
                         if missing.is_empty() {
                             Outcome::Finished(result)
                         } else {
                             Outcome::Failed {
-                                stat: cut_stat(format!(
-                                    "{}:{}",
-                                    executor::stat::PROVIDES_MISSING,
-                                    missing.join(",")
-                                )),
+                                stat: cut_stat(format!("{}:{}", executor::stat::PROVIDES_MISSING, missing.join(","))),
                                 data: Some(Value::Object(result)),
                             }
                         }
@@ -309,19 +360,13 @@ impl Engine {
         self.record(&row, outcome).await
     }
 
-    fn resolve(
-        &self,
-        row: &TaskRow,
-        job_extra: &str,
-        deps: &[TaskRow],
-    ) -> Result<Map<String, Value>, Vec<String>> {
+    fn resolve(&self, row: &TaskRow, job_extra: &str, deps: &[TaskRow]) -> Result<Map<String, Value>, Vec<String>> {
         let object = |text: Option<&str>| match text.map(serde_json::from_str::<Value>) {
             Some(Ok(Value::Object(map))) => map,
             _ => Map::new(),
         };
         // Dependencies in the order the plugin listed them.
-        let by_label: HashMap<&str, &TaskRow> =
-            deps.iter().map(|d| (d.task_label.as_str(), d)).collect();
+        let by_label: HashMap<&str, &TaskRow> = deps.iter().map(|d| (d.task_label.as_str(), d)).collect();
         let results: Vec<Value> = split_list(&row.task_dependencies)
             .iter()
             .map(|label| {
@@ -348,18 +393,30 @@ impl Engine {
                 let data = Value::Object(result).to_string();
                 let recorded = tasks::finish(&self.db, row, Some(data), now).await?;
                 if recorded.is_some() {
-                    tracing::info!(
-                        task_id = row.task_id,
-                        job_id = row.job_id,
-                        label = row.task_label,
-                        "task finished"
-                    );
+                    tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task finished");
                 }
                 recorded
             }
+            Outcome::Failed { stat, data } if row.task_retrycount < row.task_retrymax => {
+                let data = data.map(|d| d.to_string());
+                if tasks::retry(&self.db, row, &stat, data, now).await? {
+                    let attempt = row.task_retrycount.unsigned_abs() + 1;
+                    let delay = backoff(self.config.retry_backoff, attempt);
+                    tracing::warn!(
+                        task_id = row.task_id,
+                        job_id = row.job_id,
+                        label = row.task_label,
+                        stat,
+                        attempt,
+                        ?delay,
+                        "task failed; retrying"
+                    );
+                    self.queue.push_later(TaskMessage { task_id: row.task_id, attempt }, delay);
+                }
+                None
+            }
             Outcome::Failed { stat, data } => {
-                let recorded =
-                    tasks::fail(&self.db, row, &stat, data.map(|d| d.to_string()), now).await?;
+                let recorded = tasks::fail(&self.db, row, &stat, data.map(|d| d.to_string()), now).await?;
                 if recorded.is_some() {
                     tracing::warn!(
                         task_id = row.task_id,
@@ -375,12 +432,10 @@ impl Engine {
         if let Some(Recorded { ready, job_end }) = recorded {
             self.dispatch(&ready);
             if let Some(end) = job_end {
-                tracing::info!(
-                    job_id = end.job_id,
-                    status = end.job_status,
-                    ret_stat = end.ret_stat,
-                    "job ended"
-                );
+                tracing::info!(job_id = end.job_id, status = end.job_status, ret_stat = end.ret_stat, "job ended");
+                self.notify(end.job_id);
+                // Its locks are free: the next waiting job may start.
+                self.wake_waiting().await?;
             }
         }
         Ok(())
@@ -396,16 +451,14 @@ impl Engine {
     }
 }
 
-/// The DAG as rows: tasks without dependencies start `pending`, the others
-/// `waiting` on as many dependencies as they have.
-fn task_rows(dag: &[TaskSpec], now: NaiveDateTime) -> Vec<NewTask> {
+/// The DAG as rows: tasks without dependencies start `pending` (unless the
+/// job waits for its locks), the others `waiting` on as many dependencies as
+/// they have.
+fn task_rows(dag: &[TaskSpec], now: NaiveDateTime, job_waits: bool) -> Vec<NewTask> {
     let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
     for spec in dag {
         for dep in &spec.dependencies {
-            dependents
-                .entry(dep.as_str())
-                .or_default()
-                .push(spec.label.as_str());
+            dependents.entry(dep.as_str()).or_default().push(spec.label.as_str());
         }
     }
     dag.iter()
@@ -418,7 +471,7 @@ fn task_rows(dag: &[TaskSpec], now: NaiveDateTime) -> Vec<NewTask> {
             task_requires: spec.requires.join(","),
             task_provides: spec.provides.join(","),
             task_dependencies: spec.dependencies.join(","),
-            task_status: if spec.dependencies.is_empty() {
+            task_status: if spec.dependencies.is_empty() && !job_waits {
                 TaskStatus::Pending
             } else {
                 TaskStatus::Waiting
@@ -432,17 +485,39 @@ fn task_rows(dag: &[TaskSpec], now: NaiveDateTime) -> Vec<NewTask> {
             ret_data: None,
             task_retrymax: i32::try_from(spec.retry_max).unwrap_or(i32::MAX),
             task_retrycount: 0,
-            task_timeout: spec
-                .timeout
-                .map_or(0, |t| i32::try_from(t).unwrap_or(i32::MAX)),
+            task_timeout: spec.timeout.map_or(0, |t| i32::try_from(t).unwrap_or(i32::MAX)),
             c_time: now,
             s_time: now,
             u_time: now,
-            task_dependents: dependents
-                .get(spec.label.as_str())
-                .map(|d| d.join(","))
-                .unwrap_or_default(),
+            task_dependents: dependents.get(spec.label.as_str()).map(|d| d.join(",")).unwrap_or_default(),
             task_waiting_on: i32::try_from(spec.dependencies.len()).unwrap_or(i32::MAX),
         })
         .collect()
+}
+
+/// The seed's `job_obj`, for job_notifier.
+fn job_event(row: &JobRow) -> JobEvent {
+    let time = |t: &NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    JobEvent {
+        job_id: row.job_id,
+        job_client: row.job_client.clone(),
+        job_namespace: row.job_namespace.clone(),
+        job_reqid: row.job_reqid.clone(),
+        job_name: row.job_name.clone(),
+        job_status: row.job_status.clone(),
+        job_type: row.job_type.clone(),
+        job_tags: row.job_tags.clone(),
+        ret_stat: row.ret_stat.clone(),
+        ret_data: row.ret_data.clone(),
+        job_cost: row.job_cost,
+        job_extra: row.job_extra.clone(),
+        job_timeout: row.job_timeout.unsigned_abs(),
+        job_lock: row.job_lock.clone(),
+        exe_id: row.exe_id.unsigned_abs(),
+        operator: row.operator.clone(),
+        is_valid: row.is_valid,
+        c_time: time(&row.c_time),
+        s_time: time(&row.s_time),
+        e_time: time(&row.e_time),
+    }
 }

@@ -40,11 +40,7 @@ pub fn resolve(
             None => missing.push(name.clone()),
         }
     }
-    if missing.is_empty() {
-        Ok(params)
-    } else {
-        Err(missing)
-    }
+    if missing.is_empty() { Ok(params) } else { Err(missing) }
 }
 
 #[cfg(test)]
@@ -85,25 +81,14 @@ mod tests {
 
     #[test]
     fn all_taskdata_lists_the_dependencies_results_in_order() {
-        let resolved = resolve(
-            &Map::new(),
-            &[ALL_TASKDATA.into()],
-            &Map::new(),
-            &Map::new(),
-            &[json!({"a": 1}), json!(null)],
-        );
+        let resolved =
+            resolve(&Map::new(), &[ALL_TASKDATA.into()], &Map::new(), &Map::new(), &[json!({"a": 1}), json!(null)]);
         assert_eq!(resolved, Ok(map(json!({"all_taskdata": [{"a": 1}, null]}))));
     }
 
     #[test]
     fn missing_names_are_all_reported() {
-        let resolved = resolve(
-            &Map::new(),
-            &["x".into(), "y".into()],
-            &map(json!({"y": 1})),
-            &Map::new(),
-            &[],
-        );
+        let resolved = resolve(&Map::new(), &["x".into(), "y".into()], &map(json!({"y": 1})), &Map::new(), &[]);
         assert_eq!(resolved, Err(vec!["x".to_owned()]));
     }
 }

@@ -3,8 +3,13 @@
 //! ```text
 //! task:  waiting ──(last dependency finished)──▶ pending ──(a worker took it)──▶ started
 //!        (a task without dependencies is created pending)        started ──▶ finished | failed
-//! job:   started ──(every task finished)──▶ finished
+//! job:   waiting ──(took all its locks)──▶ started      (a job without locks starts at once)
+//!        started ──(every task finished)──▶ finished
 //!        started ──(a task failed)──────────▶ failed   (ret_stat = that task's stat)
+//!        started ──(deadline passed)────────▶ failed   (ERR_JOB_EXE_TIMEOUT)
+//!        waiting | started ──(cancel_job, delete_job)──▶ failed (ERR_JOB_CANCELLED)
+//!        failed ──(retry_job)──▶ waiting   (finished tasks kept; the others back to waiting)
+//! task retry: started ──(failed, retry-max not reached)──▶ pending, after a backoff
 //! ```
 //!
 //! Each arrow is one conditional UPDATE whose WHERE names the state it leaves
@@ -22,13 +27,7 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [Self; 5] = [
-        Self::Waiting,
-        Self::Pending,
-        Self::Started,
-        Self::Finished,
-        Self::Failed,
-    ];
+    pub const ALL: [Self; 5] = [Self::Waiting, Self::Pending, Self::Started, Self::Finished, Self::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,19 +44,29 @@ impl TaskStatus {
     }
 }
 
+/// Stats the engine itself gives jobs and tasks.
+pub mod stat {
+    pub const JOB_TIMEOUT: &str = "ERR_JOB_EXE_TIMEOUT";
+    pub const JOB_CANCELLED: &str = "ERR_JOB_CANCELLED";
+    pub const JOB_NOT_RUNNING: &str = "ERR_JOB_NOT_RUNNING";
+}
+
 /// A job's state (`job_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
+    /// Waiting for its locks.
+    Waiting,
     Started,
     Finished,
     Failed,
 }
 
 impl JobStatus {
-    pub const ALL: [Self; 3] = [Self::Started, Self::Finished, Self::Failed];
+    pub const ALL: [Self; 4] = [Self::Waiting, Self::Started, Self::Finished, Self::Failed];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Waiting => "waiting",
             Self::Started => "started",
             Self::Finished => "finished",
             Self::Failed => "failed",

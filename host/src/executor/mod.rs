@@ -37,10 +37,7 @@ impl Outcome {
     fn failed(stat: &str, message: impl Into<String>) -> Self {
         let mut data = Map::new();
         data.insert("message".into(), Value::String(message.into()));
-        Self::Failed {
-            stat: stat.to_owned(),
-            data: Some(Value::Object(data)),
-        }
+        Self::Failed { stat: stat.to_owned(), data: Some(Value::Object(data)) }
     }
 }
 
@@ -71,10 +68,7 @@ impl HttpExecutor {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
             .build()?;
-        Ok(Self {
-            client,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        })
+        Ok(Self { client, base_url: base_url.trim_end_matches('/').to_owned() })
     }
 
     pub fn url_for(&self, cmd: &str) -> Option<String> {
@@ -89,10 +83,7 @@ impl HttpExecutor {
 
     pub async fn run(&self, call: &Call<'_>) -> Outcome {
         let Some(url) = self.url_for(call.cmd) else {
-            return Outcome::failed(
-                stat::BAD_CMD,
-                format!("cmd {:?} is neither /path nor http(s)://", call.cmd),
-            );
+            return Outcome::failed(stat::BAD_CMD, format!("cmd {:?} is neither /path nor http(s)://", call.cmd));
         };
         let mut request = self
             .client
@@ -111,22 +102,14 @@ impl HttpExecutor {
                 return Outcome::failed(stat::TIMEOUT, format!("{url}: no answer in time"));
             }
             Err(err) => {
-                return Outcome::failed(
-                    stat::TRANSPORT,
-                    format!("{url}: {}", transport_reason(&err)),
-                );
+                return Outcome::failed(stat::TRANSPORT, format!("{url}: {}", transport_reason(&err)));
             }
         };
         let status = response.status();
         match response.bytes().await {
             Ok(body) => interpret(status.as_u16(), &body),
-            Err(err) if err.is_timeout() => {
-                Outcome::failed(stat::TIMEOUT, format!("{url}: no answer in time"))
-            }
-            Err(err) => Outcome::failed(
-                stat::TRANSPORT,
-                format!("{url}: {}", transport_reason(&err)),
-            ),
+            Err(err) if err.is_timeout() => Outcome::failed(stat::TIMEOUT, format!("{url}: no answer in time")),
+            Err(err) => Outcome::failed(stat::TRANSPORT, format!("{url}: {}", transport_reason(&err))),
         }
     }
 }
@@ -152,31 +135,18 @@ pub fn install_tls_provider() {
 pub fn interpret(http_status: u16, body: &[u8]) -> Outcome {
     let Ok(Value::Object(mut reply)) = serde_json::from_slice::<Value>(body) else {
         let preview = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        return Outcome::failed(
-            stat::BAD_REPLY,
-            format!("HTTP {http_status}: not a JSON object: {preview:?}"),
-        );
+        return Outcome::failed(stat::BAD_REPLY, format!("HTTP {http_status}: not a JSON object: {preview:?}"));
     };
     match reply.remove("stat") {
         Some(Value::String(stat)) if stat == "OK" => Outcome::Finished(reply),
-        Some(Value::String(stat)) if !stat.is_empty() => Outcome::Failed {
-            stat,
-            data: Some(Value::Object(reply)),
-        },
-        _ => Outcome::failed(
-            stat::BAD_REPLY,
-            format!("HTTP {http_status}: the reply has no \"stat\""),
-        ),
+        Some(Value::String(stat)) if !stat.is_empty() => Outcome::Failed { stat, data: Some(Value::Object(reply)) },
+        _ => Outcome::failed(stat::BAD_REPLY, format!("HTTP {http_status}: the reply has no \"stat\"")),
     }
 }
 
 /// Which `provides` keys a finished result lacks.
 pub fn missing_provides(result: &Map<String, Value>, provides: &[String]) -> Vec<String> {
-    provides
-        .iter()
-        .filter(|key| !result.contains_key(*key))
-        .cloned()
-        .collect()
+    provides.iter().filter(|key| !result.contains_key(*key)).cloned().collect()
 }
 
 #[cfg(test)]
@@ -187,32 +157,21 @@ mod tests {
     #[test]
     fn ok_stat_finishes_with_the_rest_of_the_object_as_result() {
         let outcome = interpret(200, br#"{"stat":"OK","new_unitmatrix":"x"}"#);
-        let Outcome::Finished(result) = outcome else {
-            panic!("{outcome:?}")
-        };
+        let Outcome::Finished(result) = outcome else { panic!("{outcome:?}") };
         assert_eq!(Value::Object(result), json!({"new_unitmatrix": "x"}));
     }
 
     #[test]
     fn another_stat_fails_with_that_stat_even_on_http_200() {
         let outcome = interpret(200, br#"{"stat":"ERR_DISK_FULL","free":0}"#);
-        assert_eq!(
-            outcome,
-            Outcome::Failed {
-                stat: "ERR_DISK_FULL".into(),
-                data: Some(json!({"free": 0}))
-            }
-        );
+        assert_eq!(outcome, Outcome::Failed { stat: "ERR_DISK_FULL".into(), data: Some(json!({"free": 0})) });
     }
 
     #[test]
     fn non_json_or_stat_less_replies_are_bad_replies() {
         for body in [&b"<html>oops</html>"[..], br#"[1,2]"#, br#"{"data":1}"#] {
             let outcome = interpret(502, body);
-            assert!(
-                matches!(&outcome, Outcome::Failed { stat, .. } if stat == stat::BAD_REPLY),
-                "{outcome:?}"
-            );
+            assert!(matches!(&outcome, Outcome::Failed { stat, .. } if stat == stat::BAD_REPLY), "{outcome:?}");
         }
     }
 
@@ -229,28 +188,17 @@ mod tests {
             idempotency_key: "k",
             timeout: Some(Duration::from_secs(5)),
         };
-        let Outcome::Failed { stat, data } = executor.run(&call).await else {
-            panic!("port 9 answered")
-        };
+        let Outcome::Failed { stat, data } = executor.run(&call).await else { panic!("port 9 answered") };
         assert_eq!(stat, stat::TRANSPORT);
         let message = data.unwrap()["message"].as_str().unwrap().to_owned();
-        assert!(
-            !message.contains("scheme"),
-            "https must be supported: {message}"
-        );
+        assert!(!message.contains("scheme"), "https must be supported: {message}");
     }
 
     #[test]
     fn cmds_map_to_urls() {
         let executor = HttpExecutor::new("http://127.0.0.1:8585/").unwrap();
-        assert_eq!(
-            executor.url_for("/demo_api/ping").as_deref(),
-            Some("http://127.0.0.1:8585/demo_api/ping")
-        );
-        assert_eq!(
-            executor.url_for("http://h/x").as_deref(),
-            Some("http://h/x")
-        );
+        assert_eq!(executor.url_for("/demo_api/ping").as_deref(), Some("http://127.0.0.1:8585/demo_api/ping"));
+        assert_eq!(executor.url_for("http://h/x").as_deref(), Some("http://h/x"));
         assert_eq!(executor.url_for("ping"), None);
     }
 }

@@ -12,11 +12,7 @@ use super::error::ApiError;
 use super::params::Params;
 
 fn missing(name: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "ERR_PARAMS_MISSING",
-        format!("{name} is required"),
-    )
+    ApiError::new(StatusCode::BAD_REQUEST, "ERR_PARAMS_MISSING", format!("{name} is required"))
 }
 
 pub async fn ping() -> HttpResponse {
@@ -26,9 +22,7 @@ pub async fn ping() -> HttpResponse {
 pub async fn hello(req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let str_info = params.get("str_info").ok_or_else(|| missing("str_info"))?;
-    let text = str_info
-        .as_str()
-        .map_or_else(|| str_info.to_string(), str::to_owned);
+    let text = str_info.as_str().map_or_else(|| str_info.to_string(), str::to_owned);
     Ok(HttpResponse::Ok().json(json!({"stat": "OK", "hello": format!("hello {text}")})))
 }
 
@@ -51,11 +45,7 @@ pub async fn sleep(req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiErr
     }
     .ok_or_else(|| missing("seconds"))?;
     if !(0.0..=MAX_SLEEP_SECS).contains(&seconds) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "ERR_PARAMS_INVALID",
-            "seconds must be 0 to 3600",
-        ));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "ERR_PARAMS_INVALID", "seconds must be 0 to 3600"));
     }
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     Ok(HttpResponse::Ok().json(json!({"stat": "OK", "slept": seconds})))

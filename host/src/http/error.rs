@@ -19,12 +19,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, stat: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            stat,
-            message: Some(message.into()),
-            fields: Map::new(),
-        }
+        Self { status, stat, message: Some(message.into()), fields: Map::new() }
     }
 
     /// `400 ERR_PARAMS_INVALID` with what is wrong.
@@ -36,23 +31,13 @@ impl ApiError {
     pub fn job_not_exist() -> Self {
         let mut fields = Map::new();
         fields.insert("data".into(), json!({}));
-        Self {
-            status: StatusCode::NOT_FOUND,
-            stat: "ERR_JOB_NOT_EXIST",
-            message: None,
-            fields,
-        }
+        Self { status: StatusCode::NOT_FOUND, stat: "ERR_JOB_NOT_EXIST", message: None, fields }
     }
 
     pub fn task_not_exist() -> Self {
         let mut fields = Map::new();
         fields.insert("data".into(), json!({}));
-        Self {
-            status: StatusCode::NOT_FOUND,
-            stat: "ERR_TASK_NOT_EXIST",
-            message: None,
-            fields,
-        }
+        Self { status: StatusCode::NOT_FOUND, stat: "ERR_TASK_NOT_EXIST", message: None, fields }
     }
 }
 
@@ -104,27 +89,17 @@ impl From<DbError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
         match err {
-            EngineError::JobTypeNotExists(job_type) => Self::new(
-                StatusCode::BAD_REQUEST,
-                "ERR_JOB_TYPE_NOT_EXISTS",
-                format!("no job_type {job_type:?}"),
-            ),
-            EngineError::ParamsCheck(message) => {
-                Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_PARAMS_CHECK", message)
+            EngineError::JobTypeNotExists(job_type) => {
+                Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_TYPE_NOT_EXISTS", format!("no job_type {job_type:?}"))
             }
-            EngineError::Workflow(message) => {
-                Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_WORKFLOW_INVALID", message)
+            EngineError::ParamsCheck(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_PARAMS_CHECK", message),
+            EngineError::Workflow(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_WORKFLOW_INVALID", message),
+            EngineError::JobExists(name) => {
+                Self::new(StatusCode::CONFLICT, "ERR_JOB_EXIST", format!("a job named {name:?} already exists"))
             }
-            EngineError::JobExists(name) => Self::new(
-                StatusCode::CONFLICT,
-                "ERR_JOB_EXIST",
-                format!("a job named {name:?} already exists"),
-            ),
-            EngineError::Busy => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ERR_SERVER_BUSY",
-                "too many jobs being created; retry",
-            ),
+            EngineError::Busy => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "ERR_SERVER_BUSY", "too many jobs being created; retry")
+            }
             EngineError::Db(err) => err.into(),
             EngineError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");

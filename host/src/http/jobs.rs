@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::params::Params;
 use super::render;
+use crate::db::control;
 use crate::db::jobs::{self, JobFilter, ORDERABLE};
 use crate::db::models::JobRow;
 use crate::engine::state::JobStatus;
@@ -24,13 +25,8 @@ fn new_reqid() -> String {
 
 fn short_string(params: &Params, key: &str) -> Result<Option<String>, ApiError> {
     let value = params.string(key)?;
-    if value
-        .as_ref()
-        .is_some_and(|v| v.chars().count() > MAX_NAME_LEN)
-    {
-        return Err(ApiError::bad_params(format!(
-            "{key} is longer than {MAX_NAME_LEN} characters"
-        )));
+    if value.as_ref().is_some_and(|v| v.chars().count() > MAX_NAME_LEN) {
+        return Err(ApiError::bad_params(format!("{key} is longer than {MAX_NAME_LEN} characters")));
     }
     Ok(value)
 }
@@ -53,21 +49,13 @@ fn job_extra(params: &Params) -> Result<serde_json::Map<String, Value>, ApiError
     Ok(extra)
 }
 
-pub async fn create_job(
-    engine: Data<Engine>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job_timeout = match params.integer("job_timeout")? {
         None => None,
-        Some(t) if t > 0 => {
-            Some(u32::try_from(t).map_err(|_| ApiError::bad_params("job_timeout is too large"))?)
-        }
+        Some(t) if t > 0 => Some(u32::try_from(t).map_err(|_| ApiError::bad_params("job_timeout is too large"))?),
         Some(_) => {
-            return Err(ApiError::bad_params(
-                "job_timeout must be a positive number of seconds",
-            ));
+            return Err(ApiError::bad_params("job_timeout must be a positive number of seconds"));
         }
     };
     let operator = req
@@ -83,22 +71,16 @@ pub async fn create_job(
     let request = CreateJob {
         job_namespace: short_string(&params, "job_namespace")?
             .ok_or_else(|| ApiError::bad_params("job_namespace is required"))?,
-        job_type: short_string(&params, "job_type")?
-            .ok_or_else(|| ApiError::bad_params("job_type is required"))?,
+        job_type: short_string(&params, "job_type")?.ok_or_else(|| ApiError::bad_params("job_type is required"))?,
         job_name: short_string(&params, "job_name")?,
         job_extra: job_extra(&params)?,
         job_timeout,
         operator,
-        job_client: req
-            .peer_addr()
-            .map(|addr| addr.ip().to_string())
-            .unwrap_or_default(),
+        job_client: req.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
         job_reqid: reqid.clone(),
     };
     let job_id = engine.create_job(request).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((REQID_HEADER, reqid))
-        .json(json!({"stat": "OK", "job_id": job_id})))
+    Ok(HttpResponse::Ok().insert_header((REQID_HEADER, reqid)).json(json!({"stat": "OK", "job_id": job_id})))
 }
 
 /// The job named by `job_id` or `job_name`.
@@ -108,37 +90,76 @@ pub async fn find_job(engine: &Engine, params: &Params) -> Result<JobRow, ApiErr
     if id.is_none() && name.is_none() {
         return Err(ApiError::bad_params("job_id or job_name is required"));
     }
-    jobs::find(engine.db(), id, name.as_deref())
-        .await?
-        .ok_or_else(ApiError::job_not_exist)
+    jobs::find(engine.db(), id, name.as_deref()).await?.ok_or_else(ApiError::job_not_exist)
 }
 
-pub async fn get_job_detail(
-    engine: Data<Engine>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_job_detail(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job = find_job(&engine, &params).await?;
-    Ok(HttpResponse::Ok().json(render::ok_data(render::job(&job))))
+    let mut data = render::job(&job);
+    // A job waiting for its locks says which lock and which job holds it.
+    if JobStatus::parse(&job.job_status) == Some(JobStatus::Waiting) {
+        let locks = crate::db::models::split_list(&job.job_lock);
+        let holder = control::holder(engine.db(), &locks).await?;
+        data["lock_wait"] = json!({
+            "locks": locks,
+            "lock": holder.as_ref().map(|(lock, _)| lock.clone()),
+            "held_by": holder.map(|(_, job_id)| job_id),
+        });
+    }
+    Ok(HttpResponse::Ok().json(render::ok_data(data)))
+}
+
+fn status_conflict(stat: &'static str, job_id: i64, message: &str) -> ApiError {
+    let mut err = ApiError::new(StatusCode::CONFLICT, stat, message);
+    err.fields.insert("job_id".into(), json!(job_id));
+    err
+}
+
+/// Seed 4.1.3: resumes a failed job from its failed tasks.
+pub async fn retry_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let job = find_job(&engine, &params).await?;
+    if !engine.retry_job(job.job_id).await? {
+        return Err(status_conflict("ERR_JOB_STATUS_NOT_FAILED", job.job_id, "only a failed job can be retried"));
+    }
+    Ok(HttpResponse::Ok().json(json!({"stat": "OK", "job_id": job.job_id})))
+}
+
+/// Seed 4.1.2: soft delete; a running job is cancelled first.
+pub async fn delete_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let job = find_job(&engine, &params).await?;
+    if !engine.delete_job(job.job_id).await? {
+        return Err(ApiError::job_not_exist());
+    }
+    Ok(HttpResponse::Ok().json(json!({"stat": "OK"})))
+}
+
+/// Stops a running job that should stay listed (ret_stat ERR_JOB_CANCELLED).
+pub async fn cancel_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let job = find_job(&engine, &params).await?;
+    if !engine.cancel_job(job.job_id).await? {
+        return Err(status_conflict(
+            "ERR_JOB_STATUS_NOT_RUNNING",
+            job.job_id,
+            "only a waiting or started job can be cancelled",
+        ));
+    }
+    Ok(HttpResponse::Ok().json(json!({"stat": "OK", "job_id": job.job_id})))
 }
 
 const DEFAULT_PAGE_SIZE: i64 = 10;
 const MAX_PAGE_SIZE: i64 = 1000;
 
-pub async fn list_jobs(
-    engine: Data<Engine>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_jobs(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job_status = params.string("job_status")?;
     if let Some(status) = &job_status
         && JobStatus::parse(status).is_none()
     {
-        return Err(ApiError::bad_params(
-            "job_status must be started, finished or failed",
-        ));
+        return Err(ApiError::bad_params("job_status must be waiting, started, finished or failed"));
     }
     let filter = JobFilter {
         job_client: params.string("job_client")?,
@@ -152,10 +173,7 @@ pub async fn list_jobs(
     };
     let order_by = params.string("orderBy")?.unwrap_or_else(|| "job_id".into());
     if !ORDERABLE.contains(&order_by.as_str()) {
-        return Err(ApiError::bad_params(format!(
-            "orderBy must be one of {}",
-            ORDERABLE.join(", ")
-        )));
+        return Err(ApiError::bad_params(format!("orderBy must be one of {}", ORDERABLE.join(", "))));
     }
     let descending = match params.string("orderDir")?.as_deref() {
         None | Some("desc") => true,
@@ -163,28 +181,12 @@ pub async fn list_jobs(
         Some(_) => return Err(ApiError::bad_params("orderDir must be asc or desc")),
     };
     // amis sends page/perPage; page_index/page_size are accepted too. Pages start at 1.
-    let page = params
-        .integer("page")?
-        .or(params.integer("page_index")?)
-        .unwrap_or(1);
-    let size = params
-        .integer("perPage")?
-        .or(params.integer("page_size")?)
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let page = params.integer("page")?.or(params.integer("page_index")?).unwrap_or(1);
+    let size = params.integer("perPage")?.or(params.integer("page_size")?).unwrap_or(DEFAULT_PAGE_SIZE);
     if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
-        return Err(ApiError::bad_params(format!(
-            "page must be ≥ 1 and the page size 1 to {MAX_PAGE_SIZE}"
-        )));
+        return Err(ApiError::bad_params(format!("page must be ≥ 1 and the page size 1 to {MAX_PAGE_SIZE}")));
     }
-    let (total, rows) = jobs::list(
-        engine.db(),
-        &filter,
-        &order_by,
-        descending,
-        (page - 1) * size,
-        size,
-    )
-    .await?;
+    let (total, rows) = jobs::list(engine.db(), &filter, &order_by, descending, (page - 1) * size, size).await?;
     let list: Vec<Value> = rows.iter().map(render::job).collect();
     Ok(HttpResponse::Ok().json(render::ok_data(json!({"total": total, "list": list}))))
 }

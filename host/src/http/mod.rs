@@ -26,21 +26,14 @@ fn get_and_post(path: &str, cfg: &mut ServiceConfig, route: impl Fn() -> Route) 
 }
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    get_and_post("/xingqiao/create_job", cfg, || {
-        web::route().to(jobs::create_job)
-    });
-    get_and_post("/xingqiao/get_job_detail", cfg, || {
-        web::route().to(jobs::get_job_detail)
-    });
-    get_and_post("/xingqiao/list_jobs", cfg, || {
-        web::route().to(jobs::list_jobs)
-    });
-    get_and_post("/xingqiao/list_tasks", cfg, || {
-        web::route().to(tasks::list_tasks)
-    });
-    get_and_post("/xingqiao/get_task", cfg, || {
-        web::route().to(tasks::get_task)
-    });
+    get_and_post("/xingqiao/create_job", cfg, || web::route().to(jobs::create_job));
+    get_and_post("/xingqiao/get_job_detail", cfg, || web::route().to(jobs::get_job_detail));
+    get_and_post("/xingqiao/list_jobs", cfg, || web::route().to(jobs::list_jobs));
+    get_and_post("/xingqiao/retry_job", cfg, || web::route().to(jobs::retry_job));
+    get_and_post("/xingqiao/delete_job", cfg, || web::route().to(jobs::delete_job));
+    get_and_post("/xingqiao/cancel_job", cfg, || web::route().to(jobs::cancel_job));
+    get_and_post("/xingqiao/list_tasks", cfg, || web::route().to(tasks::list_tasks));
+    get_and_post("/xingqiao/get_task", cfg, || web::route().to(tasks::get_task));
     get_and_post("/demo_api/ping", cfg, || web::route().to(demo::ping));
     get_and_post("/demo_api/hello", cfg, || web::route().to(demo::hello));
     get_and_post("/demo_api/collect", cfg, || web::route().to(demo::collect));

@@ -29,10 +29,8 @@ impl Params {
                 }
             }
         } else if !trimmed.is_empty() {
-            let form: Vec<(String, String)> =
-                serde_urlencoded::from_bytes(body).map_err(|err| {
-                    ApiError::bad_params(format!("the body is neither JSON nor a form: {err}"))
-                })?;
+            let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                .map_err(|err| ApiError::bad_params(format!("the body is neither JSON nor a form: {err}")))?;
             for (key, value) in form {
                 map.insert(key, Value::String(value));
             }
@@ -52,8 +50,7 @@ impl Params {
     }
 
     pub fn required_string(&self, key: &str) -> Result<String, ApiError> {
-        self.string(key)?
-            .ok_or_else(|| ApiError::bad_params(format!("{key} is required")))
+        self.string(key)?.ok_or_else(|| ApiError::bad_params(format!("{key} is required")))
     }
 
     /// An integer parameter, from a JSON number or a numeric string.

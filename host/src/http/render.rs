@@ -12,8 +12,7 @@ pub fn time(t: &NaiveDateTime) -> String {
 }
 
 fn json_or_null(text: Option<&str>) -> Value {
-    text.and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or(Value::Null)
+    text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null)
 }
 
 pub fn job(row: &JobRow) -> Value {

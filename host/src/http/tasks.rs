@@ -12,19 +12,13 @@ use crate::db::tasks;
 use crate::engine::Engine;
 use crate::engine::state::TaskStatus;
 
-pub async fn list_tasks(
-    engine: Data<Engine>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_tasks(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let status = params.string("task_status")?;
     if let Some(status) = &status
         && TaskStatus::parse(status).is_none()
     {
-        return Err(ApiError::bad_params(
-            "task_status must be waiting, pending, started, finished or failed",
-        ));
+        return Err(ApiError::bad_params("task_status must be waiting, pending, started, finished or failed"));
     }
     let job = find_job(&engine, &params).await?;
     let rows = tasks::list(engine.db(), job.job_id, status.as_deref()).await?;
@@ -32,17 +26,9 @@ pub async fn list_tasks(
     Ok(HttpResponse::Ok().json(render::ok_data(json!({"list": list}))))
 }
 
-pub async fn get_task(
-    engine: Data<Engine>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_task(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
-    let task_id = params
-        .integer("task_id")?
-        .ok_or_else(|| ApiError::bad_params("task_id is required"))?;
-    let row = tasks::get(engine.db(), task_id)
-        .await?
-        .ok_or_else(ApiError::task_not_exist)?;
+    let task_id = params.integer("task_id")?.ok_or_else(|| ApiError::bad_params("task_id is required"))?;
+    let row = tasks::get(engine.db(), task_id).await?.ok_or_else(ApiError::task_not_exist)?;
     Ok(HttpResponse::Ok().json(render::ok_data(render::task(&row))))
 }

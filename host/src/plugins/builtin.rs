@@ -9,10 +9,7 @@ include!(concat!(env!("OUT_DIR"), "/demo_plugins.rs"));
 
 /// The component bytes of one embedded demo, by crate name (`hello_lock`).
 pub fn demo_bytes(name: &str) -> Option<&'static [u8]> {
-    DEMO_PLUGINS
-        .iter()
-        .find(|(demo, _)| *demo == name)
-        .map(|(_, bytes)| *bytes)
+    DEMO_PLUGINS.iter().find(|(demo, _)| *demo == name).map(|(_, bytes)| *bytes)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,10 +17,7 @@ pub enum RegistryError {
     #[error("plugin {path}: {reason}")]
     File { path: String, reason: String },
     #[error("built-in plugin {name}: {source}")]
-    Builtin {
-        name: &'static str,
-        source: PluginError,
-    },
+    Builtin { name: &'static str, source: PluginError },
     #[error("two plugins claim job_type {0:?}")]
     DuplicateJobType(String),
 }
@@ -39,9 +33,7 @@ impl Registry {
     pub fn with_demos(runtime: &PluginRuntime) -> Result<Self, RegistryError> {
         let mut registry = Self::default();
         for (name, bytes) in DEMO_PLUGINS {
-            let plugin = runtime
-                .load(bytes)
-                .map_err(|source| RegistryError::Builtin { name, source })?;
+            let plugin = runtime.load(bytes).map_err(|source| RegistryError::Builtin { name, source })?;
             registry.insert(plugin)?;
         }
         Ok(registry)
@@ -49,15 +41,9 @@ impl Registry {
 
     /// Loads every `*.wasm` of `dir` (sorted by name), refusing the whole
     /// folder on the first bad file so a typo never goes unnoticed.
-    pub fn load_dir(
-        &mut self,
-        runtime: &PluginRuntime,
-        dir: &std::path::Path,
-    ) -> Result<(), RegistryError> {
-        let file_err = |path: &std::path::Path, reason: String| RegistryError::File {
-            path: path.display().to_string(),
-            reason,
-        };
+    pub fn load_dir(&mut self, runtime: &PluginRuntime, dir: &std::path::Path) -> Result<(), RegistryError> {
+        let file_err =
+            |path: &std::path::Path, reason: String| RegistryError::File { path: path.display().to_string(), reason };
         let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
             .map_err(|err| file_err(dir, err.to_string()))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -66,9 +52,7 @@ impl Registry {
         files.sort();
         for path in files {
             let bytes = std::fs::read(&path).map_err(|err| file_err(&path, err.to_string()))?;
-            let plugin = runtime
-                .load(&bytes)
-                .map_err(|err| file_err(&path, err.to_string()))?;
+            let plugin = runtime.load(&bytes).map_err(|err| file_err(&path, err.to_string()))?;
             self.insert(plugin)?;
         }
         Ok(())

@@ -33,9 +33,7 @@ pub const MAX_NAMES_LEN: usize = 1024;
 
 pub(crate) fn is_valid_name(name: &str) -> bool {
     (1..=MAX_LABEL_LEN).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// What a resource limit stopped; the guest is trapped right after.
@@ -108,39 +106,21 @@ impl DagRecorder {
         what
     }
 
-    fn check(
-        &self,
-        label: String,
-        cmd: String,
-        options: TaskOptions,
-    ) -> Result<TaskSpec, AddTaskError> {
+    fn check(&self, label: String, cmd: String, options: TaskOptions) -> Result<TaskSpec, AddTaskError> {
         if !is_valid_name(&label) {
             return Err(AddTaskError::BadLabel(label));
         }
         if self.labels.contains(&label) {
             return Err(AddTaskError::DuplicateLabel(label));
         }
-        if let Some(dep) = options
-            .dependencies
-            .iter()
-            .find(|dep| !self.labels.contains(*dep))
-        {
+        if let Some(dep) = options.dependencies.iter().find(|dep| !self.labels.contains(*dep)) {
             return Err(AddTaskError::UnknownDependency(dep.clone()));
         }
         if cmd.trim().is_empty() || cmd.len() > MAX_CMD_LEN {
-            return Err(AddTaskError::BadCmd(format!(
-                "{cmd:?} must be 1 to {MAX_CMD_LEN} characters"
-            )));
+            return Err(AddTaskError::BadCmd(format!("{cmd:?} must be 1 to {MAX_CMD_LEN} characters")));
         }
-        if let Some(name) = options
-            .requires
-            .iter()
-            .chain(&options.provides)
-            .find(|n| n.is_empty())
-        {
-            return Err(AddTaskError::BadLabel(format!(
-                "empty parameter name {name:?}"
-            )));
+        if let Some(name) = options.requires.iter().chain(&options.provides).find(|n| n.is_empty()) {
+            return Err(AddTaskError::BadLabel(format!("empty parameter name {name:?}")));
         }
         Ok(TaskSpec {
             params: json_object("params", options.params.as_deref())?,
@@ -172,9 +152,7 @@ fn json_object(what: &str, text: Option<&str>) -> Result<Option<Map<String, Valu
     let Some(text) = text else { return Ok(None) };
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(Some(map)),
-        Ok(_) => Err(AddTaskError::BadJson(format!(
-            "{what} must be a JSON object"
-        ))),
+        Ok(_) => Err(AddTaskError::BadJson(format!("{what} must be a JSON object"))),
         Err(err) => Err(AddTaskError::BadJson(format!("{what} is not JSON: {err}"))),
     }
 }
@@ -221,43 +199,24 @@ mod tests {
     }
 
     fn add(dag: &mut DagRecorder, label: &str, deps: &[&str]) -> Result<(), AddTaskError> {
-        let options = TaskOptions {
-            dependencies: deps.iter().map(|d| d.to_string()).collect(),
-            ..options()
-        };
-        dag.add(label.into(), "/demo_api/ping".into(), options)
-            .unwrap_or_else(|o| panic!("{o:?}"))
+        let options = TaskOptions { dependencies: deps.iter().map(|d| d.to_string()).collect(), ..options() };
+        dag.add(label.into(), "/demo_api/ping".into(), options).unwrap_or_else(|o| panic!("{o:?}"))
     }
 
     #[test]
     fn refusals_name_the_offender_and_fail_the_dag_even_when_ignored() {
         let mut dag = DagRecorder::new(10, 1 << 20);
         assert_eq!(add(&mut dag, "a", &[]), Ok(()));
-        assert_eq!(
-            add(&mut dag, "a", &[]),
-            Err(AddTaskError::DuplicateLabel("a".into()))
-        );
-        assert_eq!(
-            add(&mut dag, "b", &["c"]),
-            Err(AddTaskError::UnknownDependency("c".into()))
-        );
-        assert_eq!(
-            add(&mut dag, "b c", &[]),
-            Err(AddTaskError::BadLabel("b c".into()))
-        );
-        assert_eq!(
-            dag.finish(),
-            Err(DagError::Refused("duplicate task label \"a\"".into()))
-        );
+        assert_eq!(add(&mut dag, "a", &[]), Err(AddTaskError::DuplicateLabel("a".into())));
+        assert_eq!(add(&mut dag, "b", &["c"]), Err(AddTaskError::UnknownDependency("c".into())));
+        assert_eq!(add(&mut dag, "b c", &[]), Err(AddTaskError::BadLabel("b c".into())));
+        assert_eq!(dag.finish(), Err(DagError::Refused("duplicate task label \"a\"".into())));
     }
 
     #[test]
     fn params_must_be_a_json_object_and_cmd_non_empty() {
         let mut dag = DagRecorder::new(10, 1 << 20);
-        let params = TaskOptions {
-            params: Some("[1]".into()),
-            ..options()
-        };
+        let params = TaskOptions { params: Some("[1]".into()), ..options() };
         let refused = dag.add("a".into(), "/x".into(), params).unwrap();
         assert!(matches!(refused, Err(AddTaskError::BadJson(why)) if why.contains("params")));
         let refused = dag.add("a".into(), " ".into(), options()).unwrap();
@@ -268,15 +227,9 @@ mod tests {
     fn the_task_cap_and_the_byte_cap_are_overflows_not_refusals() {
         let mut dag = DagRecorder::new(1, 1 << 20);
         add(&mut dag, "a", &[]).unwrap();
-        assert_eq!(
-            dag.add("b".into(), "/x".into(), options()),
-            Err(DagOverflow::Tasks)
-        );
+        assert_eq!(dag.add("b".into(), "/x".into(), options()), Err(DagOverflow::Tasks));
         let mut dag = DagRecorder::new(10, 8);
-        assert_eq!(
-            dag.add("label".into(), "/long/cmd".into(), options()),
-            Err(DagOverflow::Bytes)
-        );
+        assert_eq!(dag.add("label".into(), "/long/cmd".into(), options()), Err(DagOverflow::Bytes));
     }
 
     #[test]

@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::thread;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
 
 use super::bindings;
 use super::error::PluginError;
@@ -29,9 +27,7 @@ pub(crate) struct RuntimeInner {
 
 impl std::fmt::Debug for PluginRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginRuntime")
-            .field("limits", &self.inner.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("PluginRuntime").field("limits", &self.inner.limits).finish_non_exhaustive()
     }
 }
 
@@ -53,18 +49,10 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         // Deny-all WASI (see `CallState::new`): std guests import it whether they use it or not.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup_error)?;
-        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| {
-            state
-        })
-        .map_err(setup_error)?;
+        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
+            .map_err(setup_error)?;
         start_epoch_ticker(&engine, &limits)?;
-        Ok(Self {
-            inner: Arc::new(RuntimeInner {
-                engine,
-                linker,
-                limits,
-            }),
-        })
+        Ok(Self { inner: Arc::new(RuntimeInner { engine, linker, limits }) })
     }
 
     pub fn limits(&self) -> &SandboxLimits {
@@ -80,23 +68,16 @@ impl PluginRuntime {
                     return Err(PluginError::CoreModule);
                 }
                 if header[4..] != COMPONENT_LAYER {
-                    return Err(PluginError::Compile(format!(
-                        "unsupported binary version {:02x?}",
-                        &header[4..]
-                    )));
+                    return Err(PluginError::Compile(format!("unsupported binary version {:02x?}", &header[4..])));
                 }
             }
             _ => return Err(PluginError::NotWasm),
         }
-        let component = Component::new(&self.inner.engine, bytes)
-            .map_err(|err| PluginError::Compile(format!("{err:#}")))?;
-        let instance_pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|err| PluginError::World(format!("{err:#}")))?;
-        let pre = bindings::PluginPre::new(instance_pre)
-            .map_err(|err| PluginError::World(format!("{err:#}")))?;
+        let component =
+            Component::new(&self.inner.engine, bytes).map_err(|err| PluginError::Compile(format!("{err:#}")))?;
+        let instance_pre =
+            self.inner.linker.instantiate_pre(&component).map_err(|err| PluginError::World(format!("{err:#}")))?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|err| PluginError::World(format!("{err:#}")))?;
         LoadedPlugin::new(self.clone(), pre, bytes.len())
     }
 }

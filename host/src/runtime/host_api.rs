@@ -29,8 +29,7 @@ impl host::Host for CallState {
         let Some(dag) = self.dag.as_mut() else {
             return Err(wasmtime::Error::new(NotInWorkflow));
         };
-        dag.add(label, cmd, options)
-            .map_err(|overflow| wasmtime::Error::new(LimitReached(overflow)))
+        dag.add(label, cmd, options).map_err(|overflow| wasmtime::Error::new(LimitReached(overflow)))
     }
 
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {

@@ -56,9 +56,7 @@ impl SandboxLimits {
     /// A deadline expressed in epoch ticks, never zero (zero traps at once).
     pub(crate) fn ticks(&self, deadline: Duration) -> u64 {
         let tick = self.epoch_tick.as_nanos().max(1);
-        u64::try_from(deadline.as_nanos().div_ceil(tick))
-            .unwrap_or(u64::MAX)
-            .max(1)
+        u64::try_from(deadline.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).max(1)
     }
 }
 
@@ -68,10 +66,7 @@ mod tests {
 
     #[test]
     fn deadlines_round_up_to_whole_ticks_and_never_to_zero() {
-        let limits = SandboxLimits {
-            epoch_tick: Duration::from_millis(5),
-            ..Default::default()
-        };
+        let limits = SandboxLimits { epoch_tick: Duration::from_millis(5), ..Default::default() };
         assert_eq!(limits.ticks(Duration::from_millis(100)), 20);
         assert_eq!(limits.ticks(Duration::from_millis(101)), 21);
         assert_eq!(limits.ticks(Duration::ZERO), 1);

@@ -48,10 +48,7 @@ pub struct LoadedPlugin {
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin")
-            .field("metadata", &self.metadata)
-            .field("size", &self.size)
-            .finish()
+        f.debug_struct("LoadedPlugin").field("metadata", &self.metadata).field("size", &self.size).finish()
     }
 }
 
@@ -74,15 +71,9 @@ impl LoadedPlugin {
             description: String::new(),
             job_extra_schema: None,
         };
-        let mut plugin = Self {
-            runtime,
-            pre,
-            metadata: unknown,
-            size,
-        };
-        let (raw, _) = plugin.session("", |store, instance| {
-            plugin.step(store, Call::Metadata, |s| instance.call_metadata(s))
-        });
+        let mut plugin = Self { runtime, pre, metadata: unknown, size };
+        let (raw, _) =
+            plugin.session("", |store, instance| plugin.step(store, Call::Metadata, |s| instance.call_metadata(s)));
         plugin.metadata = validate_metadata(raw?)?;
         Ok(plugin)
     }
@@ -100,19 +91,13 @@ impl LoadedPlugin {
     /// timeout, locks and tags.
     pub fn params_check(&self, job: &JobInput) -> Result<CheckOutcome, PluginError> {
         let wire = wire_job(job);
-        self.session(&job.name, |store, instance| {
-            self.check_step(store, instance, &wire)
-        })
-        .0
+        self.session(&job.name, |store, instance| self.check_step(store, instance, &wire)).0
     }
 
     /// The seed's `workflow`: the job's DAG, checked.
     pub fn workflow(&self, job: &JobInput) -> Result<Vec<TaskSpec>, PluginError> {
         let wire = wire_job(job);
-        self.session(&job.name, |store, instance| {
-            self.workflow_step(store, instance, &wire)
-        })
-        .0
+        self.session(&job.name, |store, instance| self.workflow_step(store, instance, &wire)).0
     }
 
     /// What create_job needs: params_check, then (if it passed) workflow, in one
@@ -130,9 +115,7 @@ impl LoadedPlugin {
     /// changes the job.
     pub fn job_notifier(&self, event: &JobEvent) -> Result<(), PluginError> {
         self.session(&event.job_name, |store, instance| {
-            self.step(store, Call::JobNotifier, |s| {
-                instance.call_job_notifier(s, event)
-            })
+            self.step(store, Call::JobNotifier, |s| instance.call_job_notifier(s, event))
         })
         .0
     }
@@ -143,13 +126,8 @@ impl LoadedPlugin {
         instance: &bindings::Plugin,
         job: &bindings::Job,
     ) -> Result<CheckOutcome, PluginError> {
-        let check = self.step(store, Call::ParamsCheck, |s| {
-            instance.call_params_check(s, job)
-        })?;
-        validate_check(check.map_err(|message| PluginError::Rejected {
-            call: Call::ParamsCheck,
-            message,
-        })?)
+        let check = self.step(store, Call::ParamsCheck, |s| instance.call_params_check(s, job))?;
+        validate_check(check.map_err(|message| PluginError::Rejected { call: Call::ParamsCheck, message })?)
     }
 
     fn workflow_step(
@@ -162,14 +140,12 @@ impl LoadedPlugin {
         // add-task is accepted only from here on.
         store.data_mut().dag = Some(DagRecorder::new(limits.max_tasks, limits.max_dag_bytes));
         let outcome = self.step(store, Call::Workflow, |s| instance.call_workflow(s, job))?;
-        outcome.map_err(|message| PluginError::Rejected {
-            call: Call::Workflow,
-            message,
-        })?;
-        let dag = store.data_mut().dag.take().ok_or(PluginError::Trap {
-            call: Call::Workflow,
-            message: String::from("the DAG was lost"),
-        })?;
+        outcome.map_err(|message| PluginError::Rejected { call: Call::Workflow, message })?;
+        let dag = store
+            .data_mut()
+            .dag
+            .take()
+            .ok_or(PluginError::Trap { call: Call::Workflow, message: String::from("the DAG was lost") })?;
         Ok(dag.finish()?)
     }
 
@@ -182,10 +158,7 @@ impl LoadedPlugin {
     ) -> (Result<R, PluginError>, CallState) {
         let inner = &self.runtime.inner;
         let limits = &inner.limits;
-        let mut store = Store::new(
-            &inner.engine,
-            CallState::new(limits, &self.metadata.job_type, job),
-        );
+        let mut store = Store::new(&inner.engine, CallState::new(limits, &self.metadata.job_type, job));
         store.limiter(|state| &mut state.memory);
         let outcome = self
             .step(&mut store, Call::Instantiate, |s| self.pre.instantiate(s))
@@ -228,22 +201,13 @@ fn wire_job(job: &JobInput) -> bindings::Job {
 }
 
 /// Names which bound stopped the plugin, else what the trap says.
-fn classify(
-    call: Call,
-    err: &wasmtime::Error,
-    state: &CallState,
-    limits: &super::SandboxLimits,
-) -> PluginError {
+fn classify(call: Call, err: &wasmtime::Error, state: &CallState, limits: &super::SandboxLimits) -> PluginError {
     match state.dag.as_ref().and_then(|dag| dag.overflow) {
         Some(DagOverflow::Tasks) => {
-            return PluginError::TooManyTasks {
-                cap: limits.max_tasks,
-            };
+            return PluginError::TooManyTasks { cap: limits.max_tasks };
         }
         Some(DagOverflow::Bytes) => {
-            return PluginError::DagTooLarge {
-                cap: limits.max_dag_bytes,
-            };
+            return PluginError::DagTooLarge { cap: limits.max_dag_bytes };
         }
         None => {}
     }
@@ -252,16 +216,10 @@ fn classify(
     }
     let trap = err.downcast_ref::<Trap>();
     if trap == Some(&Trap::Interrupt) {
-        return PluginError::Timeout {
-            call,
-            limit: deadline(limits, call),
-        };
+        return PluginError::Timeout { call, limit: deadline(limits, call) };
     }
     if state.memory.refused {
-        return PluginError::MemoryLimit {
-            call,
-            limit_mib: limits.memory_bytes >> 20,
-        };
+        return PluginError::MemoryLimit { call, limit_mib: limits.memory_bytes >> 20 };
     }
     let mut message = match trap {
         Some(trap) => trap.to_string(),
@@ -269,10 +227,7 @@ fn classify(
     };
     // A Rust panic prints its message to stderr just before the trap.
     let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
-    let said: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("note:"))
-        .collect();
+    let said: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("note:")).collect();
     if !said.is_empty() {
         message = format!("{message}; stderr: {}", cut(&said.join(" | "), 1024));
     }
@@ -286,11 +241,7 @@ fn forward_output(state: &CallState, max_lines: usize) {
         if bytes.is_empty() {
             continue;
         }
-        for line in String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .take(max_lines)
-        {
+        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()).take(max_lines) {
             tracing::info!(plugin = %state.plugin, job = %state.job, stream, "{line}");
         }
     }
@@ -307,34 +258,19 @@ fn validate_metadata(raw: bindings::Metadata) -> Result<PluginMetadata, PluginEr
         )));
     }
     if raw.version.len() > MAX_VERSION_LEN {
-        return Err(PluginError::BadMetadata(format!(
-            "version is longer than {MAX_VERSION_LEN} bytes"
-        )));
+        return Err(PluginError::BadMetadata(format!("version is longer than {MAX_VERSION_LEN} bytes")));
     }
-    let job_extra_schema = match raw
-        .job_extra_schema
-        .as_deref()
-        .map(serde_json::from_str::<Value>)
-    {
+    let job_extra_schema = match raw.job_extra_schema.as_deref().map(serde_json::from_str::<Value>) {
         None => None,
         Some(Ok(schema @ Value::Object(_))) => Some(schema),
         Some(Ok(_)) => {
-            return Err(PluginError::BadMetadata(
-                "job-extra-schema must be a JSON object".into(),
-            ));
+            return Err(PluginError::BadMetadata("job-extra-schema must be a JSON object".into()));
         }
         Some(Err(err)) => {
-            return Err(PluginError::BadMetadata(format!(
-                "job-extra-schema is not JSON: {err}"
-            )));
+            return Err(PluginError::BadMetadata(format!("job-extra-schema is not JSON: {err}")));
         }
     };
-    Ok(PluginMetadata {
-        job_type: raw.job_type,
-        version: raw.version,
-        description: raw.description,
-        job_extra_schema,
-    })
+    Ok(PluginMetadata { job_type: raw.job_type, version: raw.version, description: raw.description, job_extra_schema })
 }
 
 fn validate_check(raw: CheckResult) -> Result<CheckOutcome, PluginError> {
@@ -346,37 +282,23 @@ fn validate_check(raw: CheckResult) -> Result<CheckOutcome, PluginError> {
     for lock in raw.job_locks {
         let lock = lock.trim().to_owned();
         if lock.is_empty() || lock.contains(',') || lock.len() > MAX_LOCK_LEN {
-            return bad(format!(
-                "lock {lock:?} must be 1 to {MAX_LOCK_LEN} bytes without commas"
-            ));
+            return bad(format!("lock {lock:?} must be 1 to {MAX_LOCK_LEN} bytes without commas"));
         }
         if !job_locks.contains(&lock) {
             job_locks.push(lock);
         }
     }
     for tag in &raw.job_tags {
-        let well_formed = tag
-            .split_once('=')
-            .is_some_and(|(key, _)| !key.trim().is_empty());
+        let well_formed = tag.split_once('=').is_some_and(|(key, _)| !key.trim().is_empty());
         if !well_formed || tag.contains(',') || tag.len() > MAX_TAG_LEN {
-            return bad(format!(
-                "tag {tag:?} must be key=value, without commas, at most {MAX_TAG_LEN} bytes"
-            ));
+            return bad(format!("tag {tag:?} must be key=value, without commas, at most {MAX_TAG_LEN} bytes"));
         }
     }
     if job_locks.join(",").len() > MAX_LOCKS_LEN {
-        return bad(format!(
-            "job-locks joined by commas exceed {MAX_LOCKS_LEN} bytes"
-        ));
+        return bad(format!("job-locks joined by commas exceed {MAX_LOCKS_LEN} bytes"));
     }
     if raw.job_tags.join(",").len() > MAX_TAGS_LEN {
-        return bad(format!(
-            "job-tags joined by commas exceed {MAX_TAGS_LEN} bytes"
-        ));
+        return bad(format!("job-tags joined by commas exceed {MAX_TAGS_LEN} bytes"));
     }
-    Ok(CheckOutcome {
-        job_timeout: raw.job_timeout,
-        job_locks,
-        job_tags: raw.job_tags,
-    })
+    Ok(CheckOutcome { job_timeout: raw.job_timeout, job_locks, job_tags: raw.job_tags })
 }

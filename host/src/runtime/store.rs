@@ -50,10 +50,7 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -68,21 +65,12 @@ pub(crate) struct MemoryGuard {
 
 impl MemoryGuard {
     fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            in_use: 0,
-            refused: false,
-        }
+        Self { cap, in_use: 0, refused: false }
     }
 }
 
 impl ResourceLimiter for MemoryGuard {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let after = self.in_use.saturating_sub(current).saturating_add(desired);
         if after > self.cap {
             self.refused = true;
@@ -92,12 +80,7 @@ impl ResourceLimiter for MemoryGuard {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         // A table element is a pointer or two; bound tables like memory.
         Ok(desired.saturating_mul(16) <= self.cap)
     }
@@ -113,11 +96,7 @@ pub(crate) struct LogBudget {
 
 impl LogBudget {
     fn new(limits: &SandboxLimits) -> Self {
-        Self {
-            lines_left: limits.max_log_lines,
-            dropped: 0,
-            max_line_bytes: limits.max_log_line_bytes,
-        }
+        Self { lines_left: limits.max_log_lines, dropped: 0, max_line_bytes: limits.max_log_line_bytes }
     }
 
     /// The line to log, cut to size, or `None` when the budget is spent.
@@ -151,24 +130,14 @@ mod tests {
     fn memory_is_capped_across_all_memories_together() {
         let mut guard = MemoryGuard::new(100);
         assert!(guard.memory_growing(0, 60, None).unwrap());
-        assert!(
-            !guard.memory_growing(0, 60, None).unwrap(),
-            "a second memory counts too"
-        );
+        assert!(!guard.memory_growing(0, 60, None).unwrap(), "a second memory counts too");
         assert!(guard.refused);
-        assert!(
-            guard.memory_growing(60, 100, None).unwrap(),
-            "growing the first to the cap is fine"
-        );
+        assert!(guard.memory_growing(60, 100, None).unwrap(), "growing the first to the cap is fine");
     }
 
     #[test]
     fn log_lines_are_cut_and_counted_when_over_budget() {
-        let limits = SandboxLimits {
-            max_log_lines: 1,
-            max_log_line_bytes: 4,
-            ..Default::default()
-        };
+        let limits = SandboxLimits { max_log_lines: 1, max_log_line_bytes: 4, ..Default::default() };
         let mut budget = LogBudget::new(&limits);
         assert_eq!(budget.admit("héllo!"), Some("hél"));
         assert_eq!(budget.admit("again"), None);

@@ -28,13 +28,11 @@ pub fn backends() -> Vec<String> {
 }
 
 fn mysql_admin() -> String {
-    std::env::var("XINGQIAO_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+    std::env::var("XINGQIAO_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
 }
 
 fn postgres_admin() -> String {
-    std::env::var("XINGQIAO_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("XINGQIAO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn replace_db(url: &str, db: &str) -> String {
@@ -58,14 +56,9 @@ impl TestDb {
         let url = match backend {
             "sqlite" => format!("sqlite://{}", dir.join("xingqiao.db").display()),
             "mysql" => {
-                let mut conn = AsyncMysqlConnection::establish(&mysql_admin())
-                    .await
-                    .unwrap_or_else(|err| {
-                        panic!(
-                            "MariaDB is not reachable at {} ({err}); it is required",
-                            mysql_admin()
-                        )
-                    });
+                let mut conn = AsyncMysqlConnection::establish(&mysql_admin()).await.unwrap_or_else(|err| {
+                    panic!("MariaDB is not reachable at {} ({err}); it is required", mysql_admin())
+                });
                 diesel::sql_query(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4"))
                     .execute(&mut conn)
                     .await
@@ -73,40 +66,23 @@ impl TestDb {
                 replace_db(&mysql_admin(), &name)
             }
             "postgres" => {
-                let mut conn = AsyncPgConnection::establish(&postgres_admin())
-                    .await
-                    .unwrap_or_else(|err| {
-                        panic!(
-                            "PostgreSQL is not reachable at {} ({err}); it is required",
-                            postgres_admin()
-                        )
-                    });
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
+                let mut conn = AsyncPgConnection::establish(&postgres_admin()).await.unwrap_or_else(|err| {
+                    panic!("PostgreSQL is not reachable at {} ({err}); it is required", postgres_admin())
+                });
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
                 replace_db(&postgres_admin(), &name)
             }
             other => panic!("unknown backend {other:?} in XINGQIAO_TEST_DATABASES"),
         };
-        Self {
-            backend: backend.to_owned(),
-            url,
-            name,
-            dir,
-        }
+        Self { backend: backend.to_owned(), url, name, dir }
     }
 }
 
 impl TestDb {
     /// Moves the database out, leaving an inert value to drop.
     fn take_over(&mut self) -> TestDb {
-        let inert = TestDb {
-            backend: String::from("none"),
-            url: String::new(),
-            name: String::new(),
-            dir: PathBuf::new(),
-        };
+        let inert =
+            TestDb { backend: String::from("none"), url: String::new(), name: String::new(), dir: PathBuf::new() };
         std::mem::replace(self, inert)
     }
 }
@@ -120,30 +96,22 @@ impl Drop for TestDb {
         let _ = std::fs::remove_dir_all(&self.dir);
         // Drop runs outside async code: a small runtime of its own on a thread.
         let dropped = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             runtime.block_on(async move {
                 match backend.as_str() {
                     "mysql" => {
-                        if let Ok(mut conn) = AsyncMysqlConnection::establish(&mysql_admin()).await
-                        {
-                            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}"))
-                                .execute(&mut conn)
-                                .await;
+                        if let Ok(mut conn) = AsyncMysqlConnection::establish(&mysql_admin()).await {
+                            let _ =
+                                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name}")).execute(&mut conn).await;
                         }
                     }
                     "postgres" => {
-                        if let Ok(mut conn) = AsyncPgConnection::establish(&postgres_admin()).await
-                        {
-                            let _ = diesel::sql_query(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .execute(&mut conn)
-                            .await;
+                        if let Ok(mut conn) = AsyncPgConnection::establish(&postgres_admin()).await {
+                            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
                         }
                     }
                     _ => {}
@@ -177,31 +145,16 @@ impl TestServer {
         xingqiao::executor::install_tls_provider();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let args = ServeArgs {
-            database_url: Some(db.url.clone()),
-            data_dir: Some(db.dir.clone()),
-            ..args
-        };
+        let args = ServeArgs { database_url: Some(db.url.clone()), data_dir: Some(db.dir.clone()), ..args };
         let config = Config::load(args).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(xingqiao::server::run(config, listener, async move {
             let _ = stopped.await;
         }));
-        let server = Self {
-            addr,
-            client: reqwest::Client::new(),
-            db,
-            stop: Some(stop),
-            task: Some(task),
-        };
+        let server = Self { addr, client: reqwest::Client::new(), db, stop: Some(stop), task: Some(task) };
         server
             .wait_until(Duration::from_secs(60), || async {
-                server
-                    .client
-                    .get(server.url("/healthz"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
+                server.client.get(server.url("/healthz")).send().await.is_ok_and(|r| r.status().is_success())
             })
             .await;
         server
@@ -213,25 +166,14 @@ impl TestServer {
 
     /// POST a JSON body; returns (HTTP status, JSON body).
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.post(self.url(path)).json(&body).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
 
     /// GET with a query string; returns (HTTP status, JSON body).
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(self.url(path_and_query))
-            .send()
-            .await
-            .unwrap();
+        let response = self.client.get(self.url(path_and_query)).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap())
     }
@@ -239,38 +181,26 @@ impl TestServer {
     pub async fn create_job(&self, body: Value) -> i64 {
         let (status, reply) = self.post("/xingqiao/create_job", body).await;
         assert_eq!(status, 200, "{reply}");
-        reply["job_id"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("no job_id in {reply}"))
+        reply["job_id"].as_i64().unwrap_or_else(|| panic!("no job_id in {reply}"))
     }
 
     /// Waits until the job leaves `started`; returns its detail `data`.
     pub async fn wait_job(&self, job_id: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let (_, reply) = self
-                .get(&format!("/xingqiao/get_job_detail?job_id={job_id}"))
-                .await;
+            let (_, reply) = self.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
             if reply["data"]["job_status"] != "started" {
                 return reply["data"].clone();
             }
-            assert!(
-                Instant::now() < deadline,
-                "job {job_id} still running: {reply}"
-            );
+            assert!(Instant::now() < deadline, "job {job_id} still running: {reply}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     pub async fn tasks(&self, job_id: i64) -> Vec<Value> {
-        let (status, reply) = self
-            .get(&format!("/xingqiao/list_tasks?job_id={job_id}"))
-            .await;
+        let (status, reply) = self.get(&format!("/xingqiao/list_tasks?job_id={job_id}")).await;
         assert_eq!(status, 200, "{reply}");
-        reply["data"]["list"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        reply["data"]["list"].as_array().cloned().unwrap_or_default()
     }
 
     pub async fn wait_until<F, Fut>(&self, limit: Duration, mut check: F)
@@ -280,10 +210,7 @@ impl TestServer {
     {
         let deadline = Instant::now() + limit;
         while !check().await {
-            assert!(
-                Instant::now() < deadline,
-                "condition not met within {limit:?}"
-            );
+            assert!(Instant::now() < deadline, "condition not met within {limit:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -81,10 +81,16 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let sweeper = tokio::spawn(sweep(engine.clone(), config.sweep_interval, stop_rx));
 
     let data = Data::from(engine.clone());
+    // Shared by all HTTP workers, so a task's calls are counted once.
+    let flaky_counts = Data::new(crate::http::FlakyCounts::default());
     let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).configure(crate::http::configure).default_service(web::to(|| async {
-            HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
-        }))
+        App::new()
+            .app_data(data.clone())
+            .app_data(flaky_counts.clone())
+            .configure(crate::http::configure)
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
+            }))
     })
     .listen(listener)?
     .disable_signals()

@@ -6,6 +6,11 @@
 //! server instances. A job waiting for its locks has `job_status = 'waiting'`
 //! and all its tasks `waiting`; starting it takes every lock in one
 //! transaction or none.
+//!
+//! Every transaction here begins with a write to the job row: on SQLite a
+//! transaction that reads first and writes later cannot wait for the write
+//! lock (it fails with "database is locked"); beginning with the write makes
+//! it queue behind the current writer instead.
 
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use diesel::prelude::*;
@@ -30,6 +35,9 @@ pub fn deadline_of(start: NaiveDateTime, timeout_secs: i32) -> NaiveDateTime {
 pub async fn try_start(db: &Database, job_id: i64, now: NaiveDateTime) -> Result<Option<Vec<i64>>, DbError> {
     let attempt = with_conn!(db, conn => {
         conn.transaction(async |c| {
+            // A write first: SQLite takes its write lock now instead of failing
+            // to upgrade a read lock later; elsewhere it locks the job row.
+            diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
             let Some((status, job_lock, timeout)) = job::table
                 .find(job_id)
                 .select((job::job_status, job::job_lock, job::job_timeout))
@@ -149,6 +157,9 @@ pub async fn end(db: &Database, job_id: i64, stat: &str, now: NaiveDateTime) -> 
     let stat = stat.to_owned();
     with_conn!(db, conn => {
         conn.transaction(async |c| {
+            // A write first: SQLite takes its write lock now instead of failing
+            // to upgrade a read lock later; elsewhere it locks the job row.
+            diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
             let row: Option<JobRow> = job::table.find(job_id).select(JobRow::as_select()).first(c).await.optional()?;
             let Some(row) = row else { return Ok::<_, DbError>(false) };
             let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any([STARTED, WAITING])))
@@ -193,6 +204,9 @@ pub async fn invalidate(db: &Database, job_id: i64, now: NaiveDateTime) -> Resul
 pub async fn reset_failed(db: &Database, job_id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
     with_conn!(db, conn => {
         conn.transaction(async |c| {
+            // A write first: SQLite takes its write lock now instead of failing
+            // to upgrade a read lock later; elsewhere it locks the job row.
+            diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
             let rows: Vec<(i64, String, String, String)> = task::table
                 .filter(task::job_id.eq(job_id))
                 .select((task::task_id, task::task_label, task::task_status, task::task_dependencies))

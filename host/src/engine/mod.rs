@@ -67,6 +67,9 @@ pub struct EngineConfig {
 }
 
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(30);
+/// Tries to record one result before giving up (the task then stays started
+/// until a restart hands it back).
+const RECORD_ATTEMPTS: u32 = 5;
 /// Waiting jobs looked at per wake-up.
 const WAKE_BATCH: i64 = 100;
 
@@ -357,6 +360,19 @@ impl Engine {
                 }
             }
         };
+        // A result must not be lost to a passing database error (a deadlock, a
+        // busy SQLite, a dropped connection): try again a few times.
+        let mut delay = Duration::from_millis(20);
+        for _ in 0..RECORD_ATTEMPTS {
+            match self.record(&row, outcome.clone()).await {
+                Err(err) => {
+                    tracing::warn!(task_id = row.task_id, error = %err, ?delay, "recording a result failed; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Ok(()) => return Ok(()),
+            }
+        }
         self.record(&row, outcome).await
     }
 

@@ -56,3 +56,33 @@ pub async fn echo(req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiErro
     let params = Params::from_request(&req, &body)?;
     Ok(HttpResponse::Ok().json(json!({"stat": "OK", "echo": Value::Object(params.0)})))
 }
+
+/// Calls seen per idempotency key, for `/demo_api/flaky`.
+#[derive(Debug, Default)]
+pub struct FlakyCounts(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+/// Fails the first `fail_times` calls of each task (by its idempotency key)
+/// with `ERR_FLAKY`, then succeeds; answers how many calls it has seen.
+/// For retry tests, and to try retry_job by hand.
+pub async fn flaky(
+    req: HttpRequest,
+    body: Bytes,
+    counts: actix_web::web::Data<FlakyCounts>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let fail_times = params.integer("fail_times")?.ok_or_else(|| missing("fail_times"))?;
+    let key = req
+        .headers()
+        .get(crate::executor::HEADER_IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let calls = {
+        let mut counts = counts.0.lock().map_err(|_| ApiError::bad_params("flaky counter poisoned"))?;
+        let calls = counts.entry(key).or_insert(0);
+        *calls += 1;
+        *calls
+    };
+    let stat = if i64::try_from(calls).unwrap_or(i64::MAX) <= fail_times { "ERR_FLAKY" } else { "OK" };
+    Ok(HttpResponse::Ok().json(json!({"stat": stat, "calls": calls})))
+}

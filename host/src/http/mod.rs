@@ -13,6 +13,7 @@ use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::{HttpResponse, Route};
 use serde_json::json;
 
+pub use demo::FlakyCounts;
 pub use jobs::REQID_HEADER;
 
 use crate::engine::Engine;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     get_and_post("/demo_api/collect", cfg, || web::route().to(demo::collect));
     get_and_post("/demo_api/sleep", cfg, || web::route().to(demo::sleep));
     get_and_post("/demo_api/echo", cfg, || web::route().to(demo::echo));
+    get_and_post("/demo_api/flaky", cfg, || web::route().to(demo::flaky));
     cfg.route("/healthz", web::get().to(healthz));
 }
 

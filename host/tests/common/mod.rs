@@ -143,6 +143,11 @@ impl TestServer {
     /// A server over an existing database (to restart one).
     pub async fn start_on(db: TestDb, args: ServeArgs) -> Self {
         xingqiao::executor::install_tls_provider();
+        // RUST_LOG=info shows the server's log in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let args = ServeArgs { database_url: Some(db.url.clone()), data_dir: Some(db.dir.clone()), ..args };
@@ -184,12 +189,12 @@ impl TestServer {
         reply["job_id"].as_i64().unwrap_or_else(|| panic!("no job_id in {reply}"))
     }
 
-    /// Waits until the job leaves `started`; returns its detail `data`.
+    /// Waits until the job has ended (neither waiting nor started); returns its detail `data`.
     pub async fn wait_job(&self, job_id: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (_, reply) = self.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
-            if reply["data"]["job_status"] != "started" {
+            if reply["data"]["job_status"] != "started" && reply["data"]["job_status"] != "waiting" {
                 return reply["data"].clone();
             }
             assert!(Instant::now() < deadline, "job {job_id} still running: {reply}");

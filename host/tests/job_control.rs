@@ -1,0 +1,221 @@
+//! Job control end to end (issue 4): locks, job timeout, task retries,
+//! retry_job, delete and cancel, the notifier — on every backend.
+
+#![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use common::{TestServer, backends};
+use serde_json::{Value, json};
+use xingqiao::config::ServeArgs;
+use xingqiao::db::{Database, tasks};
+
+/// A server with the fixture plugin, a quick sweeper and quick retries.
+async fn server(backend: &str) -> TestServer {
+    let dir = std::env::temp_dir().join(format!("xq-plugins-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm"), dir.join("e2e.wasm")).unwrap();
+    let args = ServeArgs {
+        plugins_dir: Some(dir),
+        sweep_interval_ms: Some(100),
+        retry_backoff_ms: Some(20),
+        ..Default::default()
+    };
+    TestServer::start_with(backend, args).await
+}
+
+fn sleepy(locks: &str, seconds: f64) -> Value {
+    json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "sleep", "locks": locks, "seconds": seconds}})
+}
+
+/// (first s_time, last u_time) of a job's tasks, to the microsecond.
+async fn span(server: &TestServer, job_id: i64) -> (NaiveDateTime, NaiveDateTime) {
+    let db = Database::connect(&server.db.url, 1).unwrap();
+    let rows = tasks::list(&db, job_id, None).await.unwrap();
+    let start = rows.iter().map(|t| t.s_time).min().unwrap();
+    let end = rows.iter().map(|t| t.u_time).max().unwrap();
+    (start, end)
+}
+
+async fn status(server: &TestServer, job_id: i64) -> String {
+    let (_, reply) = server.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
+    reply["data"]["job_status"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_sharing_a_lock_never_overlap_and_the_waiting_one_says_who_holds_it() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        let (first, second) =
+            tokio::join!(server.create_job(sleepy("db1", 0.3)), server.create_job(sleepy("db1", 0.3)));
+        let (holder, waiter) = (first.min(second), first.max(second));
+        let (_, detail) = server.get(&format!("/xingqiao/get_job_detail?job_id={waiter}")).await;
+        assert_eq!(detail["data"]["job_status"], "waiting", "{backend}");
+        assert_eq!(
+            detail["data"]["lock_wait"],
+            json!({"locks": ["db1"], "lock": "db1", "held_by": holder}),
+            "{backend}"
+        );
+        for job_id in [holder, waiter] {
+            assert_eq!(server.wait_job(job_id).await["job_status"], "finished", "{backend}");
+        }
+        let (a, b) = (span(&server, holder).await, span(&server, waiter).await);
+        assert!(a.1 <= b.0, "{backend}: {a:?} overlaps {b:?}");
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_lock_job_against_two_one_lock_jobs_never_deadlocks_in_either_order() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        for order in [["x,y", "x", "y"], ["x", "y", "x,y"]] {
+            let mut ids = Vec::new();
+            for locks in order {
+                ids.push(server.create_job(sleepy(locks, 0.1)).await);
+            }
+            for id in &ids {
+                assert_eq!(server.wait_job(*id).await["job_status"], "finished", "{backend} {order:?}");
+            }
+            let both = if order[0] == "x,y" { ids[0] } else { ids[2] };
+            let span_both = span(&server, both).await;
+            for single in ids.iter().filter(|id| **id != both) {
+                let s = span(&server, *single).await;
+                assert!(s.1 <= span_both.0 || span_both.1 <= s.0, "{backend} {order:?}: overlap");
+            }
+        }
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_timeout_fails_and_frees_its_lock_for_the_next() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        let mut slow = sleepy("t", 2.0);
+        slow["job_timeout"] = json!(1);
+        let slow = server.create_job(slow).await;
+        let next = server.create_job(sleepy("t", 0.0)).await;
+        let detail = server.wait_job(slow).await;
+        assert_eq!(
+            (detail["job_status"].as_str(), detail["ret_stat"].as_str()),
+            (Some("failed"), Some("ERR_JOB_EXE_TIMEOUT")),
+            "{backend}"
+        );
+        let statuses: Vec<Value> =
+            server.tasks(slow).await.iter().map(|t| json!([t["task_status"], t["ret_stat"]])).collect();
+        assert_eq!(
+            statuses,
+            [json!(["failed", "ERR_JOB_EXE_TIMEOUT"]), json!(["waiting", ""])],
+            "{backend}: nothing else starts"
+        );
+        assert_eq!(server.wait_job(next).await["job_status"], "finished", "{backend}");
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_failing_twice_then_succeeding_with_retry_max_2_finishes() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        let job_id = server
+            .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "flaky", "fail_times": 2, "retries": 2}}))
+            .await;
+        assert_eq!(server.wait_job(job_id).await["job_status"], "finished", "{backend}");
+        let shaky = &server.tasks(job_id).await[1];
+        assert_eq!(
+            (shaky["task_retrycount"].clone(), shaky["ret_data"].clone()),
+            (json!(2), json!({"calls": 3})),
+            "{backend}"
+        );
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_job_reruns_only_the_failed_part() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        // Fails its first call and has no retries: the job fails.
+        let job_id = server
+            .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "flaky", "fail_times": 1}}))
+            .await;
+        let detail = server.wait_job(job_id).await;
+        assert_eq!((detail["ret_stat"].as_str(), detail["exe_id"].as_i64()), (Some("ERR_FLAKY"), Some(1)), "{backend}");
+        // The cause is gone (the handler succeeds from its second call on).
+        let (status, reply) = server.post("/xingqiao/retry_job", json!({"job_id": job_id})).await;
+        assert_eq!((status, reply), (200, json!({"stat": "OK", "job_id": job_id})), "{backend}");
+        let detail = server.wait_job(job_id).await;
+        assert_eq!(
+            (detail["job_status"].as_str(), detail["exe_id"].as_i64()),
+            (Some("finished"), Some(2)),
+            "{backend}"
+        );
+        let calls: Vec<Value> = server.tasks(job_id).await.iter().map(|t| t["ret_data"]["calls"].clone()).collect();
+        assert_eq!(calls, [json!(1), json!(2)], "{backend}: the finished task did not run again");
+        let (status, reply) = server.post("/xingqiao/retry_job", json!({"job_id": job_id})).await;
+        assert_eq!(
+            (status, reply["stat"].clone(), reply["job_id"].clone()),
+            (409, json!("ERR_JOB_STATUS_NOT_FAILED"), json!(job_id))
+        );
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_stops_a_running_job_and_frees_its_lock_cancel_keeps_it_listed() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        let running = server.create_job(sleepy("d", 1.0)).await;
+        let behind = server.create_job(sleepy("d", 0.0)).await;
+        let (status, reply) = server.post("/xingqiao/delete_job", json!({"job_id": running})).await;
+        assert_eq!((status, reply), (200, json!({"stat": "OK"})), "{backend}");
+        let (status, _) = server.get(&format!("/xingqiao/get_job_detail?job_id={running}")).await;
+        assert_eq!(status, 404, "{backend}");
+        assert_eq!(server.wait_job(behind).await["job_status"], "finished", "{backend}: the lock was released");
+        let db = Database::connect(&server.db.url, 1).unwrap();
+        let kept = tasks::list(&db, running, None).await.unwrap();
+        assert_eq!(
+            kept.iter().map(|t| t.task_status.as_str()).collect::<Vec<_>>(),
+            ["failed", "waiting"],
+            "{backend}: nothing erased, nothing more started"
+        );
+
+        let cancelled = server.create_job(sleepy("", 1.0)).await;
+        let (status, reply) = server.post("/xingqiao/cancel_job", json!({"job_id": cancelled})).await;
+        assert_eq!((status, reply), (200, json!({"stat": "OK", "job_id": cancelled})));
+        let detail = server.wait_job(cancelled).await;
+        assert_eq!(
+            (detail["job_status"].as_str(), detail["ret_stat"].as_str()),
+            (Some("failed"), Some("ERR_JOB_CANCELLED"))
+        );
+        let (_, listed) = server.get("/xingqiao/list_jobs?ret_stat=ERR_JOB_CANCELLED").await;
+        assert_eq!(listed["data"]["total"], 1, "{backend}: a cancelled job stays listed, a deleted one does not");
+        let (status, reply) = server.post("/xingqiao/cancel_job", json!({"job_id": cancelled})).await;
+        assert_eq!((status, reply["stat"].clone()), (409, json!("ERR_JOB_STATUS_NOT_RUNNING")));
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_notifier_does_not_fail_its_job() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        let job_id = server
+            .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "passing", "from_job": 1, "trap_notifier": true}}))
+            .await;
+        let detail = server.wait_job(job_id).await;
+        assert_eq!(
+            (detail["job_status"].as_str(), detail["ret_stat"].as_str()),
+            (Some("finished"), Some("OK")),
+            "{backend}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(status(&server, job_id).await, "finished", "{backend}: still finished after the notifier ran");
+        server.stop().await.unwrap();
+    }
+}

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use common::{TestServer, backends};
@@ -214,8 +213,24 @@ async fn a_trapping_notifier_does_not_fail_its_job() {
             (Some("finished"), Some("OK")),
             "{backend}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(status(&server, job_id).await, "finished", "{backend}: still finished after the notifier ran");
+        server.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_timeout_bounds_each_attempt() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        let job_id = server
+            .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "task_timeout"}}))
+            .await;
+        let detail = server.wait_job(job_id).await;
+        assert_eq!(
+            (detail["job_status"].as_str(), detail["ret_stat"].as_str()),
+            (Some("failed"), Some("ERR_TASK_TIMEOUT")),
+            "{backend}"
+        );
         server.stop().await.unwrap();
     }
 }

@@ -234,3 +234,18 @@ async fn a_task_timeout_bounds_each_attempt() {
         server.stop().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hello_lock_jobs_created_in_the_same_instant_run_one_after_the_other() {
+    for backend in backends() {
+        let server = server(&backend).await;
+        let body = json!({"job_namespace": "n", "job_type": "hello_lock", "job_extra": {"str_info": "ceshi", "job_locks": "same"}});
+        let (a, b) = tokio::join!(server.create_job(body.clone()), server.create_job(body));
+        for job_id in [a, b] {
+            assert_eq!(server.wait_job(job_id).await["job_status"], "finished", "{backend}");
+        }
+        let (first, second) = (span(&server, a.min(b)).await, span(&server, a.max(b)).await);
+        assert!(first.1 <= second.0, "{backend}: {first:?} overlaps {second:?}");
+        server.stop().await.unwrap();
+    }
+}

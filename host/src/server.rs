@@ -71,7 +71,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
             retry_backoff: config.retry_backoff,
         },
     ));
-    let recovered = engine.recover().await?;
+    // A recovery that fails (a busy database, say) must not keep the server
+    // down: the sweeper tries again on its next tick.
+    let recovered = match engine.recover().await {
+        Ok(count) => count,
+        Err(err) => {
+            tracing::warn!(error = %err, "recovery failed; the sweeper will try again");
+            0
+        }
+    };
     let job_types: Vec<&str> = engine.plugins().job_types().collect();
     tracing::info!(%address, backend = db.backend(), handler_base_url = base_url, ?job_types, recovered, "xingqiao serving");
 

@@ -153,6 +153,7 @@ fn serve_stops_cleanly_on_sigterm() {
     let bind = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
         .args(["serve", "--bind", &bind, "--data-dir", &dir.display().to_string()])
+        .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

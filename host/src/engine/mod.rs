@@ -87,6 +87,8 @@ pub struct Engine {
     queue: InProcessQueue,
     executor: HttpExecutor,
     config: EngineConfig,
+    /// Whether this process has re-dispatched what a previous run left.
+    recovered: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -115,7 +117,14 @@ fn cut_stat(stat: String) -> String {
 
 impl Engine {
     pub fn new(db: Database, plugins: Registry, executor: HttpExecutor, config: EngineConfig) -> Self {
-        Self { db, plugins: Arc::new(plugins), queue: InProcessQueue::default(), executor, config }
+        Self {
+            db,
+            plugins: Arc::new(plugins),
+            queue: InProcessQueue::default(),
+            executor,
+            config,
+            recovered: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     pub fn db(&self) -> &Database {
@@ -225,6 +234,9 @@ impl Engine {
     /// jobs past their deadline fail with ERR_JOB_EXE_TIMEOUT, and waiting
     /// jobs get another look at the locks.
     pub async fn sweep(&self) -> Result<(), DbError> {
+        if !self.recovered.load(std::sync::atomic::Ordering::Acquire) {
+            self.recover().await?;
+        }
         for job_id in control::expired(&self.db, now()).await? {
             if control::end(&self.db, job_id, stat::JOB_TIMEOUT, now()).await? {
                 tracing::warn!(job_id, "job timed out");
@@ -297,11 +309,13 @@ impl Engine {
         }
     }
 
-    /// Dispatches again what a previous run left pending or started.
+    /// Dispatches again what a previous run left pending or started. Done
+    /// once per process; until it succeeds, every sweep tries it again.
     pub async fn recover(&self) -> Result<usize, DbError> {
         let running = jobs::started_ids(&self.db).await?;
         let pending = tasks::recover_pending(&self.db, &running, now()).await?;
         self.dispatch(&pending);
+        self.recovered.store(true, std::sync::atomic::Ordering::Release);
         self.wake_waiting().await?;
         Ok(pending.len())
     }

@@ -156,12 +156,24 @@ impl TestServer {
         let task = tokio::spawn(xingqiao::server::run(config, listener, async move {
             let _ = stopped.await;
         }));
-        let server = Self { addr, client: reqwest::Client::new(), db, stop: Some(stop), task: Some(task) };
-        server
-            .wait_until(Duration::from_secs(60), || async {
-                server.client.get(server.url("/healthz")).send().await.is_ok_and(|r| r.status().is_success())
-            })
-            .await;
+        let mut server = Self { addr, client: reqwest::Client::new(), db, stop: Some(stop), task: Some(task) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let healthz = server.client.get(server.url("/healthz")).send().await;
+            if healthz.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            if server.task.as_ref().is_some_and(|task| task.is_finished()) {
+                let outcome = server.task.take().unwrap().await;
+                panic!("the server stopped while starting ({}): {outcome:?}", server.db.backend);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not answer /healthz within 60 s ({})",
+                server.db.backend
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         server
     }
 

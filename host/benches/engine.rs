@@ -149,7 +149,7 @@ fn main() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|err| panic!("{err}"));
         let base = format!("http://{}", listener.local_addr().unwrap_or_else(|err| panic!("{err}")));
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(xingqiao::server::run(config, listener, async move {
+        let server = tokio::spawn(xingqiao::server::run(config, Some(listener), async move {
             let _ = stopped.await;
         }));
         xingqiao::executor::install_tls_provider();

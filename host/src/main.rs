@@ -17,6 +17,9 @@ struct Cli {
 enum Command {
     /// Runs the server: HTTP API, engine and task workers.
     Serve(ServeArgs),
+    /// Runs task workers only (no HTTP API); give it `--redis-url` and the
+    /// database of the `serve` instances.
+    Worker(ServeArgs),
     /// Applies database migrations, then exits (`serve` applies them too).
     Migrate(ServeArgs),
     /// Tools for plugin (job type) authors.
@@ -51,8 +54,9 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve(args) => return serve(args, false),
-        Command::Migrate(args) => return serve(args, true),
+        Command::Serve(args) => return serve(args, Mode::Serve),
+        Command::Worker(args) => return serve(args, Mode::Worker),
+        Command::Migrate(args) => return serve(args, Mode::Migrate),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
         Command::Plugin(PluginCommand::Run { plugin, job_extra, format }) => {
             plugin::run(&plugin, job_extra.as_deref(), format)
@@ -70,7 +74,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs, migrate_only: bool) -> ExitCode {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Serve,
+    Worker,
+    Migrate,
+}
+
+fn serve(args: ServeArgs, mode: Mode) -> ExitCode {
     let config = match Config::load(args) {
         Ok(config) => config,
         Err(err) => {
@@ -86,13 +97,16 @@ fn serve(args: ServeArgs, migrate_only: bool) -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        if migrate_only {
+        if mode == Mode::Migrate {
             return xingqiao::server::migrate(&config).await;
         }
         let shutdown = xingqiao::server::shutdown_signal();
+        if mode == Mode::Worker {
+            return xingqiao::server::run(config, None, shutdown).await;
+        }
         let listener = std::net::TcpListener::bind(&config.bind)
             .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", config.bind))?;
-        xingqiao::server::run(config, listener, shutdown).await
+        xingqiao::server::run(config, Some(listener), shutdown).await
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

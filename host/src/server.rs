@@ -20,6 +20,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::config::Config;
 use crate::db::Database;
+use crate::dispatch::{InProcessQueue, Queue, RedisQueue};
 use crate::engine::{Engine, EngineConfig};
 use crate::executor::HttpExecutor;
 use crate::plugins::Registry;
@@ -43,7 +44,12 @@ fn open_database(config: &Config) -> anyhow::Result<Database> {
     Ok(Database::connect(&config.database_url, config.db_connections)?)
 }
 
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// `listener: None` runs task workers only (`xingqiao worker`): no HTTP API.
+pub async fn run(
+    config: Config,
+    listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let db = open_database(&config)?;
     db.migrate(&config.database_url).await?;
     let plugins_dir = config.plugins_dir.clone();
@@ -56,19 +62,29 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         Ok(registry)
     })
     .await??;
-    let address = listener.local_addr()?;
-    let base_url = config.handler_base_url.clone().unwrap_or_else(|| {
-        let host = if address.ip().is_unspecified() { "127.0.0.1".to_owned() } else { address.ip().to_string() };
-        format!("http://{host}:{}", address.port())
+    let address = listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    // Default: this server; a worker-only process sends to the default API address.
+    let base_url = config.handler_base_url.clone().unwrap_or_else(|| match address {
+        Some(address) => {
+            let host = if address.ip().is_unspecified() { "127.0.0.1".to_owned() } else { address.ip().to_string() };
+            format!("http://{host}:{}", address.port())
+        }
+        None => String::from("http://127.0.0.1:8585"),
     });
+    let queue = match &config.redis_url {
+        Some(url) => Queue::Redis(RedisQueue::connect(url, &config.redis_stream).await?),
+        None => Queue::InProcess(InProcessQueue::default()),
+    };
     let engine = Arc::new(Engine::new(
         db.clone(),
         registry,
+        queue,
         HttpExecutor::new(&base_url)?,
         EngineConfig {
             default_job_timeout: config.default_job_timeout,
             workers: config.workers,
             retry_backoff: config.retry_backoff,
+            visibility_timeout: config.visibility_timeout,
         },
     ));
     // A recovery that fails (a busy database, say) must not keep the server
@@ -81,31 +97,42 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         }
     };
     let job_types: Vec<&str> = engine.plugins().job_types().collect();
-    tracing::info!(%address, backend = db.backend(), handler_base_url = base_url, ?job_types, recovered, "xingqiao serving");
+    tracing::info!(
+        ?address,
+        backend = db.backend(),
+        handler_base_url = base_url,
+        ?job_types,
+        recovered,
+        "xingqiao serving"
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
-    let workers = tokio::spawn(work(engine.clone(), stop_rx.clone(), in_flight.clone()));
+    let workers = tokio::spawn(work(engine.clone(), config.run_workers, stop_rx.clone(), in_flight.clone()));
     let sweeper = tokio::spawn(sweep(engine.clone(), config.sweep_interval, stop_rx));
 
-    let data = Data::from(engine.clone());
-    // Shared by all HTTP workers, so a task's calls are counted once.
-    let flaky_counts = Data::new(crate::http::FlakyCounts::default());
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(flaky_counts.clone())
-            .configure(crate::http::configure)
-            .default_service(web::to(|| async {
-                HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
-            }))
-    })
-    .listen(listener)?
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-    .run();
-    let handle = server.handle();
-    let serving = tokio::spawn(server);
+    let http = match listener {
+        Some(listener) => {
+            let data = Data::from(engine.clone());
+            // Shared by all HTTP workers, so a task's calls are counted once.
+            let flaky_counts = Data::new(crate::http::FlakyCounts::default());
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .app_data(flaky_counts.clone())
+                    .configure(crate::http::configure)
+                    .default_service(web::to(|| async {
+                        HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
+                    }))
+            })
+            .listen(listener)?
+            .disable_signals()
+            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+            .run();
+            Some((server.handle(), tokio::spawn(server)))
+        }
+        None => None,
+    };
 
     shutdown.await;
     // Workers stop first, while the HTTP side still serves: running tasks may
@@ -121,8 +148,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         let handed = engine.hand_back(&left).await?;
         tracing::warn!(handed, "tasks still running at shutdown were handed back");
     }
-    handle.stop(true).await;
-    serving.await??;
+    if let Some((handle, serving)) = http {
+        handle.stop(true).await;
+        serving.await??;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -131,31 +160,40 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
 /// `workers` tasks at once. Returns the semaphore so shutdown can wait on it.
 async fn work(
     engine: Arc<Engine>,
+    run: bool,
     mut stop: watch::Receiver<bool>,
     in_flight: Arc<Mutex<HashSet<i64>>>,
 ) -> Arc<Semaphore> {
     let permits = Arc::new(Semaphore::new(engine.workers()));
+    if !run {
+        tracing::info!("no task workers in this process (--no-workers)");
+        return permits;
+    }
     loop {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
-        let message = tokio::select! {
-            message = engine.next_message() => message,
-            _ = stop.changed() => None,
+        let delivery = tokio::select! {
+            delivery = engine.next_message() => delivery,
+            _ = stop.changed() => break,
         };
-        let Some(message) = message else { break };
+        // Nothing right now (a quiet Redis stream): ask again.
+        let Some(delivery) = delivery else { continue };
         let engine = engine.clone();
         let in_flight = in_flight.clone();
         tokio::spawn(async move {
+            let task_id = delivery.message.task_id;
             if let Ok(mut set) = in_flight.lock() {
-                set.insert(message.task_id);
+                set.insert(task_id);
             }
-            if let Err(err) = engine.run_task(message).await {
-                // The task stays where the database has it; recovery retries it.
-                tracing::error!(task_id = message.task_id, error = %err, "task could not be recorded");
+            match engine.run_task(delivery.message).await {
+                Ok(()) => engine.ack(&delivery).await,
+                // Unacknowledged, the message is taken over later; the
+                // database decides whether anything is left to do.
+                Err(err) => tracing::error!(task_id, error = %err, "task could not be recorded"),
             }
             if let Ok(mut set) = in_flight.lock() {
-                set.remove(&message.task_id);
+                set.remove(&task_id);
             }
             drop(permit);
         });

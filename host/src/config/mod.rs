@@ -41,6 +41,20 @@ pub struct ServeArgs {
     /// How often job timeouts and lock waits are checked, in ms [default: 1000].
     #[arg(long, env = "XINGQIAO_SWEEP_INTERVAL_MS")]
     pub sweep_interval_ms: Option<u64>,
+    /// redis://host:port — dispatch through Redis Streams, for several instances.
+    #[arg(long, env = "XINGQIAO_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// The Redis stream carrying task messages [default: xingqiao:tasks].
+    #[arg(long, env = "XINGQIAO_REDIS_STREAM")]
+    pub redis_stream: Option<String>,
+    /// How long a message or a pending task may go unattended before another
+    /// worker takes it over, in ms [default: 30000].
+    #[arg(long, env = "XINGQIAO_VISIBILITY_TIMEOUT_MS")]
+    pub visibility_timeout_ms: Option<u64>,
+    /// Serve the API only; run no task workers.
+    #[arg(long, env = "XINGQIAO_NO_WORKERS")]
+    #[serde(default)]
+    pub no_workers: bool,
     /// A folder of extra plugin components (`*.wasm`) to load at start.
     #[arg(long, env = "XINGQIAO_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
@@ -62,6 +76,11 @@ pub struct Config {
     pub plugins_dir: Option<PathBuf>,
     pub retry_backoff: std::time::Duration,
     pub sweep_interval: std::time::Duration,
+    pub redis_url: Option<String>,
+    pub redis_stream: String,
+    pub visibility_timeout: std::time::Duration,
+    /// Whether this process runs task workers (`--no-workers` turns them off).
+    pub run_workers: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +146,18 @@ impl Config {
             return Err(invalid("--sweep-interval-ms / XINGQIAO_SWEEP_INTERVAL_MS", "must be at least 1"));
         }
         let sweep_interval = std::time::Duration::from_millis(sweep_ms);
+        let redis_url = args.redis_url.or(file.redis_url);
+        if let Some(url) = &redis_url
+            && !url.starts_with("redis://")
+            && !url.starts_with("rediss://")
+        {
+            return Err(invalid("--redis-url / XINGQIAO_REDIS_URL", "must start with redis://"));
+        }
+        let redis_stream = args.redis_stream.or(file.redis_stream).unwrap_or_else(|| String::from("xingqiao:tasks"));
+        let visibility_timeout = std::time::Duration::from_millis(
+            args.visibility_timeout_ms.or(file.visibility_timeout_ms).unwrap_or(30_000).max(1),
+        );
+        let run_workers = !(args.no_workers || file.no_workers);
         Ok(Self {
             bind,
             data_dir,
@@ -138,6 +169,10 @@ impl Config {
             plugins_dir,
             retry_backoff,
             sweep_interval,
+            redis_url,
+            redis_stream,
+            visibility_timeout,
+            run_workers,
         })
     }
 }

@@ -250,19 +250,26 @@ pub async fn get(db: &Database, task_id: i64) -> Result<Option<TaskRow>, DbError
     })
 }
 
-/// Embedded mode at start: a task left `started` by a previous run of this
-/// (only) instance goes back to `pending`; returns every pending task of a
-/// running job, to dispatch again.
-pub async fn recover_pending(db: &Database, job_ids: &[i64], now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
+/// At start: re-dispatch the pending tasks of running jobs. With
+/// `take_over_started` (one instance, in-process queue) a task left `started`
+/// by a previous run of this instance goes back to `pending` first.
+pub async fn recover_pending(
+    db: &Database,
+    job_ids: &[i64],
+    take_over_started: bool,
+    now: NaiveDateTime,
+) -> Result<Vec<i64>, DbError> {
     if job_ids.is_empty() {
         return Ok(Vec::new());
     }
     let job_ids = job_ids.to_vec();
     with_conn!(db, conn => {
-        diesel::update(task::table.filter(task::job_id.eq_any(job_ids.clone())).filter(task::task_status.eq("started")))
-            .set((task::task_status.eq("pending"), task::u_time.eq(now)))
-            .execute(conn)
-            .await?;
+        if take_over_started {
+            diesel::update(task::table.filter(task::job_id.eq_any(job_ids.clone())).filter(task::task_status.eq("started")))
+                .set((task::task_status.eq("pending"), task::u_time.eq(now)))
+                .execute(conn)
+                .await?;
+        }
         Ok(task::table
             .filter(task::job_id.eq_any(job_ids))
             .filter(task::task_status.eq("pending"))
@@ -270,6 +277,27 @@ pub async fn recover_pending(db: &Database, job_ids: &[i64], now: NaiveDateTime)
             .order(task::task_id.asc())
             .load(conn)
             .await?)
+    })
+}
+
+/// Pending tasks untouched since `before` (their message was lost): touched
+/// now, so the next sweep does not dispatch them again at once.
+pub async fn stale_pending(db: &Database, before: NaiveDateTime, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
+    with_conn!(db, conn => {
+        let stale: Vec<i64> = task::table
+            .filter(task::task_status.eq("pending"))
+            .filter(task::u_time.lt(before))
+            .select(task::task_id)
+            .limit(1000)
+            .load(conn)
+            .await?;
+        if !stale.is_empty() {
+            diesel::update(task::table.filter(task::task_id.eq_any(stale.clone())).filter(task::task_status.eq("pending")))
+                .set(task::u_time.eq(now))
+                .execute(conn)
+                .await?;
+        }
+        Ok(stale)
     })
 }
 

@@ -1,11 +1,17 @@
 //! The queue: it carries "run task N, attempt k" — never the truth, which is
 //! in the database. Losing a message loses nothing: the task stays `pending`
-//! and recovery dispatches it again.
+//! and is dispatched again.
 //!
-//! Here: the in-process queue of the embedded default. Redis Streams will
-//! come behind the same methods.
+//! Two kinds behind one type: the in-process queue of the embedded default,
+//! and Redis Streams (`--redis-url`) for several instances.
 
-use tokio::sync::{Mutex, mpsc};
+mod in_process;
+mod redis;
+
+use std::time::Duration;
+
+pub use self::in_process::InProcessQueue;
+pub use self::redis::{RedisError, RedisQueue};
 
 /// One unit of work: run this task (attempt numbers start at 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,38 +20,62 @@ pub struct TaskMessage {
     pub attempt: u32,
 }
 
-/// An unbounded in-process channel: pushing never blocks the engine.
+/// A message as a worker received it; `receipt` acknowledges it (Redis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message: TaskMessage,
+    pub receipt: Option<String>,
+}
+
 #[derive(Debug)]
-pub struct InProcessQueue {
-    tx: mpsc::UnboundedSender<TaskMessage>,
-    rx: Mutex<mpsc::UnboundedReceiver<TaskMessage>>,
+pub enum Queue {
+    InProcess(InProcessQueue),
+    Redis(RedisQueue),
 }
 
-impl Default for InProcessQueue {
-    fn default() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        Self { tx, rx: Mutex::new(rx) }
-    }
-}
-
-impl InProcessQueue {
+impl Queue {
     pub fn push(&self, message: TaskMessage) {
-        // The receiver lives as long as the queue, so sending cannot fail.
-        let _ = self.tx.send(message);
+        match self {
+            Self::InProcess(queue) => queue.push(message),
+            Self::Redis(queue) => queue.push(message),
+        }
     }
 
     /// Pushes after `delay` (a retry's backoff). If the process stops first,
-    /// the task stays `pending` in the database and the next start dispatches it.
-    pub fn push_later(&self, message: TaskMessage, delay: std::time::Duration) {
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = tx.send(message);
-        });
+    /// the task stays `pending` in the database and is dispatched again.
+    pub fn push_later(&self, message: TaskMessage, delay: Duration) {
+        match self {
+            Self::InProcess(queue) => queue.push_later(message, delay),
+            Self::Redis(queue) => queue.push_later(message, delay),
+        }
     }
 
-    /// The next message; `None` only once the queue is gone.
-    pub async fn pop(&self) -> Option<TaskMessage> {
-        self.rx.lock().await.recv().await
+    /// The next message; `None` when there is none right now.
+    pub async fn pop(&self) -> Option<Delivery> {
+        match self {
+            Self::InProcess(queue) => queue.pop().await.map(|message| Delivery { message, receipt: None }),
+            Self::Redis(queue) => queue.pop().await,
+        }
+    }
+
+    /// The message's result is stored.
+    pub async fn ack(&self, delivery: &Delivery) {
+        if let (Self::Redis(queue), Some(receipt)) = (self, &delivery.receipt) {
+            queue.ack(receipt).await;
+        }
+    }
+
+    /// Takes over what dead consumers left (Redis); nothing to do in-process.
+    pub async fn reclaim(&self, idle: Duration) -> Result<usize, RedisError> {
+        match self {
+            Self::InProcess(_) => Ok(0),
+            Self::Redis(queue) => queue.reclaim(idle).await,
+        }
+    }
+
+    /// Whether several instances may share the work (start-up recovery must
+    /// then not take over tasks another instance is running).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Redis(_))
     }
 }

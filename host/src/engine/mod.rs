@@ -16,7 +16,7 @@ use crate::db::control::{self, deadline_of};
 use crate::db::models::{JobRow, NewJob, NewTask, TaskRow, split_list};
 use crate::db::tasks::Recorded;
 use crate::db::{Database, DbError, jobs, tasks};
-use crate::dispatch::{InProcessQueue, TaskMessage};
+use crate::dispatch::{Delivery, Queue, TaskMessage};
 use crate::executor::{self, Call, HttpExecutor, Outcome};
 use crate::plugins::Registry;
 use crate::runtime::{JobEvent, JobInput, PluginError, TaskSpec};
@@ -64,6 +64,9 @@ pub struct EngineConfig {
     pub workers: usize,
     /// First retry delay; each next one doubles (capped at 30 s), ±50 % jitter.
     pub retry_backoff: Duration,
+    /// How long a message or a pending task may go unattended before it is
+    /// taken over or dispatched again.
+    pub visibility_timeout: Duration,
 }
 
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(30);
@@ -84,7 +87,7 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
 pub struct Engine {
     db: Database,
     plugins: Arc<Registry>,
-    queue: InProcessQueue,
+    queue: Queue,
     executor: HttpExecutor,
     config: EngineConfig,
     /// Whether this process has re-dispatched what a previous run left.
@@ -116,11 +119,11 @@ fn cut_stat(stat: String) -> String {
 }
 
 impl Engine {
-    pub fn new(db: Database, plugins: Registry, executor: HttpExecutor, config: EngineConfig) -> Self {
+    pub fn new(db: Database, plugins: Registry, queue: Queue, executor: HttpExecutor, config: EngineConfig) -> Self {
         Self {
             db,
             plugins: Arc::new(plugins),
-            queue: InProcessQueue::default(),
+            queue,
             executor,
             config,
             recovered: std::sync::atomic::AtomicBool::new(false),
@@ -237,6 +240,22 @@ impl Engine {
         if !self.recovered.load(std::sync::atomic::Ordering::Acquire) {
             self.recover().await?;
         }
+        match self.queue.reclaim(self.config.visibility_timeout).await {
+            Ok(0) => {}
+            Ok(reclaimed) => tracing::warn!(reclaimed, "took over messages a dead worker left"),
+            Err(err) => tracing::warn!(error = %err, "reclaiming messages failed"),
+        }
+        // A message lost with the queue leaves its task pending: dispatch it again.
+        let stale = tasks::stale_pending(
+            &self.db,
+            now() - chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default(),
+            now(),
+        )
+        .await?;
+        if !stale.is_empty() {
+            tracing::warn!(tasks = stale.len(), "pending tasks with no message in sight dispatched again");
+            self.dispatch(&stale);
+        }
         for job_id in control::expired(&self.db, now()).await? {
             if control::end(&self.db, job_id, stat::JOB_TIMEOUT, now()).await? {
                 tracing::warn!(job_id, "job timed out");
@@ -313,16 +332,24 @@ impl Engine {
     /// once per process; until it succeeds, every sweep tries it again.
     pub async fn recover(&self) -> Result<usize, DbError> {
         let running = jobs::started_ids(&self.db).await?;
-        let pending = tasks::recover_pending(&self.db, &running, now()).await?;
+        // With a shared queue, other instances may be running the started
+        // tasks: only the pending ones are dispatched again.
+        let take_over_started = !self.queue.is_shared();
+        let pending = tasks::recover_pending(&self.db, &running, take_over_started, now()).await?;
         self.dispatch(&pending);
         self.recovered.store(true, std::sync::atomic::Ordering::Release);
         self.wake_waiting().await?;
         Ok(pending.len())
     }
 
-    /// The next task message, for a worker.
-    pub async fn next_message(&self) -> Option<TaskMessage> {
+    /// The next task message, for a worker; `None` when there is none now.
+    pub async fn next_message(&self) -> Option<Delivery> {
         self.queue.pop().await
+    }
+
+    /// The message's result is stored (or it needed no work).
+    pub async fn ack(&self, delivery: &Delivery) {
+        self.queue.ack(delivery).await;
     }
 
     /// Runs one task attempt end to end: pending → started, parameters, the

@@ -79,6 +79,12 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// Another handle on the same database, which drops nothing: for a second
+    /// server over it.
+    pub fn shared(&self) -> TestDb {
+        TestDb { backend: String::from("none"), url: self.url.clone(), name: String::new(), dir: self.dir.clone() }
+    }
+
     /// Moves the database out, leaving an inert value to drop.
     fn take_over(&mut self) -> TestDb {
         let inert =
@@ -153,7 +159,7 @@ impl TestServer {
         let args = ServeArgs { database_url: Some(db.url.clone()), data_dir: Some(db.dir.clone()), ..args };
         let config = Config::load(args).unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(xingqiao::server::run(config, listener, async move {
+        let task = tokio::spawn(xingqiao::server::run(config, Some(listener), async move {
             let _ = stopped.await;
         }));
         let mut server = Self { addr, client: reqwest::Client::new(), db, stop: Some(stop), task: Some(task) };

@@ -1,0 +1,168 @@
+//! Redis Streams dispatch, for several instances on one database.
+//!
+//! One stream, one consumer group (`workers`), one consumer per process.
+//! Pushing goes through an in-process outbox drained by a background task
+//! that XADDs in pipelined batches, so the engine never waits on Redis. A
+//! message is XACKed after its result is stored; a dead consumer's
+//! unacknowledged entries are taken over with XAUTOCLAIM after the visibility
+//! timeout. Redis only says "run task N": if it loses messages (a restart
+//! without persistence), the database still has the tasks `pending` and the
+//! sweeper dispatches them again.
+
+use std::time::Duration;
+
+use deadpool_redis::{Config, Pool, Runtime};
+use redis::AsyncCommands;
+use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use tokio::sync::mpsc;
+
+use super::{Delivery, TaskMessage};
+
+const GROUP: &str = "workers";
+/// Longest a blocking read waits, so a stopping worker loop notices quickly.
+const READ_BLOCK_MS: usize = 1000;
+const OUTBOX_BATCH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+#[error("redis: {0}")]
+pub struct RedisError(String);
+
+fn redis_err(err: impl std::fmt::Display) -> RedisError {
+    RedisError(err.to_string())
+}
+
+pub struct RedisQueue {
+    pool: Pool,
+    stream: String,
+    consumer: String,
+    outbox: mpsc::UnboundedSender<TaskMessage>,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue").field("stream", &self.stream).field("consumer", &self.consumer).finish()
+    }
+}
+
+impl RedisQueue {
+    /// Connects, creates the stream and the group if missing, and starts the
+    /// outbox drain.
+    pub async fn connect(url: &str, stream: &str) -> Result<Self, RedisError> {
+        let pool = Config::from_url(url).create_pool(Some(Runtime::Tokio1)).map_err(redis_err)?;
+        let mut conn = pool.get().await.map_err(redis_err)?;
+        let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(stream, GROUP, "0").await;
+        if let Err(err) = created
+            && !err.to_string().contains("BUSYGROUP")
+        {
+            return Err(redis_err(err));
+        }
+        let consumer = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let (outbox, rx) = mpsc::unbounded_channel();
+        tokio::spawn(drain(pool.clone(), stream.to_owned(), rx));
+        Ok(Self { pool, stream: stream.to_owned(), consumer, outbox })
+    }
+
+    pub fn push(&self, message: TaskMessage) {
+        let _ = self.outbox.send(message);
+    }
+
+    pub fn push_later(&self, message: TaskMessage, delay: Duration) {
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = outbox.send(message);
+        });
+    }
+
+    /// The next message for this consumer, or `None` after a quiet second
+    /// (or a Redis error, logged: the caller simply asks again).
+    pub async fn pop(&self) -> Option<Delivery> {
+        let read = async {
+            let mut conn = self.pool.get().await.map_err(redis_err)?;
+            let options = StreamReadOptions::default().group(GROUP, &self.consumer).count(1).block(READ_BLOCK_MS);
+            let reply: StreamReadReply =
+                conn.xread_options(&[self.stream.as_str()], &[">"], &options).await.map_err(redis_err)?;
+            Ok::<_, RedisError>(reply.keys.into_iter().flat_map(|key| key.ids).next())
+        };
+        match read.await {
+            Ok(entry) => entry.and_then(|entry| delivery(&entry)),
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the task stream failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                None
+            }
+        }
+    }
+
+    /// The result is stored: the entry is done.
+    pub async fn ack(&self, receipt: &str) {
+        let acked = async {
+            let mut conn = self.pool.get().await.map_err(redis_err)?;
+            conn.xack::<_, _, _, i64>(&self.stream, GROUP, &[receipt]).await.map_err(redis_err)
+        };
+        if let Err(err) = acked.await {
+            // Unacked, it will be claimed again; the database makes that harmless.
+            tracing::warn!(error = %err, receipt, "XACK failed");
+        }
+    }
+
+    /// Takes over entries other consumers left unacknowledged for longer than
+    /// `idle`, and hands them back to the stream as new messages.
+    pub async fn reclaim(&self, idle: Duration) -> Result<usize, RedisError> {
+        let mut conn = self.pool.get().await.map_err(redis_err)?;
+        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
+        let reply: StreamAutoClaimReply = conn
+            .xautoclaim_options(
+                &self.stream,
+                GROUP,
+                &self.consumer,
+                idle_ms,
+                "0-0",
+                StreamAutoClaimOptions::default().count(100),
+            )
+            .await
+            .map_err(redis_err)?;
+        let mut reclaimed = 0;
+        for entry in &reply.claimed {
+            if let Some(found) = delivery(entry) {
+                self.push(found.message);
+                reclaimed += 1;
+            }
+            conn.xack::<_, _, _, i64>(&self.stream, GROUP, &[entry.id.as_str()]).await.map_err(redis_err)?;
+        }
+        Ok(reclaimed)
+    }
+}
+
+fn delivery(entry: &StreamId) -> Option<Delivery> {
+    let task_id: i64 = entry.get("task")?;
+    let attempt: u32 = entry.get("attempt").unwrap_or(0);
+    Some(Delivery { message: TaskMessage { task_id, attempt }, receipt: Some(entry.id.clone()) })
+}
+
+/// XADDs what the engine pushed, many per round trip.
+async fn drain(pool: Pool, stream: String, mut rx: mpsc::UnboundedReceiver<TaskMessage>) {
+    let mut batch = Vec::with_capacity(OUTBOX_BATCH);
+    while rx.recv_many(&mut batch, OUTBOX_BATCH).await > 0 {
+        let mut pipe = redis::pipe();
+        for message in &batch {
+            pipe.cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("task")
+                .arg(message.task_id)
+                .arg("attempt")
+                .arg(message.attempt)
+                .ignore();
+        }
+        let sent = async {
+            let mut conn = pool.get().await.map_err(redis_err)?;
+            pipe.query_async::<()>(&mut conn).await.map_err(redis_err)
+        };
+        if let Err(err) = sent.await {
+            // The tasks are pending in the database; the sweeper dispatches them again.
+            tracing::warn!(error = %err, messages = batch.len(), "XADD failed; the sweeper will re-dispatch");
+        }
+        batch.clear();
+    }
+}

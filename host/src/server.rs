@@ -109,7 +109,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let workers = tokio::spawn(work(engine.clone(), config.run_workers, stop_rx.clone(), in_flight.clone()));
-    let sweeper = tokio::spawn(sweep(engine.clone(), config.sweep_interval, stop_rx));
+    let sweeper = tokio::spawn(sweep(engine.clone(), config.sweep_interval, stop_rx, in_flight.clone()));
 
     let http = match listener {
         Some(listener) => {
@@ -203,12 +203,23 @@ async fn work(
 
 /// Timeouts and lock hand-over on a timer; a failed sweep is logged and the
 /// next one tries again.
-async fn sweep(engine: Arc<Engine>, every: Duration, mut stop: watch::Receiver<bool>) {
+async fn sweep(
+    engine: Arc<Engine>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+    in_flight: Arc<Mutex<HashSet<i64>>>,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticks.tick() => {
+                // First the heartbeat of what this process runs, so no sweeper
+                // (this one included) takes it for a dead worker's.
+                let running: Vec<i64> = in_flight.lock().map(|set| set.iter().copied().collect()).unwrap_or_default();
+                if let Err(err) = engine.renew_leases(&running).await {
+                    tracing::warn!(error = %err, "renewing task leases failed");
+                }
                 if let Err(err) = engine.sweep().await {
                     tracing::warn!(error = %err, "sweep failed; retrying at the next tick");
                 }

@@ -67,7 +67,13 @@ fn new_task(label: &str, deps: &[&str], dependents: &[&str]) -> NewTask {
         u_time: t,
         task_dependents: dependents.join(","),
         task_waiting_on: i32::try_from(deps.len()).unwrap(),
+        task_lease_until: None,
     }
+}
+
+/// A lease that will not expire during the test.
+fn later() -> chrono::NaiveDateTime {
+    now() + chrono::Duration::hours(1)
 }
 
 async fn database(test_db: &TestDb) -> Arc<Database> {
@@ -86,7 +92,7 @@ async fn a_pending_task_is_started_by_exactly_one_of_many_racing_workers() {
             .map(|_| {
                 let db = db.clone();
                 let task_id = ready[0];
-                tokio::spawn(async move { tasks::start(&db, task_id, now()).await.unwrap().is_some() })
+                tokio::spawn(async move { tasks::start(&db, task_id, later(), now()).await.unwrap().is_some() })
             })
             .collect();
         let mut winners = 0;
@@ -109,7 +115,7 @@ async fn a_result_is_recorded_once_and_parallel_sinks_end_the_job_once() {
             new_task("right", &["root"], &[]),
         ];
         let (job_id, ready) = jobs::create(&db, new_job("sinks", 3), rows).await.unwrap();
-        let root = tasks::start(&db, ready[0], now()).await.unwrap().unwrap().task;
+        let root = tasks::start(&db, ready[0], later(), now()).await.unwrap().unwrap().task;
         let recorded = tasks::finish(&db, &root, Some("{}".into()), now()).await.unwrap().unwrap();
         assert_eq!(recorded.ready.len(), 2, "{backend}: both sinks released");
         assert_eq!(
@@ -120,7 +126,7 @@ async fn a_result_is_recorded_once_and_parallel_sinks_end_the_job_once() {
 
         let mut sinks = Vec::new();
         for id in &recorded.ready {
-            sinks.push(tasks::start(&db, *id, now()).await.unwrap().unwrap().task);
+            sinks.push(tasks::start(&db, *id, later(), now()).await.unwrap().unwrap().task);
         }
         let finishes: Vec<_> = sinks
             .into_iter()
@@ -136,5 +142,22 @@ async fn a_result_is_recorded_once_and_parallel_sinks_end_the_job_once() {
         assert_eq!(ends, 1, "{backend}: the job ends exactly once");
         let job = jobs::find(&db, Some(job_id), None).await.unwrap().unwrap();
         assert_eq!((job.job_status.as_str(), job.tasks_unfinished), ("finished", 0), "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_lease_expired_goes_back_to_pending_once() {
+    for backend in backends() {
+        let test_db = TestDb::create(&backend).await;
+        let db = database(&test_db).await;
+        let (_, ready) = jobs::create(&db, new_job("lease", 1), vec![new_task("a", &[], &[])]).await.unwrap();
+        let expired = now() - chrono::Duration::seconds(1);
+        tasks::start(&db, ready[0], expired, now()).await.unwrap().unwrap();
+        assert_eq!(tasks::expired_leases(&db, now()).await.unwrap(), ready, "{backend}");
+        assert_eq!(tasks::expired_leases(&db, now()).await.unwrap(), Vec::<i64>::new(), "{backend}: once");
+        // A renewed lease is not taken over.
+        tasks::start(&db, ready[0], expired, now()).await.unwrap().unwrap();
+        tasks::renew_leases(&db, &ready, later()).await.unwrap();
+        assert_eq!(tasks::expired_leases(&db, now()).await.unwrap(), Vec::<i64>::new(), "{backend}: renewed");
     }
 }

@@ -99,6 +99,8 @@ pub struct TaskRow {
     pub u_time: NaiveDateTime,
     pub task_dependents: String,
     pub task_waiting_on: i32,
+    /// While started: until when its worker is trusted to be alive.
+    pub task_lease_until: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -126,6 +128,8 @@ pub struct NewTask {
     pub u_time: NaiveDateTime,
     pub task_dependents: String,
     pub task_waiting_on: i32,
+    /// While started: until when its worker is trusted to be alive.
+    pub task_lease_until: Option<NaiveDateTime>,
 }
 
 /// Splits the seed's comma-separated list columns.

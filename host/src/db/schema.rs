@@ -55,6 +55,7 @@ diesel::table! {
         u_time -> Timestamp,
         task_dependents -> Text,
         task_waiting_on -> Integer,
+        task_lease_until -> Nullable<Timestamp>,
     }
 }
 

@@ -37,10 +37,20 @@ pub struct Recorded {
 /// pending → started, only if the task is still pending (else someone else
 /// has it, and the caller drops the message); with what parameter resolution
 /// needs: the task, its job, and its dependencies — one connection for all.
-pub async fn start(db: &Database, task_id: i64, now: NaiveDateTime) -> Result<Option<Started>, DbError> {
+pub async fn start(
+    db: &Database,
+    task_id: i64,
+    lease_until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Option<Started>, DbError> {
     with_conn!(db, conn => {
         let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq("pending")))
-            .set((task::task_status.eq("started"), task::s_time.eq(now), task::u_time.eq(now)))
+            .set((
+                task::task_status.eq("started"),
+                task::s_time.eq(now),
+                task::u_time.eq(now),
+                task::task_lease_until.eq(Some(lease_until)),
+            ))
             .execute(conn)
             .await?;
         if moved == 0 {
@@ -277,6 +287,48 @@ pub async fn recover_pending(
             .order(task::task_id.asc())
             .load(conn)
             .await?)
+    })
+}
+
+/// This worker is alive: the leases of the tasks it runs are extended.
+pub async fn renew_leases(db: &Database, task_ids: &[i64], until: NaiveDateTime) -> Result<(), DbError> {
+    if task_ids.is_empty() {
+        return Ok(());
+    }
+    let task_ids = task_ids.to_vec();
+    with_conn!(db, conn => {
+        diesel::update(task::table.filter(task::task_id.eq_any(task_ids)).filter(task::task_status.eq("started")))
+            .set(task::task_lease_until.eq(Some(until)))
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Started tasks whose worker stopped renewing their lease (it died) go back
+/// to pending, each by a conditional update; returns those this call moved.
+pub async fn expired_leases(db: &Database, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
+    with_conn!(db, conn => {
+        let expired: Vec<i64> = task::table
+            .filter(task::task_status.eq("started"))
+            .filter(task::task_lease_until.lt(now))
+            .select(task::task_id)
+            .limit(1000)
+            .load(conn)
+            .await?;
+        let mut moved = Vec::new();
+        for id in expired {
+            let updated = diesel::update(
+                task::table.find(id).filter(task::task_status.eq("started")).filter(task::task_lease_until.lt(now)),
+            )
+            .set((task::task_status.eq("pending"), task::u_time.eq(now)))
+            .execute(conn)
+            .await?;
+            if updated == 1 {
+                moved.push(id);
+            }
+        }
+        Ok(moved)
     })
 }
 

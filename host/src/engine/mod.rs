@@ -245,6 +245,12 @@ impl Engine {
             Ok(reclaimed) => tracing::warn!(reclaimed, "took over messages a dead worker left"),
             Err(err) => tracing::warn!(error = %err, "reclaiming messages failed"),
         }
+        // A worker that died (kill -9) stopped renewing its leases.
+        let orphans = tasks::expired_leases(&self.db, now()).await?;
+        if !orphans.is_empty() {
+            tracing::warn!(tasks = orphans.len(), "tasks of a dead worker taken over");
+            self.dispatch(&orphans);
+        }
         // A message lost with the queue leaves its task pending: dispatch it again.
         let stale = tasks::stale_pending(
             &self.db,
@@ -356,7 +362,9 @@ impl Engine {
     /// HTTP call, then the result recorded. A message for a task that is not
     /// pending any more is dropped.
     pub async fn run_task(&self, message: TaskMessage) -> Result<(), DbError> {
-        let Some(started) = tasks::start(&self.db, message.task_id, now()).await? else {
+        let started_at = now();
+        let lease_until = started_at + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default();
+        let Some(started) = tasks::start(&self.db, message.task_id, lease_until, started_at).await? else {
             // Someone else has it, or it is no longer pending: nothing to do.
             return Ok(());
         };
@@ -498,6 +506,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Extends the leases of the tasks this process runs (it is alive).
+    pub async fn renew_leases(&self, task_ids: &[i64]) -> Result<(), DbError> {
+        let until = now() + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default();
+        tasks::renew_leases(&self.db, task_ids, until).await
+    }
+
     /// Tasks this process was running when told to stop go back to pending.
     pub async fn hand_back(&self, task_ids: &[i64]) -> Result<usize, DbError> {
         tasks::hand_back(&self.db, task_ids, now()).await
@@ -548,6 +562,7 @@ fn task_rows(dag: &[TaskSpec], now: NaiveDateTime, job_waits: bool) -> Vec<NewTa
             u_time: now,
             task_dependents: dependents.get(spec.label.as_str()).map(|d| d.join(",")).unwrap_or_default(),
             task_waiting_on: i32::try_from(spec.dependencies.len()).unwrap_or(i32::MAX),
+            task_lease_until: None,
         })
         .collect()
 }

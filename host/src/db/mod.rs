@@ -62,6 +62,10 @@ impl DbError {
         Self::Unavailable(err.to_string())
     }
 
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,
@@ -109,7 +113,23 @@ impl Database {
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, DbError> {
         if url.starts_with("mysql://") || url.starts_with("mariadb://") {
             let url = url.replacen("mariadb://", "mysql://", 1);
-            let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new_with_config(url, fast_recycling());
+            let mut config = fast_recycling::<AsyncMysqlConnection>();
+            // READ COMMITTED, as on PostgreSQL: the transitions are designed for
+            // it, and InnoDB's gap locks under REPEATABLE READ deadlock
+            // concurrent finishes against inserts of new jobs.
+            config.custom_setup = Box::new(|url| {
+                let url = url.to_owned();
+                async move {
+                    let mut conn = AsyncMysqlConnection::establish(&url).await?;
+                    diesel::sql_query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .execute(&mut conn)
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                    Ok(conn)
+                }
+                .boxed()
+            });
+            let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new_with_config(url, config);
             return Ok(Self::Mysql(Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -19,8 +19,10 @@ use tokio::sync::mpsc;
 use super::{Delivery, TaskMessage};
 
 const GROUP: &str = "workers";
-/// Longest a blocking read waits, so a stopping worker loop notices quickly.
-const READ_BLOCK_MS: usize = 1000;
+/// Longest a blocking read waits. Well under the client's response timeout:
+/// a reply arriving after the client gave up would leave its message
+/// delivered but unseen until XAUTOCLAIM takes it over.
+const READ_BLOCK_MS: usize = 250;
 const OUTBOX_BATCH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]

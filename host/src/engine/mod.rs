@@ -364,7 +364,20 @@ impl Engine {
     pub async fn run_task(&self, message: TaskMessage) -> Result<(), DbError> {
         let started_at = now();
         let lease_until = started_at + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default();
-        let Some(started) = tasks::start(&self.db, message.task_id, lease_until, started_at).await? else {
+        let mut attempt = 0;
+        let started = loop {
+            // A deadlock between concurrent transitions is the database's way
+            // of asking to try again.
+            match tasks::start(&self.db, message.task_id, lease_until, started_at).await {
+                Err(err) if attempt < RECORD_ATTEMPTS && !err.is_unavailable() => {
+                    attempt += 1;
+                    tracing::debug!(task_id = message.task_id, error = %err, "starting a task failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                }
+                other => break other?,
+            }
+        };
+        let Some(started) = started else {
             // Someone else has it, or it is no longer pending: nothing to do.
             return Ok(());
         };

@@ -78,3 +78,80 @@ async fn jobs_created_on_an_api_only_instance_are_run_by_another() {
         api.stop().await.unwrap();
     }
 }
+
+/// A `xingqiao serve` process of its own, so it can be killed with SIGKILL.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Instance {
+    fn start(database_url: &str, redis_url: &str) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("xq-instance-{}", uuid::Uuid::new_v4().simple()));
+        let child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir", &dir.display().to_string()])
+            .args(["--database-url", database_url, "--redis-url", redis_url])
+            .args(["--visibility-timeout-ms", "2000", "--sweep-interval-ms", "200", "--workers", "16"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "an instance did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, base: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn total(client: &reqwest::Client, base: &str, query: &str) -> i64 {
+    let reply: serde_json::Value =
+        client.get(format!("{base}/xingqiao/list_jobs?{query}")).send().await.unwrap().json().await.unwrap();
+    reply["data"]["total"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_of_two_instances_loses_no_job() {
+    xingqiao::executor::install_tls_provider();
+    for backend in cluster_backends() {
+        let redis = Redis::start();
+        let db = TestDb::create(&backend).await;
+        let survivor = Instance::start(&db.url, &redis.url);
+        let mut victim = Instance::start(&db.url, &redis.url);
+        let client = reqwest::Client::new();
+        for i in 0..300 {
+            let base = if i % 2 == 0 { &survivor.base } else { &victim.base };
+            let body = if i % 3 == 0 {
+                json!({"job_namespace": "n", "job_type": "chain", "job_extra": {"n": 4}})
+            } else {
+                json!({"job_namespace": "n", "job_type": "hello", "job_extra": {"str_info": "x"}})
+            };
+            let response = client.post(format!("{base}/xingqiao/create_job")).json(&body).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{backend}");
+        }
+        // Mid-run: SIGKILL, no chance to hand anything back.
+        victim.child.kill().unwrap();
+        victim.child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let running = total(&client, &survivor.base, "job_status=started").await;
+            if running == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{backend}: {running} jobs never ended after the kill");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(total(&client, &survivor.base, "").await, 300, "{backend}: no job lost");
+        assert_eq!(total(&client, &survivor.base, "job_status=finished").await, 300, "{backend}: every job finished");
+        drop(victim);
+    }
+}

@@ -86,7 +86,8 @@ struct Instance {
 }
 
 impl Instance {
-    fn start(database_url: &str, redis_url: &str) -> Self {
+    /// Spawns the process; [`Instance::wait_ready`] waits for its port.
+    fn spawn(database_url: &str, redis_url: &str) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("xq-instance-{}", uuid::Uuid::new_v4().simple()));
         let child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
@@ -97,12 +98,19 @@ impl Instance {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
+        Self { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn wait_ready(&mut self) {
+        let address = self.base.trim_start_matches("http://").to_owned();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(&address).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("an instance exited while starting: {status}");
+            }
             assert!(Instant::now() < deadline, "an instance did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self { child, base: format!("http://127.0.0.1:{port}") }
     }
 }
 
@@ -125,8 +133,11 @@ async fn killing_one_of_two_instances_loses_no_job() {
     for backend in cluster_backends() {
         let redis = Redis::start();
         let db = TestDb::create(&backend).await;
-        let survivor = Instance::start(&db.url, &redis.url);
-        let mut victim = Instance::start(&db.url, &redis.url);
+        // Started at the same instant: they must not race on the migrations.
+        let mut survivor = Instance::spawn(&db.url, &redis.url);
+        let mut victim = Instance::spawn(&db.url, &redis.url);
+        survivor.wait_ready();
+        victim.wait_ready();
         let client = reqwest::Client::new();
         for i in 0..300 {
             let base = if i % 2 == 0 { &survivor.base } else { &victim.base };

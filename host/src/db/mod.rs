@@ -184,12 +184,26 @@ impl Database {
                     let url = url.replacen("mariadb://", "mysql://", 1);
                     let mut conn = <AsyncConnectionWrapper<AsyncMysqlConnection> as Connection>::establish(&url)
                         .map_err(DbError::pool)?;
-                    conn.run_pending_migrations(MYSQL_MIGRATIONS).map_err(migration_err)?;
+                    // Instances starting together take turns: diesel's migrations are not
+                    // safe to run twice at once.
+                    diesel::RunQueryDsl::execute(
+                        diesel::sql_query("SELECT GET_LOCK('xingqiao_migrations', 120)"),
+                        &mut conn,
+                    )?;
+                    let applied = conn.run_pending_migrations(MYSQL_MIGRATIONS).map(drop).map_err(migration_err);
+                    diesel::RunQueryDsl::execute(
+                        diesel::sql_query("SELECT RELEASE_LOCK('xingqiao_migrations')"),
+                        &mut conn,
+                    )?;
+                    applied?;
                 }
                 "postgres" => {
                     let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
                         .map_err(DbError::pool)?;
-                    conn.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(migration_err)?;
+                    diesel::RunQueryDsl::execute(diesel::sql_query("SELECT pg_advisory_lock(72510)"), &mut conn)?;
+                    let applied = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop).map_err(migration_err);
+                    diesel::RunQueryDsl::execute(diesel::sql_query("SELECT pg_advisory_unlock(72510)"), &mut conn)?;
+                    applied?;
                 }
                 _ => {
                     let path = url.strip_prefix("sqlite://").unwrap_or(&url);

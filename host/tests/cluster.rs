@@ -24,6 +24,11 @@ struct Redis {
 impl Redis {
     fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port)
+    }
+
+    /// A Redis on `port`, nothing persisted.
+    fn start_on(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
@@ -164,5 +169,43 @@ async fn killing_one_of_two_instances_loses_no_job() {
         assert_eq!(total(&client, &survivor.base, "").await, 300, "{backend}: no job lost");
         assert_eq!(total(&client, &survivor.base, "job_status=finished").await, 300, "{backend}: every job finished");
         drop(victim);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_mid_run_delays_jobs_but_loses_none() {
+    for backend in cluster_backends() {
+        let redis = Redis::start();
+        let port: u16 = redis.url.rsplit(':').next().unwrap().parse().unwrap();
+        let args = ServeArgs {
+            redis_url: Some(redis.url.clone()),
+            visibility_timeout_ms: Some(2000),
+            sweep_interval_ms: Some(200),
+            ..Default::default()
+        };
+        let server = TestServer::start_with(&backend, args).await;
+        let mut ids = Vec::new();
+        for _ in 0..50 {
+            ids.push(
+                server.create_job(json!({"job_namespace": "n", "job_type": "chain", "job_extra": {"n": 5}})).await,
+            );
+        }
+        // Redis goes away mid-run for 5 s and comes back empty.
+        drop(redis);
+        for _ in 0..10 {
+            ids.push(
+                server
+                    .create_job(json!({"job_namespace": "n", "job_type": "hello", "job_extra": {"str_info": "x"}}))
+                    .await,
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let redis = Redis::start_on(port);
+        for id in &ids {
+            let detail = server.wait_job(*id).await;
+            assert_eq!(detail["job_status"], "finished", "{backend}: {detail}");
+        }
+        server.stop().await.unwrap();
+        drop(redis);
     }
 }

@@ -51,13 +51,7 @@ impl RedisQueue {
     /// outbox drain.
     pub async fn connect(url: &str, stream: &str) -> Result<Self, RedisError> {
         let pool = Config::from_url(url).create_pool(Some(Runtime::Tokio1)).map_err(redis_err)?;
-        let mut conn = pool.get().await.map_err(redis_err)?;
-        let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(stream, GROUP, "0").await;
-        if let Err(err) = created
-            && !err.to_string().contains("BUSYGROUP")
-        {
-            return Err(redis_err(err));
-        }
+        create_group(&pool, stream).await?;
         let consumer = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (outbox, rx) = mpsc::unbounded_channel();
         tokio::spawn(drain(pool.clone(), stream.to_owned(), rx));
@@ -66,6 +60,10 @@ impl RedisQueue {
 
     pub fn push(&self, message: TaskMessage) {
         let _ = self.outbox.send(message);
+    }
+
+    async fn ensure_group(&self) -> Result<(), RedisError> {
+        create_group(&self.pool, &self.stream).await
     }
 
     pub fn push_later(&self, message: TaskMessage, delay: Duration) {
@@ -88,6 +86,14 @@ impl RedisQueue {
         };
         match read.await {
             Ok(entry) => entry.and_then(|entry| delivery(&entry)),
+            // A Redis that restarted without persistence has lost the group.
+            Err(err) if err.0.contains("NOGROUP") => {
+                tracing::warn!("the task stream's consumer group is gone (Redis restarted?): creating it again");
+                if let Err(err) = self.ensure_group().await {
+                    tracing::warn!(error = %err, "creating the consumer group failed");
+                }
+                None
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "reading the task stream failed; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -133,6 +139,17 @@ impl RedisQueue {
             conn.xack::<_, _, _, i64>(&self.stream, GROUP, &[entry.id.as_str()]).await.map_err(redis_err)?;
         }
         Ok(reclaimed)
+    }
+}
+
+/// The stream and its consumer group, created if missing (an existing group
+/// is fine).
+async fn create_group(pool: &Pool, stream: &str) -> Result<(), RedisError> {
+    let mut conn = pool.get().await.map_err(redis_err)?;
+    let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(stream, GROUP, "0").await;
+    match created {
+        Err(err) if !err.to_string().contains("BUSYGROUP") => Err(redis_err(err)),
+        _ => Ok(()),
     }
 }
 

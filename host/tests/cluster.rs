@@ -209,3 +209,79 @@ async fn a_redis_outage_mid_run_delays_jobs_but_loses_none() {
         drop(redis);
     }
 }
+
+/// A TCP proxy in front of the database, to cut it off and bring it back.
+struct Cable {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Cable {
+    async fn to(upstream: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Default::default();
+        let (accept_down, accept_links) = (down.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if accept_down.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the database is "unreachable"
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                accept_links.lock().unwrap().push(link);
+            }
+        });
+        Self { port, down, links }
+    }
+
+    fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn mend(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_unreachable_the_api_answers_503_and_work_resumes_after() {
+    for backend in cluster_backends() {
+        let db = TestDb::create(&backend).await;
+        let upstream = if backend == "mysql" { 3306 } else { 5432 };
+        let cable = Cable::to(upstream).await;
+        let through_cable = db.url.replacen(&format!(":{upstream}/"), &format!(":{}/", cable.port), 1);
+        // mysql_async would switch to the Unix socket and bypass the cable.
+        let through_cable =
+            if backend == "mysql" { format!("{through_cable}?prefer_socket=false") } else { through_cable };
+        let mut shared = db.shared();
+        shared.url = through_cable;
+        let args = ServeArgs { visibility_timeout_ms: Some(2000), sweep_interval_ms: Some(200), ..Default::default() };
+        let server = TestServer::start_on(shared, args).await;
+        let before =
+            server.create_job(json!({"job_namespace": "n", "job_type": "chain", "job_extra": {"n": 20}})).await;
+
+        cable.cut();
+        let (status, reply) =
+            server.post("/xingqiao/create_job", json!({"job_namespace": "n", "job_type": "ping"})).await;
+        assert_eq!((status, reply["stat"].as_str()), (503, Some("ERR_STORE_UNAVAILABLE")), "{backend}: {reply}");
+        let (status, reply) = server.get(&format!("/xingqiao/get_job_detail?job_id={before}")).await;
+        assert_eq!((status, reply["stat"].as_str()), (503, Some("ERR_STORE_UNAVAILABLE")), "{backend}: {reply}");
+
+        cable.mend();
+        let detail = server.wait_job(before).await;
+        assert_eq!(detail["job_status"], "finished", "{backend}: work resumed by itself: {detail}");
+        let after = server.create_job(json!({"job_namespace": "n", "job_type": "ping"})).await;
+        assert_eq!(server.wait_job(after).await["job_status"], "finished", "{backend}");
+        server.stop().await.unwrap();
+        drop(db);
+    }
+}

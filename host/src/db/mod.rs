@@ -50,7 +50,45 @@ pub enum DbError {
     #[error("migration failed: {0}")]
     Migration(String),
     #[error(transparent)]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for DbError {
+    /// A connection that broke under a query means the database went away:
+    /// that is "unavailable" (503, retry later), not a bug (500).
+    fn from(err: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match err {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                Self::Unavailable(info.message().to_owned())
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if looks_like_connection_loss(info.message()) =>
+            {
+                Self::Unavailable(info.message().to_owned())
+            }
+            other => Self::Query(other),
+        }
+    }
+}
+
+/// Drivers report a lost connection as an unclassified error; its text tells.
+fn looks_like_connection_loss(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "connection closed",
+        "broken pipe",
+        "connection reset",
+        "io error",
+        "connection refused",
+        "unexpected eof",
+        "server has gone away",
+        "lost connection",
+        "connection to the server is closed",
+        "input/output error",
+    ]
+    .iter()
+    .any(|sign| message.contains(sign))
 }
 
 impl DbError {
@@ -82,26 +120,55 @@ macro_rules! with_conn {
         match $db {
             $crate::db::Database::Sqlite(pool) => {
                 let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
-                let $conn = &mut *pooled;
-                $body
+                let outcome = async {
+                    let $conn = &mut *pooled;
+                    $body
+                }
+                .await;
+                $crate::db::discard_if_lost(pooled, &outcome);
+                outcome
             }
             $crate::db::Database::Mysql(pool) => {
                 let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
-                let $conn = &mut *pooled;
-                $body
+                let outcome = async {
+                    let $conn = &mut *pooled;
+                    $body
+                }
+                .await;
+                $crate::db::discard_if_lost(pooled, &outcome);
+                outcome
             }
             $crate::db::Database::Postgres(pool) => {
                 let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
-                let $conn = &mut *pooled;
-                $body
+                let outcome = async {
+                    let $conn = &mut *pooled;
+                    $body
+                }
+                .await;
+                $crate::db::discard_if_lost(pooled, &outcome);
+                outcome
             }
         }
     };
 }
 
+/// A connection that lost its server is not given back to the pool: the next
+/// checkout opens a fresh one (so work resumes by itself once the database
+/// is back).
+#[doc(hidden)]
+pub fn discard_if_lost<M: deadpool::managed::Manager, T>(
+    pooled: deadpool::managed::Object<M>,
+    outcome: &Result<T, DbError>,
+) {
+    if matches!(outcome, Err(DbError::Unavailable(_))) {
+        drop(deadpool::managed::Object::take(pooled));
+    }
+}
+
 /// Pooled connections go back into use without a test query: a broken one is
-/// noticed by the query that fails on it and then dropped by the pool. The
-/// default ("verified") recycling would add a round trip to every checkout.
+/// noticed by the query that fails on it and then discarded
+/// ([`discard_if_lost`]). The default ("verified") recycling would add a round
+/// trip to every checkout.
 fn fast_recycling<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
     let mut config = ManagerConfig::<C>::default();
     config.recycling_method = RecyclingMethod::Fast;

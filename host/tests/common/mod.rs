@@ -211,8 +211,10 @@ impl TestServer {
     pub async fn wait_job(&self, job_id: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let (_, reply) = self.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
-            if reply["data"]["job_status"] != "started" && reply["data"]["job_status"] != "waiting" {
+            let (status, reply) = self.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
+            // 503: the database is away for now; keep waiting.
+            let ended = reply["data"]["job_status"] != "started" && reply["data"]["job_status"] != "waiting";
+            if status == 200 && ended {
                 return reply["data"].clone();
             }
             assert!(Instant::now() < deadline, "job {job_id} still running: {reply}");

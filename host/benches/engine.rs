@@ -7,6 +7,9 @@
 //!
 //! Embedded default (a fresh SQLite file) unless `XINGQIAO_DATABASE_URL` names
 //! a MySQL/MariaDB or PostgreSQL database (its tables are created if missing).
+//! With `XINGQIAO_REDIS_URL` too, two instances share the database and the
+//! Redis stream (jobs are created on one, run by both): the cluster setup;
+//! then only hello-dag and hello-sequential run.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -137,42 +140,67 @@ async fn one_job(bench: &Bench, job_type: &str, n: u64) -> Duration {
     started.elapsed()
 }
 
+/// One in-process server over the database (and Redis, when given).
+async fn start_server(
+    dir: &std::path::Path,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let args = ServeArgs { data_dir: Some(dir.to_path_buf()), database_url, redis_url, ..Default::default() };
+    let config = Config::load(args).unwrap_or_else(|err| panic!("{err}"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|err| panic!("{err}"));
+    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|err| panic!("{err}")));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(xingqiao::server::run(config, Some(listener), async move {
+        let _ = stopped.await;
+    }));
+    (base, stop, server)
+}
+
 fn main() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|err| panic!("{err}"));
     runtime.block_on(async {
         let dir = std::env::temp_dir().join(format!("xingqiao-bench-{}", uuid::Uuid::new_v4().simple()));
         let database_url = std::env::var("XINGQIAO_DATABASE_URL").ok();
-        let backend = database_url.as_deref().map_or("sqlite", |u| u.split(':').next().unwrap_or("?")).to_owned();
-        let args = ServeArgs { data_dir: Some(dir.clone()), database_url, ..Default::default() };
-        let config = Config::load(args).unwrap_or_else(|err| panic!("{err}"));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|err| panic!("{err}"));
-        let base = format!("http://{}", listener.local_addr().unwrap_or_else(|err| panic!("{err}")));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(xingqiao::server::run(config, Some(listener), async move {
-            let _ = stopped.await;
-        }));
+        // With Redis: two instances over the same database and stream (the cluster setup).
+        let redis_url = std::env::var("XINGQIAO_REDIS_URL").ok();
+        let mut backend = database_url.as_deref().map_or("sqlite", |u| u.split(':').next().unwrap_or("?")).to_owned();
+        let instances = if redis_url.is_some() { 2 } else { 1 };
+        if redis_url.is_some() {
+            backend = format!("{backend}+redis, 2 instances");
+        }
         xingqiao::executor::install_tls_provider();
-        let bench = Bench { base, client: reqwest::Client::new(), backend };
-        while bench.client.get(format!("{}/healthz", bench.base)).send().await.is_err() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut servers = Vec::new();
+        for _ in 0..instances {
+            servers.push(start_server(&dir, database_url.clone(), redis_url.clone()).await);
+        }
+        let bench = Bench { base: servers[0].0.clone(), client: reqwest::Client::new(), backend };
+        for (base, _, _) in &servers {
+            while bench.client.get(format!("{base}/healthz")).send().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
 
         hello_dag(&bench, 1000).await;
         hello_sequential(&bench, 100).await;
-        let chain = one_job(&bench, "chain", 40).await;
-        bench.print(json!({"scenario": "chain", "n": 40, "total_ms": ms(chain), "ms_per_step": ms(chain) / 40.0}));
-        let mut per_task = Vec::new();
-        for n in [100u64, 1000, 10_000] {
-            let elapsed = one_job(&bench, "fanout", n - 1).await;
-            let each = ms(elapsed) / n as f64;
-            per_task.push(each);
-            bench.print(json!({"scenario": "fanout", "tasks": n, "total_ms": ms(elapsed), "ms_per_task": (each * 1e3).round() / 1e3}));
+        if instances == 1 {
+            let chain = one_job(&bench, "chain", 40).await;
+            bench.print(json!({"scenario": "chain", "n": 40, "total_ms": ms(chain), "ms_per_step": ms(chain) / 40.0}));
+            let mut per_task = Vec::new();
+            for n in [100u64, 1000, 10_000] {
+                let elapsed = one_job(&bench, "fanout", n - 1).await;
+                let each = ms(elapsed) / n as f64;
+                per_task.push(each);
+                bench.print(json!({"scenario": "fanout", "tasks": n, "total_ms": ms(elapsed), "ms_per_task": (each * 1e3).round() / 1e3}));
+            }
+            bench.print(json!({"scenario": "fanout-flatness", "ratio_10000_vs_100": (per_task[2] / per_task[0] * 100.0).round() / 100.0}));
         }
-        bench.print(json!({"scenario": "fanout-flatness", "ratio_10000_vs_100": (per_task[2] / per_task[0] * 100.0).round() / 100.0}));
 
-        let _ = stop.send(());
-        let _ = server.await;
+        for (_, stop, server) in servers {
+            let _ = stop.send(());
+            let _ = server.await;
+        }
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -1,0 +1,126 @@
+//! Job control on the engine: starting jobs that wait for locks, the
+//! timer-driven sweep (timeouts, leases, re-dispatch), cancel, delete,
+//! retry_job, recovery at start and shutdown hand-back.
+
+use crate::db::{DbError, control, jobs, tasks};
+
+use super::state::stat;
+use super::{Engine, WAKE_BATCH, now};
+
+impl Engine {
+    /// Starts a waiting job if it can take its locks now.
+    pub(super) async fn try_start(&self, job_id: i64) -> Result<bool, DbError> {
+        match control::try_start(&self.db, job_id, now()).await? {
+            Some(ready) => {
+                tracing::info!(job_id, "job started: locks taken");
+                self.notify(job_id);
+                self.dispatch(&ready);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Gives waiting jobs, oldest first, their chance at the locks just freed.
+    pub async fn wake_waiting(&self) -> Result<(), DbError> {
+        for job_id in control::waiting_jobs(&self.db, WAKE_BATCH).await? {
+            self.try_start(job_id).await?;
+        }
+        Ok(())
+    }
+
+    /// The timer-driven part, idempotent and safe on every instance: running
+    /// jobs past their deadline fail with ERR_JOB_EXE_TIMEOUT, and waiting
+    /// jobs get another look at the locks.
+    pub async fn sweep(&self) -> Result<(), DbError> {
+        if !self.recovered.load(std::sync::atomic::Ordering::Acquire) {
+            self.recover().await?;
+        }
+        match self.queue.reclaim(self.config.visibility_timeout).await {
+            Ok(0) => {}
+            Ok(reclaimed) => tracing::warn!(reclaimed, "took over messages a dead worker left"),
+            Err(err) => tracing::warn!(error = %err, "reclaiming messages failed"),
+        }
+        // A worker that died (kill -9) stopped renewing its leases.
+        let orphans = tasks::expired_leases(&self.db, now()).await?;
+        if !orphans.is_empty() {
+            tracing::warn!(tasks = orphans.len(), "tasks of a dead worker taken over");
+            self.dispatch(&orphans);
+        }
+        // A message lost with the queue leaves its task pending: dispatch it again.
+        let stale = tasks::stale_pending(
+            &self.db,
+            now() - chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default(),
+            now(),
+        )
+        .await?;
+        if !stale.is_empty() {
+            tracing::warn!(tasks = stale.len(), "pending tasks with no message in sight dispatched again");
+            self.dispatch(&stale);
+        }
+        for job_id in control::expired(&self.db, now()).await? {
+            if control::end(&self.db, job_id, stat::JOB_TIMEOUT, now()).await? {
+                tracing::warn!(job_id, "job timed out");
+                self.notify(job_id);
+            }
+        }
+        self.wake_waiting().await
+    }
+
+    /// Stops a running or waiting job (it stays listed, failed with
+    /// ERR_JOB_CANCELLED); `false` if it was not running.
+    pub async fn cancel_job(&self, job_id: i64) -> Result<bool, DbError> {
+        let ended = control::end(&self.db, job_id, stat::JOB_CANCELLED, now()).await?;
+        if ended {
+            tracing::warn!(job_id, "job cancelled");
+            self.notify(job_id);
+            self.wake_waiting().await?;
+        }
+        Ok(ended)
+    }
+
+    /// Soft delete (`is_valid = 0`), cancelling the job first if it runs.
+    pub async fn delete_job(&self, job_id: i64) -> Result<bool, DbError> {
+        self.cancel_job(job_id).await?;
+        let deleted = control::invalidate(&self.db, job_id, now()).await?;
+        if deleted {
+            tracing::info!(job_id, "job deleted");
+        }
+        Ok(deleted)
+    }
+
+    /// Resumes a failed job from its failed tasks; `false` if it is not failed.
+    pub async fn retry_job(&self, job_id: i64) -> Result<bool, DbError> {
+        if !control::reset_failed(&self.db, job_id, now()).await? {
+            return Ok(false);
+        }
+        tracing::info!(job_id, "job retried from its failed tasks");
+        self.try_start(job_id).await?;
+        Ok(true)
+    }
+
+    /// Dispatches again what a previous run left pending or started. Done
+    /// once per process; until it succeeds, every sweep tries it again.
+    pub async fn recover(&self) -> Result<usize, DbError> {
+        let running = jobs::started_ids(&self.db).await?;
+        // With a shared queue, other instances may be running the started
+        // tasks: only the pending ones are dispatched again.
+        let take_over_started = !self.queue.is_shared();
+        let pending = tasks::recover_pending(&self.db, &running, take_over_started, now()).await?;
+        self.dispatch(&pending);
+        self.recovered.store(true, std::sync::atomic::Ordering::Release);
+        self.wake_waiting().await?;
+        Ok(pending.len())
+    }
+
+    /// Extends the leases of the tasks this process runs (it is alive).
+    pub async fn renew_leases(&self, task_ids: &[i64]) -> Result<(), DbError> {
+        let until = now() + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default();
+        tasks::renew_leases(&self.db, task_ids, until).await
+    }
+
+    /// Tasks this process was running when told to stop go back to pending.
+    pub async fn hand_back(&self, task_ids: &[i64]) -> Result<usize, DbError> {
+        tasks::hand_back(&self.db, task_ids, now()).await
+    }
+}

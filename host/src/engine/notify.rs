@@ -1,0 +1,63 @@
+//! The job_notifier calls: in the background, in the sandbox, never able to
+//! change the job.
+
+use chrono::NaiveDateTime;
+
+use crate::db::jobs;
+use crate::db::models::JobRow;
+use crate::runtime::JobEvent;
+
+use super::Engine;
+
+impl Engine {
+    /// Tells the job's plugin (job_notifier) about its current state, in the
+    /// background: a failing or slow notifier is logged and changes nothing.
+    pub(super) fn notify(&self, job_id: i64) {
+        let (db, plugins) = (self.db.clone(), self.plugins.clone());
+        tokio::spawn(async move {
+            let row = match jobs::find_any(&db, job_id).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::warn!(job_id, error = %err, "job_notifier skipped: job not readable");
+                    return;
+                }
+            };
+            let Some(plugin) = plugins.get(&row.job_type) else { return };
+            let event = job_event(&row);
+            let called = tokio::task::spawn_blocking(move || plugin.job_notifier(&event)).await;
+            match called {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(job_id, error = %err, "job_notifier failed; the job is unchanged"),
+                Err(err) => tracing::warn!(job_id, error = %err, "job_notifier did not run"),
+            }
+        });
+    }
+}
+
+/// The seed's `job_obj`, for job_notifier.
+fn job_event(row: &JobRow) -> JobEvent {
+    let time = |t: &NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    JobEvent {
+        job_id: row.job_id,
+        job_client: row.job_client.clone(),
+        job_namespace: row.job_namespace.clone(),
+        job_reqid: row.job_reqid.clone(),
+        job_name: row.job_name.clone(),
+        job_status: row.job_status.clone(),
+        job_type: row.job_type.clone(),
+        job_tags: row.job_tags.clone(),
+        ret_stat: row.ret_stat.clone(),
+        ret_data: row.ret_data.clone(),
+        job_cost: row.job_cost,
+        job_extra: row.job_extra.clone(),
+        job_timeout: row.job_timeout.unsigned_abs(),
+        job_lock: row.job_lock.clone(),
+        exe_id: row.exe_id.unsigned_abs(),
+        operator: row.operator.clone(),
+        is_valid: row.is_valid,
+        c_time: time(&row.c_time),
+        s_time: time(&row.s_time),
+        e_time: time(&row.e_time),
+    }
+}

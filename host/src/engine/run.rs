@@ -1,0 +1,188 @@
+//! Running one task attempt: start it, resolve its parameters, call its
+//! handler, record the result (retrying it after a backoff when it failed
+//! and retries are left).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::db::DbError;
+use crate::db::models::{TaskRow, split_list};
+use crate::db::tasks::{self, Recorded};
+use crate::dispatch::TaskMessage;
+use crate::executor::{self, Call, Outcome};
+
+use super::state::{JobStatus, stat};
+use super::{Engine, MAX_RETRY_BACKOFF, RECORD_ATTEMPTS, cut_stat, now, params};
+
+/// Delay before attempt `attempt` (1 = the first retry).
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exponential = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(MAX_RETRY_BACKOFF);
+    // Jitter spreads retries of many tasks failing together.
+    let jitter = 0.5 + f64::from(uuid::Uuid::new_v4().as_u128() as u16) / f64::from(u16::MAX);
+    exponential.mul_f64(jitter)
+}
+
+impl Engine {
+    /// Runs one task attempt end to end: pending → started, parameters, the
+    /// HTTP call, then the result recorded. A message for a task that is not
+    /// pending any more is dropped.
+    pub async fn run_task(&self, message: TaskMessage) -> Result<(), DbError> {
+        let started_at = now();
+        let lease_until = started_at + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default();
+        let mut attempt = 0;
+        let started = loop {
+            // A deadlock between concurrent transitions is the database's way
+            // of asking to try again.
+            match tasks::start(&self.db, message.task_id, lease_until, started_at).await {
+                Err(err) if attempt < RECORD_ATTEMPTS && !err.is_unavailable() => {
+                    attempt += 1;
+                    tracing::debug!(task_id = message.task_id, error = %err, "starting a task failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                }
+                other => break other?,
+            }
+        };
+        let Some(started) = started else {
+            // Someone else has it, or it is no longer pending: nothing to do.
+            return Ok(());
+        };
+        let tasks::Started { task: row, job, dependencies: deps } = started;
+        tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task started");
+        if JobStatus::parse(&job.job_status) != Some(JobStatus::Started) {
+            let stat = stat::JOB_NOT_RUNNING;
+            return self.record(&row, Outcome::Failed { stat: stat.into(), data: None }).await;
+        }
+        let outcome = match self.resolve(&row, &job.job_extra, &deps) {
+            Err(missing) => Outcome::Failed {
+                stat: cut_stat(format!("{}:{}", executor::stat::PARAM_MISSING, missing.join(","))),
+                data: Some(
+                    serde_json::json!({"message": format!("required parameters not found: {}", missing.join(", "))}),
+                ),
+            },
+            Ok(params) => {
+                let timeout =
+                    (row.task_timeout > 0).then(|| Duration::from_secs(row.task_timeout.unsigned_abs().into()));
+                let call = Call {
+                    cmd: &row.task_cmd,
+                    params: &params,
+                    job_id: row.job_id,
+                    task_id: row.task_id,
+                    attempt: message.attempt,
+                    idempotency_key: &row.task_reqid,
+                    timeout,
+                };
+                match self.executor.run(&call).await {
+                    Outcome::Finished(result) => {
+                        let missing = executor::missing_provides(&result, &split_list(&row.task_provides));
+                        if missing.is_empty() {
+                            Outcome::Finished(result)
+                        } else {
+                            Outcome::Failed {
+                                stat: cut_stat(format!("{}:{}", executor::stat::PROVIDES_MISSING, missing.join(","))),
+                                data: Some(Value::Object(result)),
+                            }
+                        }
+                    }
+                    failed => failed,
+                }
+            }
+        };
+        // A result must not be lost to a passing database error (a deadlock, a
+        // busy SQLite, a dropped connection): try again a few times.
+        let mut delay = Duration::from_millis(20);
+        for _ in 0..RECORD_ATTEMPTS {
+            match self.record(&row, outcome.clone()).await {
+                Err(err) => {
+                    tracing::warn!(task_id = row.task_id, error = %err, ?delay, "recording a result failed; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Ok(()) => return Ok(()),
+            }
+        }
+        self.record(&row, outcome).await
+    }
+
+    fn resolve(&self, row: &TaskRow, job_extra: &str, deps: &[TaskRow]) -> Result<Map<String, Value>, Vec<String>> {
+        let object = |text: Option<&str>| match text.map(serde_json::from_str::<Value>) {
+            Some(Ok(Value::Object(map))) => map,
+            _ => Map::new(),
+        };
+        // Dependencies in the order the plugin listed them.
+        let by_label: HashMap<&str, &TaskRow> = deps.iter().map(|d| (d.task_label.as_str(), d)).collect();
+        let results: Vec<Value> = split_list(&row.task_dependencies)
+            .iter()
+            .map(|label| {
+                by_label
+                    .get(label.as_str())
+                    .and_then(|d| d.ret_data.as_deref())
+                    .and_then(|text| serde_json::from_str(text).ok())
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        params::resolve(
+            &object(row.task_params.as_deref()),
+            &split_list(&row.task_requires),
+            &object(Some(job_extra)),
+            &object(Some(&row.task_extra)),
+            &results,
+        )
+    }
+
+    async fn record(&self, row: &TaskRow, outcome: Outcome) -> Result<(), DbError> {
+        let now = now();
+        let recorded = match outcome {
+            Outcome::Finished(result) => {
+                let data = Value::Object(result).to_string();
+                let recorded = tasks::finish(&self.db, row, Some(data), now).await?;
+                if recorded.is_some() {
+                    tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task finished");
+                }
+                recorded
+            }
+            Outcome::Failed { stat, data } if row.task_retrycount < row.task_retrymax => {
+                let data = data.map(|d| d.to_string());
+                if tasks::retry(&self.db, row, &stat, data, now).await? {
+                    let attempt = row.task_retrycount.unsigned_abs() + 1;
+                    let delay = backoff(self.config.retry_backoff, attempt);
+                    tracing::warn!(
+                        task_id = row.task_id,
+                        job_id = row.job_id,
+                        label = row.task_label,
+                        stat,
+                        attempt,
+                        ?delay,
+                        "task failed; retrying"
+                    );
+                    self.queue.push_later(TaskMessage { task_id: row.task_id, attempt }, delay);
+                }
+                None
+            }
+            Outcome::Failed { stat, data } => {
+                let recorded = tasks::fail(&self.db, row, &stat, data.map(|d| d.to_string()), now).await?;
+                if recorded.is_some() {
+                    tracing::warn!(
+                        task_id = row.task_id,
+                        job_id = row.job_id,
+                        label = row.task_label,
+                        stat,
+                        "task failed"
+                    );
+                }
+                recorded
+            }
+        };
+        if let Some(Recorded { ready, job_end }) = recorded {
+            self.dispatch(&ready);
+            if let Some(end) = job_end {
+                tracing::info!(job_id = end.job_id, status = end.job_status, ret_stat = end.ret_stat, "job ended");
+                self.notify(end.job_id);
+                // Its locks are free: the next waiting job may start.
+                self.wake_waiting().await?;
+            }
+        }
+        Ok(())
+    }
+}

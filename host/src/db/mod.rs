@@ -118,38 +118,28 @@ impl DbError {
 macro_rules! with_conn {
     ($db:expr, $conn:ident => $body:expr) => {
         match $db {
-            $crate::db::Database::Sqlite(pool) => {
-                let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
-                let outcome = async {
-                    let $conn = &mut *pooled;
-                    $body
-                }
-                .await;
-                $crate::db::discard_if_lost(pooled, &outcome);
-                outcome
-            }
-            $crate::db::Database::Mysql(pool) => {
-                let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
-                let outcome = async {
-                    let $conn = &mut *pooled;
-                    $body
-                }
-                .await;
-                $crate::db::discard_if_lost(pooled, &outcome);
-                outcome
-            }
-            $crate::db::Database::Postgres(pool) => {
-                let mut pooled = pool.get().await.map_err($crate::db::DbError::pool)?;
-                let outcome = async {
-                    let $conn = &mut *pooled;
-                    $body
-                }
-                .await;
-                $crate::db::discard_if_lost(pooled, &outcome);
-                outcome
-            }
+            $crate::db::Database::Sqlite(pool) => $crate::with_pooled!(pool, $conn => $body),
+            $crate::db::Database::Mysql(pool) => $crate::with_pooled!(pool, $conn => $body),
+            $crate::db::Database::Postgres(pool) => $crate::with_pooled!(pool, $conn => $body),
         }
     };
+}
+
+/// One arm of [`with_conn!`]: a pooled connection for `$body`, discarded
+/// instead of returned to the pool if it lost its server.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_pooled {
+    ($pool:ident, $conn:ident => $body:expr) => {{
+        let mut pooled = $pool.get().await.map_err($crate::db::DbError::pool)?;
+        let outcome = async {
+            let $conn = &mut *pooled;
+            $body
+        }
+        .await;
+        $crate::db::discard_if_lost(pooled, &outcome);
+        outcome
+    }};
 }
 
 /// A connection that lost its server is not given back to the pool: the next

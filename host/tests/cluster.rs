@@ -226,23 +226,26 @@ impl Cable {
         let (accept_down, accept_links) = (down.clone(), links.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                // Checked and recorded under the lock `cut` takes: no link
+                // slips through a cut.
+                let mut links = accept_links.lock().unwrap();
                 if accept_down.load(std::sync::atomic::Ordering::SeqCst) {
                     continue; // dropped: the database is "unreachable"
                 }
-                let link = tokio::spawn(async move {
+                links.push(tokio::spawn(async move {
                     if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
-                });
-                accept_links.lock().unwrap().push(link);
+                }));
             }
         });
         Self { port, down, links }
     }
 
     fn cut(&self) {
+        let mut links = self.links.lock().unwrap();
         self.down.store(true, std::sync::atomic::Ordering::SeqCst);
-        for link in self.links.lock().unwrap().drain(..) {
+        for link in links.drain(..) {
             link.abort();
         }
     }
@@ -270,6 +273,12 @@ async fn while_the_database_is_unreachable_the_api_answers_503_and_work_resumes_
             server.create_job(json!({"job_namespace": "n", "job_type": "chain", "job_extra": {"n": 20}})).await;
 
         cable.cut();
+        // The cut is asynchronous: wait until the server itself sees it.
+        server
+            .wait_until(Duration::from_secs(20), || async {
+                server.client.get(server.url("/healthz")).send().await.is_ok_and(|r| r.status().as_u16() == 503)
+            })
+            .await;
         let (status, reply) =
             server.post("/xingqiao/create_job", json!({"job_namespace": "n", "job_type": "ping"})).await;
         assert_eq!((status, reply["stat"].as_str()), (503, Some("ERR_STORE_UNAVAILABLE")), "{backend}: {reply}");

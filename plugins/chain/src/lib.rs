@@ -13,9 +13,7 @@ fn steps(job: &Job) -> Result<u64, String> {
         Some(n) => n
             .as_u64()
             .filter(|n| (1..=MAX_STEPS).contains(n))
-            .ok_or_else(|| {
-                format!("job_extra.n must be an integer from 1 to {MAX_STEPS}, got {n}")
-            }),
+            .ok_or_else(|| format!("job_extra.n must be an integer from 1 to {MAX_STEPS}, got {n}")),
     }
 }
 
@@ -37,11 +35,7 @@ impl Plugin for Chain {
     fn workflow(job: &Job, dag: &mut Dag) -> Result<(), Error> {
         for step in 1..=steps(job)? {
             let task = Task::new(format!("step{step}"), "/demo_api/ping");
-            let task = if step == 1 {
-                task
-            } else {
-                task.dependencies([format!("step{}", step - 1)])
-            };
+            let task = if step == 1 { task } else { task.dependencies([format!("step{}", step - 1)]) };
             dag.add_task(task)?;
         }
         Ok(())

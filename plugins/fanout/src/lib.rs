@@ -14,9 +14,7 @@ fn branches(job: &Job) -> Result<u64, String> {
         Some(n) => n
             .as_u64()
             .filter(|n| (1..=MAX_BRANCHES).contains(n))
-            .ok_or_else(|| {
-                format!("job_extra.n must be an integer from 1 to {MAX_BRANCHES}, got {n}")
-            }),
+            .ok_or_else(|| format!("job_extra.n must be an integer from 1 to {MAX_BRANCHES}, got {n}")),
     }
 }
 
@@ -41,10 +39,7 @@ impl Plugin for Fanout {
             dag.add_task(Task::new(label.as_str(), "/demo_api/ping"))?;
         }
         dag.add_task(
-            Task::new("collect", "/demo_api/collect")
-                .requires(["all_taskdata"])
-                .dependencies(labels)
-                .is_save(true),
+            Task::new("collect", "/demo_api/collect").requires(["all_taskdata"]).dependencies(labels).is_save(true),
         )?;
         Ok(())
     }

@@ -2,9 +2,7 @@
 //! its JSON Schema (`str_info` must match `[A-Za-z]+$`), takes `job_timeout`
 //! (default 1800 s) and `job_locks` (comma-separated, default `ceshi`).
 
-use xingqiao_plugin_sdk::{
-    Check, Dag, Error, Job, Metadata, Plugin, Task, Value, export_plugin, json,
-};
+use xingqiao_plugin_sdk::{Check, Dag, Error, Job, Metadata, Plugin, Task, Value, export_plugin, json};
 
 pub struct HelloLock;
 
@@ -30,30 +28,18 @@ fn validate(job: &Job) -> Result<(), String> {
         None => return Err("job_extra: 'str_info' is a required property".to_owned()),
         Some(Value::String(s)) => s,
         Some(other) => {
-            return Err(format!(
-                "job_extra.str_info: {other} is not of type 'string'"
-            ));
+            return Err(format!("job_extra.str_info: {other} is not of type 'string'"));
         }
     };
     // `[A-Za-z]+$` is searched, not anchored at the start: the text must end in a letter.
-    if !str_info
-        .chars()
-        .last()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-    {
-        return Err(format!(
-            "job_extra.str_info: {str_info:?} does not match '[A-Za-z]+$'"
-        ));
+    if !str_info.chars().last().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return Err(format!("job_extra.str_info: {str_info:?} does not match '[A-Za-z]+$'"));
     }
     if let Some(timeout) = job.extra("job_timeout").filter(|v| !v.is_number()) {
-        return Err(format!(
-            "job_extra.job_timeout: {timeout} is not of type 'number'"
-        ));
+        return Err(format!("job_extra.job_timeout: {timeout} is not of type 'number'"));
     }
     if let Some(locks) = job.extra("job_locks").filter(|v| !v.is_string()) {
-        return Err(format!(
-            "job_extra.job_locks: {locks} is not of type 'string'"
-        ));
+        return Err(format!("job_extra.job_locks: {locks} is not of type 'string'"));
     }
     Ok(())
 }
@@ -63,9 +49,7 @@ fn timeout_secs(job: &Job) -> Result<u32, String> {
         return Ok(DEFAULT_TIMEOUT_SECS);
     };
     if !(seconds > 0.0 && seconds <= f64::from(u32::MAX)) {
-        return Err(format!(
-            "job_extra.job_timeout: {seconds} is not a positive number of seconds"
-        ));
+        return Err(format!("job_extra.job_timeout: {seconds} is not a positive number of seconds"));
     }
     // Whole seconds, never shorter than asked.
     Ok(seconds.ceil() as u32)
@@ -82,9 +66,7 @@ impl Plugin for HelloLock {
     fn params_check(job: &Job) -> Result<Check, String> {
         validate(job)?;
         let locks = job.extra_str("job_locks").unwrap_or(DEFAULT_LOCK);
-        Ok(Check::default()
-            .job_timeout(timeout_secs(job)?)
-            .job_locks([locks]))
+        Ok(Check::default().job_timeout(timeout_secs(job)?).job_locks([locks]))
     }
 
     fn workflow(_job: &Job, dag: &mut Dag) -> Result<(), Error> {
@@ -113,8 +95,7 @@ mod tests {
 
     #[test]
     fn timeout_and_comma_separated_locks_come_from_job_extra() {
-        let check =
-            check(json!({"str_info": "x", "job_timeout": 2.5, "job_locks": "a,b"})).unwrap();
+        let check = check(json!({"str_info": "x", "job_timeout": 2.5, "job_locks": "a,b"})).unwrap();
         assert_eq!(check.job_timeout, Some(3));
         assert_eq!(check.job_locks, ["a", "b"]);
     }
@@ -132,9 +113,6 @@ mod tests {
             let err = check(extra.clone()).unwrap_err();
             assert!(err.contains(field), "{extra}: {err}");
         }
-        assert!(
-            check(json!({"str_info": "123abc"})).is_ok(),
-            "the pattern is searched, not anchored"
-        );
+        assert!(check(json!({"str_info": "123abc"})).is_ok(), "the pattern is searched, not anchored");
     }
 }

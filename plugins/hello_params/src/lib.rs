@@ -25,9 +25,7 @@ impl Plugin for HelloParams {
     }
 
     fn workflow(_job: &Job, dag: &mut Dag) -> Result<(), Error> {
-        dag.add_task(
-            Task::new("task1", "/demo_api/hello").params(json!({"str_info": "hello world"})),
-        )?;
+        dag.add_task(Task::new("task1", "/demo_api/hello").params(json!({"str_info": "hello world"})))?;
         dag.add_task(Task::new("task2", "/demo_api/ping").dependencies(["task1"]))?;
         dag.add_task(
             Task::new("task3", "/demo_api/collect")

@@ -28,13 +28,7 @@ mod tests {
     #[test]
     fn task2_runs_after_task1() {
         let tasks = testing::run_workflow::<Ping>(&Job::with_extra(json!({}))).unwrap();
-        let edges: Vec<_> = tasks
-            .iter()
-            .map(|t| (t.label.as_str(), t.dependencies.clone()))
-            .collect();
-        assert_eq!(
-            edges,
-            [("task1", vec![]), ("task2", vec!["task1".to_owned()])]
-        );
+        let edges: Vec<_> = tasks.iter().map(|t| (t.label.as_str(), t.dependencies.clone())).collect();
+        assert_eq!(edges, [("task1", vec![]), ("task2", vec!["task1".to_owned()])]);
     }
 }

@@ -1,8 +1,6 @@
 //! `ping_notifier`: `ping` plus a `job_notifier` that logs every state change.
 
-use xingqiao_plugin_sdk::{
-    Dag, Error, Job, JobEvent, LogLevel, Metadata, Plugin, Task, export_plugin, log,
-};
+use xingqiao_plugin_sdk::{Dag, Error, Job, JobEvent, LogLevel, Metadata, Plugin, Task, export_plugin, log};
 
 pub struct PingNotifier;
 
@@ -25,10 +23,7 @@ impl Plugin for PingNotifier {
 }
 
 fn notice(event: &JobEvent) -> String {
-    format!(
-        "job_id={} job_name={} job_status={}",
-        event.job_id, event.job_name, event.job_status
-    )
+    format!("job_id={} job_name={} job_status={}", event.job_id, event.job_name, event.job_status)
 }
 
 export_plugin!(PingNotifier);
@@ -39,12 +34,7 @@ mod tests {
 
     #[test]
     fn notice_names_the_job_and_its_status() {
-        let event = JobEvent {
-            job_id: 7,
-            job_name: "n".into(),
-            job_status: "finished".into(),
-            ..JobEvent::default()
-        };
+        let event = JobEvent { job_id: 7, job_name: "n".into(), job_status: "finished".into(), ..JobEvent::default() };
         assert_eq!(notice(&event), "job_id=7 job_name=n job_status=finished");
     }
 }

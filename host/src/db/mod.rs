@@ -265,6 +265,9 @@ impl Database {
                 _ => {
                     let path = url.strip_prefix("sqlite://").unwrap_or(&url);
                     let mut conn = <SqliteConnection as Connection>::establish(path).map_err(DbError::pool)?;
+                    // Wait for another writer (a previous run's last task, a
+                    // second process) instead of failing with "database is locked".
+                    diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA busy_timeout = 10000"), &mut conn)?;
                     conn.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_err)?;
                 }
             }

@@ -23,7 +23,8 @@ use crate::db::Database;
 use crate::dispatch::{InProcessQueue, Queue, RedisQueue};
 use crate::engine::{Engine, EngineConfig};
 use crate::executor::HttpExecutor;
-use crate::plugins::Registry;
+use crate::http::AdminSettings;
+use crate::plugins::{PluginChanges, Registry, RegistryOptions, keep_in_step};
 use crate::runtime::{PluginRuntime, SandboxLimits};
 
 /// How long running tasks get to finish on shutdown before they are handed back.
@@ -52,16 +53,23 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let db = open_database(&config)?;
     db.migrate(&config.database_url).await?;
-    let plugins_dir = config.plugins_dir.clone();
+    let options = RegistryOptions {
+        demos: config.demo_plugins,
+        plugins_dir: config.plugins_dir.clone(),
+        cache_dir: config.data_dir.join("plugin-cache"),
+        compile_timeout: config.plugin_compile_timeout,
+    };
     let registry = tokio::task::spawn_blocking(move || -> anyhow::Result<Registry> {
-        let runtime = PluginRuntime::new(SandboxLimits::default())?;
-        let mut registry = Registry::with_demos(&runtime)?;
-        if let Some(dir) = plugins_dir {
-            registry.load_dir(&runtime, &dir)?;
-        }
-        Ok(registry)
+        Ok(Registry::new(PluginRuntime::new(SandboxLimits::default())?, &options)?)
     })
     .await??;
+    // Uploaded versions are loaded before serving, so a restart never
+    // answers ERR_JOB_TYPE_NOT_EXISTS for one of them.
+    if let Err(err) = registry.refresh(&db).await {
+        tracing::warn!(error = %err, "cannot read uploaded plugins yet; the refresher will try again");
+    }
+    let plugin_changes =
+        PluginChanges::new(config.redis_url.as_deref().map(|url| (url, config.redis_stream.as_str())))?;
     let address = listener.as_ref().map(TcpListener::local_addr).transpose()?;
     // Default: this server; a worker-only process sends to the default API address.
     let base_url = config.handler_base_url.clone().unwrap_or_else(|| match address {
@@ -96,7 +104,7 @@ pub async fn run(
             0
         }
     };
-    let job_types: Vec<&str> = engine.plugins().job_types().collect();
+    let job_types = engine.plugins().job_types();
     tracing::info!(
         ?address,
         backend = db.backend(),
@@ -109,17 +117,30 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
     let workers = tokio::spawn(work(engine.clone(), config.run_workers, stop_rx.clone(), in_flight.clone()));
-    let sweeper = tokio::spawn(sweep(engine.clone(), config.sweep_interval, stop_rx, in_flight.clone()));
+    let sweeper = tokio::spawn(sweep(engine.clone(), config.sweep_interval, stop_rx.clone(), in_flight.clone()));
+    let plugin_sync = tokio::spawn(keep_in_step(
+        engine.plugins().clone(),
+        engine.db().clone(),
+        plugin_changes.clone(),
+        config.plugin_refresh,
+        stop_rx,
+    ));
 
     let http = match listener {
         Some(listener) => {
             let data = Data::from(engine.clone());
             // Shared by all HTTP workers, so a task's calls are counted once.
             let flaky_counts = Data::new(crate::http::FlakyCounts::default());
+            let admin = Data::new(AdminSettings {
+                token: config.admin_token.clone(),
+                max_plugin_bytes: config.max_plugin_bytes,
+                changes: plugin_changes,
+            });
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(data.clone())
                     .app_data(flaky_counts.clone())
+                    .app_data(admin.clone())
                     .configure(crate::http::configure)
                     .default_service(web::to(|| async {
                         HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
@@ -141,6 +162,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let permits = workers.await?;
     sweeper.await?;
+    plugin_sync.await?;
     let all = u32::try_from(engine.workers()).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
     let left: Vec<i64> = in_flight.lock().map(|set| set.iter().copied().collect()).unwrap_or_default();

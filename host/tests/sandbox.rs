@@ -42,7 +42,7 @@ fn load_err(runtime: &PluginRuntime, bytes: &[u8]) -> PluginError {
 fn every_demo_loads_under_its_seed_name() {
     let runtime = runtime();
     let registry = Registry::with_demos(&runtime).unwrap();
-    let names: Vec<&str> = registry.job_types().collect();
+    let names = registry.job_types();
     assert_eq!(names, ["chain", "fanout", "hello", "hello_lock", "hello_params", "ping", "ping_notifier"]);
     assert_eq!(DEMO_PLUGINS.len(), 7);
     let hello = registry.get("hello").unwrap();
@@ -217,7 +217,7 @@ fn a_duplicate_label_is_refused_and_the_plugin_sees_why() {
 fn a_component_of_another_world_is_refused_naming_what_is_missing() {
     let runtime = runtime();
     let err = load_err(&runtime, &fixture("other_world"));
-    let PluginError::World(why) = &err else { panic!("{err:?}") };
+    let PluginError::Exports(why) = &err else { panic!("{err:?}") };
     assert!(why.contains("no export"), "{why}");
     assert_runtime_still_works(&runtime);
 }

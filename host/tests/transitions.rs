@@ -39,6 +39,7 @@ fn new_job(name: &str, tasks: i32) -> NewJob {
         plugin_version: "0".into(),
         tasks_unfinished: tasks,
         deadline: Some(t + chrono::Duration::hours(1)),
+        plugin_sha256: String::new(),
     }
 }
 

@@ -61,6 +61,22 @@ pub struct ServeArgs {
     /// Database connections in the pool [default: 16; SQLite: 4].
     #[arg(long, env = "XINGQIAO_DB_CONNECTIONS")]
     pub db_connections: Option<usize>,
+    /// Bearer token of the `/admin/plugins` routes; without one they answer 403.
+    #[arg(long, env = "XINGQIAO_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest plugin upload, in bytes [default: 52428800 (50 MiB)].
+    #[arg(long, env = "XINGQIAO_MAX_PLUGIN_BYTES")]
+    pub max_plugin_bytes: Option<usize>,
+    /// Longest compile of an uploaded plugin, in ms [default: 60000].
+    #[arg(long, env = "XINGQIAO_PLUGIN_COMPILE_TIMEOUT_MS")]
+    pub plugin_compile_timeout_ms: Option<u64>,
+    /// How often uploaded plugin versions are checked for changes, in ms [default: 1000].
+    #[arg(long, env = "XINGQIAO_PLUGIN_REFRESH_MS")]
+    pub plugin_refresh_ms: Option<u64>,
+    /// Leave out the demo job types built into the binary.
+    #[arg(long, env = "XINGQIAO_NO_DEMO_PLUGINS")]
+    #[serde(default)]
+    pub no_demo_plugins: bool,
 }
 
 /// The resolved configuration.
@@ -81,6 +97,11 @@ pub struct Config {
     pub visibility_timeout: std::time::Duration,
     /// Whether this process runs task workers (`--no-workers` turns them off).
     pub run_workers: bool,
+    pub admin_token: Option<String>,
+    pub max_plugin_bytes: usize,
+    pub plugin_compile_timeout: std::time::Duration,
+    pub plugin_refresh: std::time::Duration,
+    pub demo_plugins: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +179,20 @@ impl Config {
             args.visibility_timeout_ms.or(file.visibility_timeout_ms).unwrap_or(30_000).max(1),
         );
         let run_workers = !(args.no_workers || file.no_workers);
+        let admin_token = args.admin_token.or(file.admin_token).filter(|token| !token.is_empty());
+        if admin_token.as_ref().is_some_and(|token| token.len() < 16) {
+            return Err(invalid("--admin-token / XINGQIAO_ADMIN_TOKEN", "must be at least 16 characters"));
+        }
+        let max_plugin_bytes = args.max_plugin_bytes.or(file.max_plugin_bytes).unwrap_or(50 << 20);
+        if max_plugin_bytes < 8 {
+            return Err(invalid("--max-plugin-bytes / XINGQIAO_MAX_PLUGIN_BYTES", "must be at least 8"));
+        }
+        let plugin_compile_timeout = std::time::Duration::from_millis(
+            args.plugin_compile_timeout_ms.or(file.plugin_compile_timeout_ms).unwrap_or(60_000).max(1),
+        );
+        let plugin_refresh =
+            std::time::Duration::from_millis(args.plugin_refresh_ms.or(file.plugin_refresh_ms).unwrap_or(1000).max(10));
+        let demo_plugins = !(args.no_demo_plugins || file.no_demo_plugins);
         Ok(Self {
             bind,
             data_dir,
@@ -173,6 +208,11 @@ impl Config {
             redis_stream,
             visibility_timeout,
             run_workers,
+            admin_token,
+            max_plugin_bytes,
+            plugin_compile_timeout,
+            plugin_refresh,
+            demo_plugins,
         })
     }
 }

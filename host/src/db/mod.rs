@@ -8,6 +8,7 @@
 pub mod control;
 pub mod jobs;
 pub mod models;
+pub mod plugins;
 pub mod schema;
 pub mod tasks;
 

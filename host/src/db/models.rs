@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{workflow_job, workflow_task};
+use super::schema::{workflow_job, workflow_plugin, workflow_task};
 
 /// Ids are newtypes so a task id is never passed where a job id belongs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -42,6 +42,8 @@ pub struct JobRow {
     pub tasks_unfinished: i32,
     /// When a running job times out; none while it waits for its locks.
     pub deadline: Option<NaiveDateTime>,
+    /// The component that planned the job (empty for jobs older than uploads).
+    pub plugin_sha256: String,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -71,6 +73,8 @@ pub struct NewJob {
     pub tasks_unfinished: i32,
     /// When a running job times out; none while it waits for its locks.
     pub deadline: Option<NaiveDateTime>,
+    /// The component that planned the job (empty for jobs older than uploads).
+    pub plugin_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -135,4 +139,20 @@ pub struct NewTask {
 /// Splits the seed's comma-separated list columns.
 pub fn split_list(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// One uploaded plugin version (its bytes are in `workflow_plugin_chunk`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = workflow_plugin)]
+pub struct PluginRow {
+    pub plugin_sha256: String,
+    pub job_type: String,
+    pub plugin_version: String,
+    pub plugin_size: i64,
+    pub description: String,
+    pub job_extra_schema: Option<String>,
+    pub uploader: String,
+    pub is_active: bool,
+    pub c_time: NaiveDateTime,
+    pub u_time: NaiveDateTime,
 }

@@ -27,6 +27,7 @@ diesel::table! {
         plugin_version -> Text,
         tasks_unfinished -> Integer,
         deadline -> Nullable<Timestamp>,
+        plugin_sha256 -> Text,
     }
 }
 
@@ -67,4 +68,27 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(workflow_job, workflow_task, workflow_lock);
+diesel::table! {
+    workflow_plugin (plugin_sha256) {
+        plugin_sha256 -> Text,
+        job_type -> Text,
+        plugin_version -> Text,
+        plugin_size -> BigInt,
+        description -> Text,
+        job_extra_schema -> Nullable<Text>,
+        uploader -> Text,
+        is_active -> Bool,
+        c_time -> Timestamp,
+        u_time -> Timestamp,
+    }
+}
+
+diesel::table! {
+    workflow_plugin_chunk (plugin_sha256, chunk_no) {
+        plugin_sha256 -> Text,
+        chunk_no -> Integer,
+        chunk_data -> Binary,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(workflow_job, workflow_task, workflow_lock, workflow_plugin);

@@ -132,7 +132,7 @@ impl Engine {
         &self.db
     }
 
-    pub fn plugins(&self) -> &Registry {
+    pub fn plugins(&self) -> &Arc<Registry> {
         &self.plugins
     }
 
@@ -140,10 +140,11 @@ impl Engine {
     /// stores the job and its DAG in one transaction and dispatches the tasks
     /// that have no dependency.
     pub async fn create_job(&self, request: CreateJob) -> Result<i64, EngineError> {
-        let plugin = self
+        let entry = self
             .plugins
-            .get(&request.job_type)
+            .entry(&request.job_type)
             .ok_or_else(|| EngineError::JobTypeNotExists(request.job_type.clone()))?;
+        let plugin = entry.plugin;
         let job_name = request.job_name.clone().unwrap_or_else(|| request.job_reqid.clone());
         let input = JobInput {
             namespace: request.job_namespace.clone(),
@@ -194,6 +195,7 @@ impl Engine {
             plugin_version: plugin.metadata().version.clone(),
             tasks_unfinished: i32::try_from(dag.len()).unwrap_or(i32::MAX),
             deadline,
+            plugin_sha256: entry.sha256,
         };
         let task_rows = task_rows(&dag, now, locked);
         let (job_id, ready) = jobs::create(&self.db, new_job, task_rows).await.map_err(|err| {

@@ -23,7 +23,8 @@ impl Engine {
                     return;
                 }
             };
-            let Some(plugin) = plugins.get(&row.job_type) else { return };
+            // The version that planned the job, even if another is active now.
+            let Some(plugin) = plugins.for_job(&db, &row.job_type, &row.plugin_sha256).await else { return };
             let event = job_event(&row);
             let called = tokio::task::spawn_blocking(move || plugin.job_notifier(&event)).await;
             match called {

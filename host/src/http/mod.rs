@@ -2,17 +2,19 @@
 //! demo task handlers and `/healthz`. Every `/xingqiao/*` route answers GET
 //! (query string) and POST (JSON or form body) alike.
 
+mod admin;
 mod demo;
 pub mod error;
 mod jobs;
 pub mod params;
-mod render;
+pub mod render;
 mod tasks;
 
 use actix_web::web::{self, Data, ServiceConfig};
 use actix_web::{HttpResponse, Route};
 use serde_json::json;
 
+pub use admin::AdminSettings;
 pub use demo::FlakyCounts;
 pub use jobs::REQID_HEADER;
 
@@ -41,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     get_and_post("/demo_api/sleep", cfg, || web::route().to(demo::sleep));
     get_and_post("/demo_api/echo", cfg, || web::route().to(demo::echo));
     get_and_post("/demo_api/flaky", cfg, || web::route().to(demo::flaky));
+    admin::configure(cfg);
     cfg.route("/healthz", web::get().to(healthz));
 }
 

@@ -62,6 +62,13 @@ impl PluginRuntime {
     /// Compiles and links a component, then reads its metadata. Everything a
     /// plugin must satisfy to be loaded is checked here.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedPlugin, PluginError> {
+        let component = self.compile(bytes)?;
+        self.link(&component, bytes.len())
+    }
+
+    /// Checks that `bytes` are a component (not a core module, not junk) and
+    /// compiles them with Cranelift: the slow part of loading.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Component, PluginError> {
         match bytes.get(..8) {
             Some(header) if header.starts_with(b"\0asm") => {
                 if header[4..] == CORE_MODULE_VERSION {
@@ -73,12 +80,20 @@ impl PluginRuntime {
             }
             _ => return Err(PluginError::NotWasm),
         }
-        let component =
-            Component::new(&self.inner.engine, bytes).map_err(|err| PluginError::Compile(format!("{err:#}")))?;
+        Component::new(&self.inner.engine, bytes).map_err(|err| PluginError::Compile(format!("{err:#}")))
+    }
+
+    /// Links a compiled component against the host (imports, then exports)
+    /// and reads its metadata; `size` is the component's length in bytes.
+    pub fn link(&self, component: &Component, size: usize) -> Result<LoadedPlugin, PluginError> {
         let instance_pre =
-            self.inner.linker.instantiate_pre(&component).map_err(|err| PluginError::World(format!("{err:#}")))?;
-        let pre = bindings::PluginPre::new(instance_pre).map_err(|err| PluginError::World(format!("{err:#}")))?;
-        LoadedPlugin::new(self.clone(), pre, bytes.len())
+            self.inner.linker.instantiate_pre(component).map_err(|err| PluginError::Imports(format!("{err:#}")))?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|err| PluginError::Exports(format!("{err:#}")))?;
+        LoadedPlugin::new(self.clone(), pre, size)
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 }
 

@@ -41,8 +41,12 @@ pub enum PluginError {
     CoreModule,
     #[error("the component does not compile: {0}")]
     Compile(String),
-    #[error("the component does not fit the xingqiao:workflow@0.1.0 world: {0}")]
-    World(String),
+    /// An import the host does not provide (WASI p2 and `xingqiao:workflow/host` are all it has).
+    #[error("the component imports something outside the xingqiao:workflow@0.1.0 world: {0}")]
+    Imports(String),
+    /// An export of the `plugin` world is missing or has another type.
+    #[error("the component does not export the xingqiao:workflow@0.1.0 `plugin` world: {0}")]
+    Exports(String),
     #[error("metadata() answered something unusable: {0}")]
     BadMetadata(String),
     #[error("params-check answered something unusable: {0}")]

@@ -12,6 +12,7 @@
 //! Calls are synchronous and bounded by their deadline: async callers run them
 //! on a blocking thread.
 
+mod artifacts;
 mod bindings;
 mod dag;
 mod engine;
@@ -21,6 +22,7 @@ mod limits;
 mod plugin;
 mod store;
 
+pub use artifacts::{ArtifactCache, is_sha256};
 pub use bindings::JobEvent;
 pub use dag::{DagError, TaskSpec};
 pub use engine::{PluginRuntime, RuntimeSetupError};

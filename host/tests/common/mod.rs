@@ -45,7 +45,7 @@ pub struct TestDb {
     pub backend: String,
     pub url: String,
     name: String,
-    dir: PathBuf,
+    pub dir: PathBuf,
 }
 
 impl TestDb {

@@ -1,0 +1,331 @@
+//! The `/admin/plugins` handlers. Changes go to the database first, then this
+//! instance's registry is refreshed at once and the others are told (they
+//! also see the change at their next timed refresh).
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, Data, Path, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{Value, json};
+
+use super::AdminSettings;
+use super::body::read_component;
+use crate::db::models::PluginRow;
+use crate::db::plugins::{self as stored, Selector, Stored};
+use crate::engine::{Engine, now};
+use crate::http::error::ApiError;
+use crate::http::params::Params;
+use crate::http::render::time;
+use crate::plugins::{LoadError, PluginEntry, Source, sha256_hex};
+use crate::runtime::{LoadedPlugin, PluginError, is_sha256};
+
+const MAX_UPLOADER_LEN: usize = 64;
+
+/// Why an upload was refused, as `400` with a stat per kind of problem.
+fn refusal(err: LoadError) -> ApiError {
+    let stat = match &err {
+        LoadError::Plugin(PluginError::NotWasm) => "ERR_PLUGIN_NOT_WASM",
+        LoadError::Plugin(PluginError::CoreModule) => "ERR_PLUGIN_NOT_COMPONENT",
+        LoadError::Plugin(PluginError::Compile(_)) => "ERR_PLUGIN_COMPILE",
+        LoadError::Plugin(PluginError::Imports(_)) => "ERR_PLUGIN_IMPORTS",
+        LoadError::Plugin(PluginError::Exports(_)) => "ERR_PLUGIN_EXPORTS",
+        LoadError::Plugin(PluginError::Busy) => {
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ERR_SERVER_BUSY", err.to_string());
+        }
+        LoadError::Plugin(_) => "ERR_PLUGIN_METADATA",
+        LoadError::TimedOut(_) => "ERR_PLUGIN_COMPILE_TIMEOUT",
+        LoadError::Internal(cause) => {
+            tracing::error!(%cause, "plugin compile failed inside the host");
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_SERVER_EXCEPTION", "internal error");
+        }
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, stat, err.to_string())
+}
+
+fn builtin_refusal(job_type: &str, source: Source) -> ApiError {
+    let origin = match source {
+        Source::File => "loaded from --plugins-dir",
+        Source::Builtin | Source::Uploaded => "built into the server",
+    };
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "ERR_PLUGIN_BUILTIN",
+        format!(
+            "job_type {job_type:?} is {origin}; an upload may not replace it. Choose another job_type in \
+             metadata(), or run the servers with --no-demo-plugins"
+        ),
+    )
+}
+
+fn not_found(job_type: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "ERR_PLUGIN_NOT_FOUND", format!("no plugin has job_type {job_type:?}"))
+}
+
+fn ok(data: Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"stat": "OK", "data": data}))
+}
+
+fn version_json(row: &PluginRow) -> Value {
+    json!({
+        "version": row.plugin_version,
+        "sha256": row.plugin_sha256,
+        "size": row.plugin_size,
+        "description": row.description,
+        "uploader": row.uploader,
+        "uploaded_at": time(&row.c_time),
+        "active": row.is_active,
+    })
+}
+
+fn fixed_json(job_type: &str, entry: &PluginEntry) -> Value {
+    let metadata = entry.plugin.metadata();
+    json!({
+        "job_type": job_type,
+        "source": entry.source,
+        "status": "active",
+        "version": metadata.version,
+        "sha256": entry.sha256,
+        "size": entry.plugin.size(),
+        "description": metadata.description,
+        "uploader": null,
+        "uploaded_at": null,
+    })
+}
+
+/// One uploaded job type's summary from its versions (sorted by upload time).
+fn uploaded_json(job_type: &str, versions: &[&PluginRow]) -> Value {
+    let active = versions.iter().find(|row| row.is_active);
+    let shown = active.or(versions.last());
+    json!({
+        "job_type": job_type,
+        "source": Source::Uploaded,
+        "status": if active.is_some() { "active" } else { "disabled" },
+        "version": active.map(|row| row.plugin_version.clone()),
+        "sha256": active.map(|row| row.plugin_sha256.clone()),
+        "size": active.map(|row| row.plugin_size),
+        "description": shown.map(|row| row.description.clone()),
+        "uploader": active.map(|row| row.uploader.clone()),
+        "uploaded_at": active.map(|row| time(&row.c_time)),
+        "versions": versions.len(),
+    })
+}
+
+/// `POST /admin/plugins`: validate, store, activate.
+pub async fn upload(
+    req: HttpRequest,
+    payload: Payload,
+    engine: Data<Engine>,
+    admin: Data<AdminSettings>,
+) -> Result<HttpResponse, ApiError> {
+    admin.authorize(&req)?;
+    let params = Params::from_request(&req, &Bytes::new())?;
+    let uploader = params.string("operator")?.unwrap_or_else(|| String::from("admin"));
+    if uploader.chars().count() > MAX_UPLOADER_LEN {
+        return Err(ApiError::bad_params(format!("operator is longer than {MAX_UPLOADER_LEN} characters")));
+    }
+    let bytes = read_component(&req, payload, admin.max_plugin_bytes).await?;
+    let sha256 = sha256_hex(&bytes);
+    let bytes = Arc::new(bytes);
+    let plugin = engine.plugins().load_bytes(&sha256, bytes.clone()).await.map_err(refusal)?;
+    let metadata = plugin.metadata().clone();
+    if let Some(source) = engine.plugins().fixed_source(&metadata.job_type) {
+        return Err(builtin_refusal(&metadata.job_type, source));
+    }
+    if metadata.version.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ERR_PLUGIN_METADATA",
+            "metadata() gives no version; uploads are versioned (the SDK's Metadata::new uses the crate version)",
+        ));
+    }
+    let now = now();
+    let row = PluginRow {
+        plugin_sha256: sha256.clone(),
+        job_type: metadata.job_type.clone(),
+        plugin_version: metadata.version.clone(),
+        plugin_size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+        description: metadata.description.clone(),
+        job_extra_schema: metadata.job_extra_schema.as_ref().map(Value::to_string),
+        uploader,
+        is_active: true,
+        c_time: now,
+        u_time: now,
+    };
+    let (status, row) = match stored::store(engine.db(), row, &bytes, now).await? {
+        Stored::Created(row) => (StatusCode::CREATED, row),
+        Stored::Existing(row) => (StatusCode::OK, row),
+        Stored::VersionTaken { sha256: other } => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "ERR_PLUGIN_VERSION_EXISTS",
+                format!(
+                    "{} version {} was uploaded before with other bytes (sha256 {other}); bump the version in \
+                     metadata() (the crate version) and upload again",
+                    metadata.job_type, metadata.version
+                ),
+            ));
+        }
+    };
+    publish(&engine, &admin, &row.job_type).await;
+    tracing::info!(
+        job_type = row.job_type,
+        version = row.plugin_version,
+        sha256,
+        uploader = row.uploader,
+        "plugin uploaded"
+    );
+    let mut data = version_json(&row);
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert("job_type".into(), Value::String(row.job_type.clone()));
+        fields.insert("created".into(), Value::Bool(status == StatusCode::CREATED));
+        fields.insert("job_extra_schema".into(), metadata.job_extra_schema.unwrap_or(Value::Null));
+    }
+    Ok(HttpResponse::build(status).json(json!({"stat": "OK", "data": data})))
+}
+
+/// This instance uses the change at once; the others are told.
+async fn publish(engine: &Engine, admin: &AdminSettings, job_type: &str) {
+    if let Err(err) = engine.plugins().refresh(engine.db()).await {
+        tracing::warn!(error = %err, "plugin refresh after an admin change failed; the refresher retries");
+    }
+    admin.changes.announce(job_type).await;
+}
+
+/// `GET /admin/plugins`: every job type, fixed and uploaded.
+pub async fn list(
+    req: HttpRequest,
+    engine: Data<Engine>,
+    admin: Data<AdminSettings>,
+) -> Result<HttpResponse, ApiError> {
+    admin.authorize(&req)?;
+    let registry = engine.plugins();
+    let mut data: Vec<Value> = registry.fixed_entries().map(|(job_type, entry)| fixed_json(job_type, entry)).collect();
+    let rows = stored::list(engine.db(), None).await?;
+    let mut start = 0;
+    while start < rows.len() {
+        let job_type = &rows[start].job_type;
+        let end = rows[start..].iter().position(|row| &row.job_type != job_type).map_or(rows.len(), |n| start + n);
+        if registry.fixed_source(job_type).is_none() {
+            let versions: Vec<&PluginRow> = rows[start..end].iter().collect();
+            data.push(uploaded_json(job_type, &versions));
+        }
+        start = end;
+    }
+    data.sort_by(|a, b| a["job_type"].as_str().cmp(&b["job_type"].as_str()));
+    Ok(ok(Value::Array(data)))
+}
+
+/// `GET /admin/plugins/{job_type}`: its versions, metadata and job_extra schema.
+pub async fn detail(
+    req: HttpRequest,
+    path: Path<String>,
+    engine: Data<Engine>,
+    admin: Data<AdminSettings>,
+) -> Result<HttpResponse, ApiError> {
+    admin.authorize(&req)?;
+    Ok(ok(describe(&engine, &path.into_inner()).await?))
+}
+
+async fn describe(engine: &Engine, job_type: &str) -> Result<Value, ApiError> {
+    let registry = engine.plugins();
+    if registry.fixed_source(job_type).is_some()
+        && let Some(entry) = registry.entry(job_type)
+    {
+        let mut data = fixed_json(job_type, &entry);
+        let mut version = data.clone();
+        if let Some(fields) = version.as_object_mut() {
+            fields.retain(|key, _| {
+                ["version", "sha256", "size", "description", "uploader", "uploaded_at"].contains(&key.as_str())
+            });
+            fields.insert("active".into(), Value::Bool(true));
+        }
+        if let Some(fields) = data.as_object_mut() {
+            fields.insert("job_extra_schema".into(), schema_of(&entry.plugin));
+            fields.insert("versions".into(), json!([version]));
+        }
+        return Ok(data);
+    }
+    let rows = stored::list(engine.db(), Some(job_type)).await?;
+    if rows.is_empty() {
+        return Err(not_found(job_type));
+    }
+    let versions: Vec<&PluginRow> = rows.iter().collect();
+    let mut data = uploaded_json(job_type, &versions);
+    let shown = rows.iter().find(|row| row.is_active).or(rows.last());
+    let schema = shown
+        .and_then(|row| row.job_extra_schema.as_deref())
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .unwrap_or(Value::Null);
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert("job_extra_schema".into(), schema);
+        fields.insert("versions".into(), Value::Array(rows.iter().map(version_json).collect()));
+    }
+    Ok(data)
+}
+
+fn schema_of(plugin: &LoadedPlugin) -> Value {
+    plugin.metadata().job_extra_schema.clone().unwrap_or(Value::Null)
+}
+
+/// `POST /admin/plugins/{job_type}/activate` with `version` or `sha256`:
+/// roll forward or back; also re-enables a disabled job type.
+pub async fn activate(
+    req: HttpRequest,
+    path: Path<String>,
+    body: Bytes,
+    engine: Data<Engine>,
+    admin: Data<AdminSettings>,
+) -> Result<HttpResponse, ApiError> {
+    admin.authorize(&req)?;
+    let job_type = path.into_inner();
+    if let Some(source) = engine.plugins().fixed_source(&job_type) {
+        return Err(builtin_refusal(&job_type, source));
+    }
+    let params = Params::from_request(&req, &body)?;
+    let selector = match (params.string("version")?, params.string("sha256")?) {
+        (Some(version), None) => Selector::Version(version),
+        (None, Some(sha256)) if is_sha256(&sha256) => Selector::Sha256(sha256),
+        (None, Some(_)) => return Err(ApiError::bad_params("sha256 must be 64 lowercase hex digits")),
+        _ => return Err(ApiError::bad_params("give exactly one of version or sha256")),
+    };
+    let Some(row) = stored::activate(engine.db(), &job_type, &selector, now()).await? else {
+        if stored::list(engine.db(), Some(&job_type)).await?.is_empty() {
+            return Err(not_found(&job_type));
+        }
+        let wanted = match &selector {
+            Selector::Version(version) => format!("version {version}"),
+            Selector::Sha256(sha256) => format!("sha256 {sha256}"),
+        };
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ERR_PLUGIN_VERSION_NOT_FOUND",
+            format!("{job_type} has no {wanted}; GET /admin/plugins/{job_type} lists its versions"),
+        ));
+    };
+    publish(&engine, &admin, &job_type).await;
+    tracing::info!(job_type, version = row.plugin_version, sha256 = row.plugin_sha256, "plugin version activated");
+    Ok(ok(describe(&engine, &job_type).await?))
+}
+
+/// `DELETE /admin/plugins/{job_type}`: no version is active any more; new
+/// create_job calls answer ERR_JOB_TYPE_NOT_EXISTS, running jobs finish, and
+/// every version stays stored (activate brings one back).
+pub async fn disable(
+    req: HttpRequest,
+    path: Path<String>,
+    engine: Data<Engine>,
+    admin: Data<AdminSettings>,
+) -> Result<HttpResponse, ApiError> {
+    admin.authorize(&req)?;
+    let job_type = path.into_inner();
+    if let Some(source) = engine.plugins().fixed_source(&job_type) {
+        return Err(builtin_refusal(&job_type, source));
+    }
+    if stored::disable(engine.db(), &job_type, now()).await? == 0 {
+        return Err(not_found(&job_type));
+    }
+    publish(&engine, &admin, &job_type).await;
+    tracing::info!(job_type, "plugin disabled");
+    Ok(ok(describe(&engine, &job_type).await?))
+}

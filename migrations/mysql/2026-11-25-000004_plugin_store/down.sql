@@ -1,0 +1,3 @@
+ALTER TABLE workflow_job DROP COLUMN plugin_sha256;
+DROP TABLE workflow_plugin_chunk;
+DROP TABLE workflow_plugin;

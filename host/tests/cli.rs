@@ -122,7 +122,8 @@ fn check_refuses_what_is_not_a_plugin_and_says_why() {
     let cases = [
         (core.display().to_string(), "core WebAssembly module, not a component"),
         (text.display().to_string(), "not a WebAssembly file"),
-        (wasm("other_world"), "does not fit the xingqiao:workflow@0.1.0 world"),
+        (wasm("other_world"), "does not export the xingqiao:workflow@0.1.0 `plugin` world"),
+        (wasm("foreign_import"), "imports something outside the xingqiao:workflow@0.1.0 world"),
     ];
     for (file, reason) in cases {
         let output = xingqiao(&["plugin", "check", &file]);

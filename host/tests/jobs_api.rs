@@ -56,6 +56,7 @@ async fn the_seed_curl_lines_give_the_seed_answers() {
             "job_reqid": reqid, "job_name": reqid, "job_status": "finished", "job_type": "ping",
             "job_tags": "", "ret_stat": "OK", "ret_data": null, "job_extra": "{}", "job_timeout": 3600,
             "job_lock": "", "exe_id": 1, "operator": "wangbin34", "is_valid": true, "plugin_version": "0.1.0",
+            "plugin_sha256": xingqiao::plugins::sha256_hex(xingqiao::plugins::demo_bytes("ping").unwrap()),
         });
         let times = ["c_time", "s_time", "e_time", "u_time", "job_cost"];
         assert_eq!(without_times(detail.clone(), &times), expected, "{backend}");

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{TestDb, TestServer, backends};
+use common::{Redis, TestDb, TestServer, backends};
 use serde_json::{Value, json};
 use xingqiao::config::ServeArgs;
 
@@ -92,10 +92,12 @@ async fn uploaded_versions_run_jobs_roll_forward_and_back_and_can_be_disabled() 
         let slow_job = server.wait_job(slow).await;
         assert_eq!((&slow_job["job_status"], &slow_job["plugin_version"]), (&json!("finished"), &json!("1.0.0")));
         assert_eq!(greeting(&server, slow).await, "hello from greeter 1.0.0");
+        assert_eq!(slow_job["plugin_sha256"], v1_sha.as_str());
         assert_eq!(server.tasks(slow).await.len(), 2);
         let fresh_job = server.wait_job(fresh).await;
         assert_eq!((&fresh_job["job_status"], &fresh_job["plugin_version"]), (&json!("finished"), &json!("2.0.0")));
         assert_eq!(greeting(&server, fresh).await, "hello bob from greeter 2.0.0");
+        assert_eq!(fresh_job["plugin_sha256"], v2_sha.as_str());
 
         let (status, detail) = admin(&server, reqwest::Method::GET, "/admin/plugins/greeter", None).await;
         assert_eq!(status, 200, "{detail}");
@@ -381,4 +383,25 @@ async fn an_upload_on_one_instance_is_usable_on_another_within_two_seconds() {
         first.stop().await.unwrap();
         let _ = std::fs::remove_dir_all(other_dir);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_other_instances_hear_of_a_change_at_once() {
+    // A refresh period far longer than the test: only the Redis announcement
+    // can make the other instance see the upload in time.
+    let redis = Redis::start();
+    let db = TestDb::create("sqlite").await;
+    let other_dir = std::env::temp_dir().join(format!("xq-other-{}", uuid::Uuid::new_v4().simple()));
+    let mut other_db = db.shared();
+    other_db.dir = other_dir.clone();
+    let args = || ServeArgs { redis_url: Some(redis.url.clone()), plugin_refresh_ms: Some(600_000), ..admin_args() };
+    let first = TestServer::start_on(db, args()).await;
+    let second = TestServer::start_on(other_db, args()).await;
+    let (status, body) = upload(&first, fixture("greeter_v1")).await;
+    assert_eq!(status, 201, "{body}");
+    let took = time_until_greeter_works(&second, Duration::from_secs(2)).await;
+    eprintln!("announced through Redis: usable on the other instance after {took:?}");
+    second.stop().await.unwrap();
+    first.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(other_dir);
 }

@@ -35,6 +35,7 @@ pub fn job(row: &JobRow) -> Value {
         "operator": row.operator,
         "is_valid": row.is_valid,
         "plugin_version": row.plugin_version,
+        "plugin_sha256": row.plugin_sha256,
         "c_time": time(&row.c_time),
         "s_time": time(&row.s_time),
         "e_time": time(&row.e_time),

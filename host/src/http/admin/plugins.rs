@@ -90,6 +90,7 @@ fn fixed_json(job_type: &str, entry: &PluginEntry) -> Value {
         "description": metadata.description,
         "uploader": null,
         "uploaded_at": null,
+        "versions": 1,
     })
 }
 

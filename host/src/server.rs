@@ -23,6 +23,7 @@ use crate::db::Database;
 use crate::dispatch::{InProcessQueue, Queue, RedisQueue};
 use crate::engine::{Engine, EngineConfig};
 use crate::executor::HttpExecutor;
+use crate::graph::Renderer;
 use crate::http::AdminSettings;
 use crate::plugins::{PluginChanges, Registry, RegistryOptions, keep_in_step};
 use crate::runtime::{PluginRuntime, SandboxLimits};
@@ -131,6 +132,7 @@ pub async fn run(
             let data = Data::from(engine.clone());
             // Shared by all HTTP workers, so a task's calls are counted once.
             let flaky_counts = Data::new(crate::http::FlakyCounts::default());
+            let renderer = Data::new(Renderer::new(config.graphviz_dot.clone(), config.graph_timeout));
             let admin = Data::new(AdminSettings {
                 token: config.admin_token.clone(),
                 max_plugin_bytes: config.max_plugin_bytes,
@@ -141,6 +143,7 @@ pub async fn run(
                     .app_data(data.clone())
                     .app_data(flaky_counts.clone())
                     .app_data(admin.clone())
+                    .app_data(renderer.clone())
                     .configure(crate::http::configure)
                     .default_service(web::to(|| async {
                         HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))

@@ -73,6 +73,12 @@ pub struct ServeArgs {
     /// How often uploaded plugin versions are checked for changes, in ms [default: 1000].
     #[arg(long, env = "XINGQIAO_PLUGIN_REFRESH_MS")]
     pub plugin_refresh_ms: Option<u64>,
+    /// Graphviz's `dot` program, for get_graph's SVG and PNG [default: dot].
+    #[arg(long, env = "XINGQIAO_GRAPHVIZ_DOT")]
+    pub graphviz_dot: Option<String>,
+    /// Longest rendering of one graph, in ms [default: 20000].
+    #[arg(long, env = "XINGQIAO_GRAPH_TIMEOUT_MS")]
+    pub graph_timeout_ms: Option<u64>,
     /// Leave out the demo job types built into the binary.
     #[arg(long, env = "XINGQIAO_NO_DEMO_PLUGINS")]
     #[serde(default)]
@@ -102,6 +108,8 @@ pub struct Config {
     pub plugin_compile_timeout: std::time::Duration,
     pub plugin_refresh: std::time::Duration,
     pub demo_plugins: bool,
+    pub graphviz_dot: String,
+    pub graph_timeout: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +201,9 @@ impl Config {
         let plugin_refresh =
             std::time::Duration::from_millis(args.plugin_refresh_ms.or(file.plugin_refresh_ms).unwrap_or(1000).max(10));
         let demo_plugins = !(args.no_demo_plugins || file.no_demo_plugins);
+        let graphviz_dot = args.graphviz_dot.or(file.graphviz_dot).unwrap_or_else(|| String::from("dot"));
+        let graph_timeout =
+            std::time::Duration::from_millis(args.graph_timeout_ms.or(file.graph_timeout_ms).unwrap_or(20_000).max(1));
         Ok(Self {
             bind,
             data_dir,
@@ -213,6 +224,8 @@ impl Config {
             plugin_compile_timeout,
             plugin_refresh,
             demo_plugins,
+            graphviz_dot,
+            graph_timeout,
         })
     }
 }

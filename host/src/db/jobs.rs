@@ -104,6 +104,8 @@ pub struct JobFilter {
     pub job_name: Option<String>,
     pub ret_stat: Option<String>,
     pub operator: Option<String>,
+    /// `key=value`: jobs whose `job_tags` list holds this tag.
+    pub job_tag: Option<String>,
 }
 
 /// Columns `list_jobs` may order by.
@@ -159,6 +161,16 @@ macro_rules! filtered {
         }
         if let Some(v) = f.operator.clone() {
             query = query.filter(job::operator.eq(v));
+        }
+        if let Some(tag) = f.job_tag.as_deref() {
+            let (exact, first, last, middle) = super::stats::tag_patterns(tag);
+            query = query.filter(
+                job::job_tags
+                    .eq(exact)
+                    .or(job::job_tags.like(first).escape('!'))
+                    .or(job::job_tags.like(last).escape('!'))
+                    .or(job::job_tags.like(middle).escape('!')),
+            );
         }
         query
     }};

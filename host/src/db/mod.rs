@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod models;
 pub mod plugins;
 pub mod schema;
+pub mod stats;
 pub mod tasks;
 
 use diesel::sqlite::SqliteConnection;

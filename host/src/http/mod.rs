@@ -5,9 +5,11 @@
 mod admin;
 mod demo;
 pub mod error;
+mod graph;
 mod jobs;
 pub mod params;
 pub mod render;
+mod statistics;
 mod tasks;
 
 use actix_web::web::{self, Data, ServiceConfig};
@@ -37,6 +39,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
     get_and_post("/xingqiao/cancel_job", cfg, || web::route().to(jobs::cancel_job));
     get_and_post("/xingqiao/list_tasks", cfg, || web::route().to(tasks::list_tasks));
     get_and_post("/xingqiao/get_task", cfg, || web::route().to(tasks::get_task));
+    get_and_post("/xingqiao/get_graph", cfg, || web::route().to(graph::get_graph));
+    get_and_post("/xingqiao/statistics_success_rate", cfg, || web::route().to(statistics::success_rate_report));
+    get_and_post("/xingqiao/statistics_jobtag_ratio", cfg, || web::route().to(statistics::jobtag_ratio_report));
+    get_and_post("/xingqiao/statistics_retstat_ratio", cfg, || web::route().to(statistics::retstat_ratio_report));
     get_and_post("/demo_api/ping", cfg, || web::route().to(demo::ping));
     get_and_post("/demo_api/hello", cfg, || web::route().to(demo::hello));
     get_and_post("/demo_api/collect", cfg, || web::route().to(demo::collect));

@@ -1,0 +1,80 @@
+//! `/xingqiao/statistics_success_rate`, `statistics_jobtag_ratio` and
+//! `statistics_retstat_ratio` (seed 4.4): ECharts options inside
+//! `{"stat": "OK", "data": …}`.
+
+use actix_web::web::{Bytes, Data};
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::error::ApiError;
+use super::params::Params;
+use super::render::ok_data;
+use crate::db::stats::{self, StatsFilter};
+use crate::engine::{Engine, now};
+use crate::stats::{DEFAULT_DAYS, MAX_DAYS, jobtag_ratio, retstat_ratio, success_rate};
+
+/// `job_type` (required) and `job_tag` (`key=value`, optional).
+fn filter(params: &Params) -> Result<StatsFilter, ApiError> {
+    let job_type = params.required_string("job_type")?;
+    let job_tag = params.string("job_tag")?;
+    if let Some(tag) = &job_tag
+        && tag.split_once('=').is_none_or(|(key, _)| key.trim().is_empty())
+    {
+        return Err(ApiError::bad_params("job_tag must be key=value, e.g. region=bj"));
+    }
+    Ok(StatsFilter { job_type, job_tag, since: None })
+}
+
+/// A comma-separated list parameter, without empty items.
+fn list(params: &Params, key: &str) -> Result<Vec<String>, ApiError> {
+    Ok(params
+        .string(key)?
+        .map(|text| text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default())
+}
+
+pub async fn success_rate_report(
+    engine: Data<Engine>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let mut filter = filter(&params)?;
+    let days = match params.integer("days")? {
+        None => DEFAULT_DAYS,
+        Some(days) => u32::try_from(days)
+            .ok()
+            .filter(|days| (1..=MAX_DAYS).contains(days))
+            .ok_or_else(|| ApiError::bad_params(format!("days must be 1 to {MAX_DAYS}")))?,
+    };
+    let exclude = list(&params, "exclude_retstat")?;
+    let today = now().date();
+    filter.since = (today - chrono::Duration::days(i64::from(days) - 1)).and_hms_opt(0, 0, 0);
+    let counts = stats::ended_by_day(engine.db(), &filter).await?;
+    Ok(HttpResponse::Ok().json(ok_data(success_rate(&counts, today, days, &exclude))))
+}
+
+pub async fn jobtag_ratio_report(
+    engine: Data<Engine>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let filter = filter(&params)?;
+    let name = params.required_string("jobtag_name")?;
+    let values = list(&params, "jobtag_values")?;
+    if values.is_empty() {
+        return Err(ApiError::bad_params("jobtag_values is required: a comma list such as bj,nj,gz"));
+    }
+    let counts = stats::by_tags(engine.db(), &filter).await?;
+    Ok(HttpResponse::Ok().json(ok_data(jobtag_ratio(&counts, &name, &values))))
+}
+
+pub async fn retstat_ratio_report(
+    engine: Data<Engine>,
+    req: HttpRequest,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_request(&req, &body)?;
+    let counts = stats::by_ret_stat(engine.db(), &filter(&params)?).await?;
+    Ok(HttpResponse::Ok().json(ok_data(retstat_ratio(&counts))))
+}

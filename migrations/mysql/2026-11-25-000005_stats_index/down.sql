@@ -1,0 +1,1 @@
+DROP INDEX job_type_c_time ON workflow_job;

@@ -80,6 +80,11 @@ fn attribute<'a>(attributes: &'a [(String, String)], key: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_graph_draws_each_task_coloured_by_its_state() {
+    let graphviz = std::process::Command::new("dot").arg("-V").output();
+    assert!(
+        graphviz.is_ok_and(|output| output.status.success()),
+        "Graphviz's dot is not installed: apt-get install graphviz (.ci/run does it)"
+    );
     let server = server_with_fixture("sqlite", ServeArgs::default()).await;
     let job_extra = json!({"case": "failing_handler"});
     let job_id =

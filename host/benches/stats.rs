@@ -85,6 +85,7 @@ async fn fill(db: &Database) -> Result<(), DbError> {
 fn main() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|err| panic!("{err}"));
+    xingqiao::executor::install_tls_provider();
     runtime.block_on(async {
         let dir = std::env::temp_dir().join(format!("xingqiao-bench-stats-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|err| panic!("{err}"));

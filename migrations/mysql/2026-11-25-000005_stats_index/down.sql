@@ -1,1 +1,1 @@
-DROP INDEX job_type_c_time ON workflow_job;
+DROP INDEX job_stats ON workflow_job;

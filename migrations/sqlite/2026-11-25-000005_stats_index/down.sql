@@ -1,1 +1,1 @@
-DROP INDEX job_type_c_time;
+DROP INDEX job_stats;

@@ -73,10 +73,10 @@ fn run_as_table_and_as_dot() {
     let output = xingqiao(&["plugin", "run", "builtin:ping", "--format", "dot"]);
     assert_eq!(
         stdout(&output),
-        "digraph \"ping\" {\n  rankdir=LR;\n  node [shape=box];\n  \
-         \"task1\" [label=\"task1\\n/demo_api/ping\"];\n  \
-         \"task2\" [label=\"task2\\n/demo_api/ping\"];\n  \
-         \"task1\" -> \"task2\";\n}\n"
+        "digraph \"ping\" {\n  graph[rankdir=\"LR\"]\n  node[shape=\"box\"]\n  \
+         \"task1\"[label=\"task1\\n/demo_api/ping\"]\n  \
+         \"task2\"[label=\"task2\\n/demo_api/ping\"]\n  \
+         \"task1\" -> \"task2\"\n}\n"
     );
 }
 

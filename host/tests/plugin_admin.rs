@@ -197,6 +197,7 @@ async fn every_bad_upload_is_refused_with_its_stat_and_nothing_is_stored() {
         ("foreign import", fixture("foreign_import"), 400, "ERR_PLUGIN_IMPORTS", "phone-home"),
         ("other world", fixture("other_world"), 400, "ERR_PLUGIN_EXPORTS", "xingqiao:workflow"),
         ("bad metadata", fixture("bad_metadata"), 400, "ERR_PLUGIN_METADATA", "not a job type!"),
+        ("slow metadata", fixture("slow_metadata"), 400, "ERR_PLUGIN_METADATA", "metadata ran past its deadline"),
         ("a built-in's name", hello.clone(), 409, "ERR_PLUGIN_BUILTIN", "--no-demo-plugins"),
     ];
     for (case, bytes, status, stat, reason) in cases {

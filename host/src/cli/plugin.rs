@@ -100,7 +100,7 @@ pub fn run(plugin: &str, job_extra: Option<&str>, format: Format) -> Result<Stri
             text
         }
         Format::Table => table(job_type, &check, &tasks),
-        Format::Dot => dot(job_type, &tasks),
+        Format::Dot => crate::graph::plan_dot(job_type, &tasks) + "\n",
     })
 }
 
@@ -146,31 +146,5 @@ fn table(job_type: &str, check: &CheckOutcome, tasks: &[TaskSpec]) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
-    out
-}
-
-fn quoted(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-    format!("\"{escaped}\"")
-}
-
-/// The DAG in Graphviz DOT: one node per task, one edge per dependency.
-fn dot(job_type: &str, tasks: &[TaskSpec]) -> String {
-    let mut out = format!("digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n", quoted(job_type));
-    for task in tasks {
-        let style = if task.is_save { ", peripheries=2" } else { "" };
-        let _ = writeln!(
-            out,
-            "  {} [label={}{style}];",
-            quoted(&task.label),
-            quoted(&format!("{}\n{}", task.label, task.cmd))
-        );
-    }
-    for task in tasks {
-        for dep in &task.dependencies {
-            let _ = writeln!(out, "  {} -> {};", quoted(dep), quoted(&task.label));
-        }
-    }
-    out.push_str("}\n");
     out
 }

@@ -5,6 +5,7 @@ use graphviz_rust::dot_structures::{Attribute, Edge, EdgeTy, Graph, GraphAttribu
 use graphviz_rust::printer::{DotPrinter, PrinterContext};
 
 use crate::db::models::{JobRow, TaskRow, split_list};
+use crate::runtime::TaskSpec;
 
 /// A quoted DOT string: backslashes and quotes escaped, newlines as `\n`.
 fn quoted(text: &str) -> Id {
@@ -51,6 +52,38 @@ fn task_node(task: &TaskRow) -> Stmt {
     Stmt::Node(Node::new(NodeId(quoted(&task.task_label), None), attributes))
 }
 
+fn edge(from: &str, to: &str) -> Stmt {
+    Stmt::Edge(Edge {
+        ty: EdgeTy::Pair(Vertex::N(NodeId(quoted(from), None)), Vertex::N(NodeId(quoted(to), None))),
+        attributes: Vec::new(),
+    })
+}
+
+fn print(id: &str, stmts: Vec<Stmt>) -> String {
+    let graph = Graph::DiGraph { id: quoted(id), strict: false, stmts };
+    graph.print(&mut PrinterContext::default())
+}
+
+/// A planned DAG (`xingqiao plugin run --format dot`): tasks without state;
+/// the saved one drawn with a double border.
+pub fn plan_dot(job_type: &str, tasks: &[TaskSpec]) -> String {
+    let mut stmts = vec![
+        Stmt::GAttribute(GraphAttributes::Graph(vec![attr("rankdir", "LR")])),
+        Stmt::GAttribute(GraphAttributes::Node(vec![attr("shape", "box")])),
+    ];
+    for task in tasks {
+        let mut attributes = vec![attr("label", &format!("{}\n{}", task.label, task.cmd))];
+        if task.is_save {
+            attributes.push(attr("peripheries", "2"));
+        }
+        stmts.push(Stmt::Node(Node::new(NodeId(quoted(&task.label), None), attributes)));
+    }
+    for task in tasks {
+        stmts.extend(task.dependencies.iter().map(|dependency| edge(dependency, &task.label)));
+    }
+    print(job_type, stmts)
+}
+
 /// The job's DOT text, tasks in creation order.
 pub fn job_dot(job: &JobRow, tasks: &[TaskRow]) -> String {
     let title = format!("job {} {} ({}): {}", job.job_id, job.job_name, job.job_type, job.job_status);
@@ -64,16 +97,7 @@ pub fn job_dot(job: &JobRow, tasks: &[TaskRow]) -> String {
     ];
     stmts.extend(tasks.iter().map(task_node));
     for task in tasks {
-        for dependency in split_list(&task.task_dependencies) {
-            stmts.push(Stmt::Edge(Edge {
-                ty: EdgeTy::Pair(
-                    Vertex::N(NodeId(quoted(&dependency), None)),
-                    Vertex::N(NodeId(quoted(&task.task_label), None)),
-                ),
-                attributes: Vec::new(),
-            }));
-        }
+        stmts.extend(split_list(&task.task_dependencies).iter().map(|dependency| edge(dependency, &task.task_label)));
     }
-    let graph = Graph::DiGraph { id: quoted(&format!("job_{}", job.job_id)), strict: false, stmts };
-    graph.print(&mut PrinterContext::default())
+    print(&format!("job_{}", job.job_id), stmts)
 }

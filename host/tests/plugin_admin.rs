@@ -206,8 +206,11 @@ async fn every_bad_upload_is_refused_with_its_stat_and_nothing_is_stored() {
         let message = body["message"].as_str().unwrap();
         assert!(message.contains(reason), "{case}: {message:?} should say {reason:?}");
     }
-    let (status, _) = upload(&server, fixture("greeter_v1")).await;
-    assert_eq!(status, 201);
+    // curl --data-binary without a Content-Type sends the bytes as a "form": taken as they are.
+    let plain_curl = server.client.post(server.url("/admin/plugins")).bearer_auth(TOKEN);
+    let plain_curl = plain_curl.header("content-type", "application/x-www-form-urlencoded").body(fixture("greeter_v1"));
+    let (status, body) = reply(plain_curl.send().await.unwrap()).await;
+    assert_eq!(status, 201, "{body}");
     let (status, body) = upload(&server, with_custom_section(fixture("greeter_v1"))).await;
     assert_eq!((status, &body["stat"]), (409, &json!("ERR_PLUGIN_VERSION_EXISTS")), "{body}");
     let (status, body) = server

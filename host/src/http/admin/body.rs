@@ -1,5 +1,5 @@
-//! Reading an uploaded component: a raw body (`application/wasm`, or any
-//! binary type) or the first file of a `multipart/form-data` form — never
+//! Reading an uploaded component: a raw body (`application/wasm`, any
+//! binary type, or curl's default form type) or the first file of a `multipart/form-data` form — never
 //! more than the size cap, counted while the bytes arrive.
 
 use actix_multipart::Multipart;
@@ -37,7 +37,9 @@ pub async fn read_component(req: &HttpRequest, payload: Payload, cap: usize) -> 
     let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     match essence.as_str() {
         "multipart/form-data" => first_file(Multipart::new(req.headers(), payload), cap).await,
-        "application/json" | "application/x-www-form-urlencoded" | "text/plain" => Err(ApiError::bad_params(format!(
+        // curl's `--data-binary @file` without `-H Content-Type` says
+        // x-www-form-urlencoded but sends the file as it is: taken as raw.
+        "application/json" | "text/plain" => Err(ApiError::bad_params(format!(
             "send the component itself as the body (Content-Type: application/wasm, e.g. \
              `curl --data-binary @plugin.wasm`) or as a multipart file (`curl -F plugin=@plugin.wasm`), not {essence}"
         ))),

@@ -409,3 +409,37 @@ async fn with_redis_other_instances_hear_of_a_change_at_once() {
     first.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(other_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_own_version_is_found_again_after_another_is_activated() {
+    // What job_notifier (and so retry_job) calls for a job: the component of
+    // the job's plugin_sha256, not the active version.
+    let server = TestServer::start_with("sqlite", admin_args()).await;
+    let (_, v1) = upload(&server, fixture("greeter_v1")).await;
+    let (_, v2) = upload(&server, fixture("greeter_v2")).await;
+    let v1_sha = v1["data"]["sha256"].as_str().unwrap().to_owned();
+    let db = xingqiao::db::Database::connect(&server.db.url, 2).unwrap();
+    let cache_dir = std::env::temp_dir().join(format!("xq-cache-{}", uuid::Uuid::new_v4().simple()));
+    let options = xingqiao::plugins::RegistryOptions {
+        demos: false,
+        plugins_dir: None,
+        cache_dir: cache_dir.clone(),
+        compile_timeout: Duration::from_secs(60),
+    };
+    let runtime = xingqiao::runtime::PluginRuntime::new(xingqiao::runtime::SandboxLimits::default()).unwrap();
+    let registry = tokio::task::spawn_blocking(move || xingqiao::plugins::Registry::new(runtime, &options))
+        .await
+        .unwrap()
+        .unwrap();
+    registry.refresh(&db).await.unwrap();
+    let active = registry.entry("greeter").unwrap();
+    assert_eq!(
+        (active.plugin.metadata().version.as_str(), active.sha256.as_str()),
+        ("2.0.0", v2["data"]["sha256"].as_str().unwrap())
+    );
+    let own = registry.for_job(&db, "greeter", &v1_sha).await.unwrap();
+    assert_eq!(own.metadata().version, "1.0.0");
+    assert!(registry.for_job(&db, "greeter", &"0".repeat(64)).await.is_none(), "an unknown version is not invented");
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(cache_dir);
+}

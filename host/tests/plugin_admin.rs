@@ -166,7 +166,13 @@ async fn uploaded_versions_run_jobs_roll_forward_and_back_and_can_be_disabled() 
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(cached.iter().any(|name| name.starts_with(&v2_sha) && name.ends_with(".cwasm")), "{cached:?}");
+        // What another engine (an older binary) left is pruned at start; ours stays.
+        let foreign = db.dir.join("plugin-cache").join(format!("{v2_sha}-00000000deadbeef.cwasm"));
+        std::fs::write(&foreign, b"not for this engine").unwrap();
         let server = TestServer::start_on(db, admin_args()).await;
+        assert!(!foreign.exists(), "a foreign artifact was kept");
+        let left = std::fs::read_dir(server.db.dir.join("plugin-cache")).unwrap().count();
+        assert_eq!(left, cached.len(), "the current artifacts were kept");
         let (status, body) = try_create(&server, "greeter", json!({"name": "again"})).await;
         assert_eq!(status, 200, "{backend}: {body}");
         let job_id = body["job_id"].as_i64().unwrap();

@@ -101,6 +101,7 @@ impl Registry {
     /// Loads the fixed job types (blocking: it compiles; call it off the async threads).
     pub fn new(runtime: PluginRuntime, options: &RegistryOptions) -> Result<Self, RegistryError> {
         let cache = ArtifactCache::new(&runtime, options.cache_dir.clone());
+        cache.prune_foreign();
         let mut registry = Self {
             runtime,
             cache,

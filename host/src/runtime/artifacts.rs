@@ -39,6 +39,27 @@ impl ArtifactCache {
         &self.dir
     }
 
+    /// Deletes what can never be loaded again: artifacts of another engine
+    /// (an older binary, other settings) and half-written files of a crash.
+    /// Artifacts of this engine stay, old versions included: a running job
+    /// may still need its own. Returns how many files went.
+    pub fn prune_foreign(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
+        let current = format!("-{}.cwasm", self.engine_key);
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.len() > 64 && is_sha256(&name[..64]);
+            if ours && !name.ends_with(&current) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, dir = %self.dir.display(), "pruned precompiled plugins no engine here can load");
+        }
+        removed
+    }
+
     fn path_of(&self, sha256: &str) -> Option<PathBuf> {
         is_sha256(sha256).then(|| self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key)))
     }

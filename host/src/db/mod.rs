@@ -231,13 +231,14 @@ impl Database {
                 let mut conn = SqliteAsync::establish(&path).await?;
                 // WAL lets readers run beside the writer; the busy timeout makes
                 // writers queue instead of failing; NORMAL is durable in WAL.
-                // Memory-mapped reads and a 16 MiB page cache keep report
-                // scans (statistics over 100,000 jobs) off the read syscalls.
+                // A 16 MiB page cache keeps report scans (statistics over
+                // 100,000 jobs) off the read syscalls. (Memory-mapped I/O was
+                // tried: a growing database is remapped often, and the TLB
+                // shootdowns cost the engine more than the reports gained.)
                 for pragma in [
                     "PRAGMA journal_mode = WAL",
                     "PRAGMA busy_timeout = 10000",
                     "PRAGMA synchronous = NORMAL",
-                    "PRAGMA mmap_size = 268435456",
                     "PRAGMA cache_size = -16384",
                 ] {
                     diesel::sql_query(pragma)

@@ -427,7 +427,7 @@ async fn a_jobs_own_version_is_found_again_after_another_is_activated() {
     let db = xingqiao::db::Database::connect(&server.db.url, 2).unwrap();
     let cache_dir = std::env::temp_dir().join(format!("xq-cache-{}", uuid::Uuid::new_v4().simple()));
     let options = xingqiao::plugins::RegistryOptions {
-        demos: false,
+        demos: true,
         plugins_dir: None,
         cache_dir: cache_dir.clone(),
         compile_timeout: Duration::from_secs(60),
@@ -446,6 +446,10 @@ async fn a_jobs_own_version_is_found_again_after_another_is_activated() {
     let own = registry.for_job(&db, "greeter", &v1_sha).await.unwrap();
     assert_eq!(own.metadata().version, "1.0.0");
     assert!(registry.for_job(&db, "greeter", &"0".repeat(64)).await.is_none(), "an unknown version is not invented");
+    // A built-in's component changes with every build (it embeds paths): its
+    // old jobs get the built-in this binary has.
+    let built_in = registry.for_job(&db, "hello", &"0".repeat(64)).await.unwrap();
+    assert_eq!(built_in.metadata().job_type, "hello");
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(cache_dir);
 }

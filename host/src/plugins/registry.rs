@@ -248,7 +248,8 @@ impl Registry {
     }
 
     /// The exact plugin version a job was planned by (`sha256` on its row);
-    /// `None` when it is gone or cannot be loaded (logged).
+    /// for a fixed job type whose component changed (a new binary), the
+    /// current one; `None` when it is gone or cannot be loaded (logged).
     pub async fn for_job(&self, db: &Database, job_type: &str, sha256: &str) -> Option<Arc<LoadedPlugin>> {
         if sha256.is_empty() {
             return self.get(job_type);
@@ -258,6 +259,11 @@ impl Registry {
         }
         if let Some(plugin) = self.recall(sha256) {
             return Some(plugin);
+        }
+        // A built-in (or `--plugins-dir`) job type is not versioned in the
+        // database: after an upgrade, the one this binary has serves its old jobs.
+        if let Some(entry) = self.fixed.get(job_type) {
+            return Some(entry.plugin.clone());
         }
         match self.fetch(db, sha256).await {
             Ok(plugin) => Some(plugin),

@@ -235,9 +235,11 @@ impl Database {
                 // 100,000 jobs) off the read syscalls. (Memory-mapped I/O was
                 // tried: a growing database is remapped often, and the TLB
                 // shootdowns cost the engine more than the reports gained.)
+                // The busy timeout comes first: switching to WAL needs a lock,
+                // which a closing connection of a previous run may still hold.
                 for pragma in [
-                    "PRAGMA journal_mode = WAL",
                     "PRAGMA busy_timeout = 10000",
+                    "PRAGMA journal_mode = WAL",
                     "PRAGMA synchronous = NORMAL",
                     "PRAGMA cache_size = -16384",
                 ] {

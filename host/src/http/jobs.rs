@@ -170,11 +170,8 @@ pub async fn list_jobs(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> R
         job_name: params.string("job_name")?,
         ret_stat: params.string("ret_stat")?,
         operator: params.string("operator")?,
-        job_tag: params.string("job_tag")?,
+        job_tag: params.job_tag()?,
     };
-    if filter.job_tag.as_ref().is_some_and(|tag| !tag.contains('=')) {
-        return Err(ApiError::bad_params("job_tag must be key=value, e.g. region=bj"));
-    }
     let order_by = params.string("orderBy")?.unwrap_or_else(|| "job_id".into());
     if !ORDERABLE.contains(&order_by.as_str()) {
         return Err(ApiError::bad_params(format!("orderBy must be one of {}", ORDERABLE.join(", "))));

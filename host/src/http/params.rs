@@ -65,6 +65,15 @@ impl Params {
         }
     }
 
+    /// The `job_tag` filter: `key=value` with a non-empty key.
+    pub fn job_tag(&self) -> Result<Option<String>, ApiError> {
+        let tag = self.string("job_tag")?;
+        if tag.as_ref().is_some_and(|tag| tag.split_once('=').is_none_or(|(key, _)| key.trim().is_empty())) {
+            return Err(ApiError::bad_params("job_tag must be key=value, e.g. region=bj"));
+        }
+        Ok(tag)
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key)
     }

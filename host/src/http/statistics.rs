@@ -15,13 +15,7 @@ use crate::stats::{DEFAULT_DAYS, MAX_DAYS, jobtag_ratio, retstat_ratio, success_
 /// `job_type` (required) and `job_tag` (`key=value`, optional).
 fn filter(params: &Params) -> Result<StatsFilter, ApiError> {
     let job_type = params.required_string("job_type")?;
-    let job_tag = params.string("job_tag")?;
-    if let Some(tag) = &job_tag
-        && tag.split_once('=').is_none_or(|(key, _)| key.trim().is_empty())
-    {
-        return Err(ApiError::bad_params("job_tag must be key=value, e.g. region=bj"));
-    }
-    Ok(StatsFilter { job_type, job_tag, since: None })
+    Ok(StatsFilter { job_type, job_tag: params.job_tag()?, since: None })
 }
 
 /// A comma-separated list parameter, without empty items.

@@ -128,18 +128,19 @@ impl Registry {
         Ok(registry)
     }
 
-    /// Every embedded demo, compiled without a disk cache (tests, tools).
+    /// Every embedded demo, for tests and tools: compiled through a
+    /// throwaway artifact cache that is deleted once they are loaded.
     pub fn with_demos(runtime: &PluginRuntime) -> Result<Self, RegistryError> {
-        let cache_dir = std::env::temp_dir().join(format!("xingqiao-no-cache-{}", uuid::Uuid::new_v4().simple()));
-        let mut registry = Self::new(
-            runtime.clone(),
-            &RegistryOptions { demos: false, plugins_dir: None, cache_dir, compile_timeout: Duration::from_secs(60) },
-        )?;
-        for (name, bytes) in DEMO_PLUGINS {
-            let plugin = runtime.load(bytes).map_err(|source| RegistryError::Builtin { name, source })?;
-            registry.add_fixed(plugin, sha256_hex(bytes), Source::Builtin)?;
-        }
-        Ok(registry)
+        let cache_dir = std::env::temp_dir().join(format!("xingqiao-demos-{}", uuid::Uuid::new_v4().simple()));
+        let options = RegistryOptions {
+            demos: true,
+            plugins_dir: None,
+            cache_dir: cache_dir.clone(),
+            compile_timeout: Duration::from_secs(60),
+        };
+        let registry = Self::new(runtime.clone(), &options);
+        let _ = std::fs::remove_dir_all(cache_dir);
+        registry
     }
 
     /// Loads every `*.wasm` of `dir` (sorted by name), refusing the whole

@@ -18,7 +18,7 @@ use crate::http::error::ApiError;
 use crate::http::params::Params;
 use crate::http::render::time;
 use crate::plugins::{LoadError, PluginEntry, Source, sha256_hex};
-use crate::runtime::{LoadedPlugin, PluginError, is_sha256};
+use crate::runtime::{PluginError, is_sha256};
 
 const MAX_UPLOADER_LEN: usize = 64;
 
@@ -78,24 +78,34 @@ fn version_json(row: &PluginRow) -> Value {
     })
 }
 
-fn fixed_json(job_type: &str, entry: &PluginEntry) -> Value {
+/// A fixed job type's one version, in the shape of `version_json`.
+fn fixed_version_json(entry: &PluginEntry) -> Value {
     let metadata = entry.plugin.metadata();
     json!({
-        "job_type": job_type,
-        "source": entry.source,
-        "status": "active",
         "version": metadata.version,
         "sha256": entry.sha256,
         "size": entry.plugin.size(),
         "description": metadata.description,
         "uploader": null,
         "uploaded_at": null,
-        "versions": 1,
+        "active": true,
     })
 }
 
+fn fixed_json(job_type: &str, entry: &PluginEntry) -> Value {
+    let mut data = fixed_version_json(entry);
+    if let Some(fields) = data.as_object_mut() {
+        fields.remove("active");
+        fields.insert("job_type".into(), json!(job_type));
+        fields.insert("source".into(), json!(entry.source));
+        fields.insert("status".into(), json!("active"));
+        fields.insert("versions".into(), json!(1));
+    }
+    data
+}
+
 /// One uploaded job type's summary from its versions (sorted by upload time).
-fn uploaded_json(job_type: &str, versions: &[&PluginRow]) -> Value {
+fn uploaded_json(job_type: &str, versions: &[PluginRow]) -> Value {
     let active = versions.iter().find(|row| row.is_active);
     let shown = active.or(versions.last());
     json!({
@@ -110,6 +120,14 @@ fn uploaded_json(job_type: &str, versions: &[&PluginRow]) -> Value {
         "uploaded_at": active.map(|row| time(&row.c_time)),
         "versions": versions.len(),
     })
+}
+
+/// Activate and disable act on uploaded job types only.
+fn refuse_fixed(engine: &Engine, job_type: &str) -> Result<(), ApiError> {
+    match engine.plugins().fixed_source(job_type) {
+        Some(source) => Err(builtin_refusal(job_type, source)),
+        None => Ok(()),
+    }
 }
 
 /// `POST /admin/plugins`: validate, store, activate.
@@ -203,15 +221,11 @@ pub async fn list(
     let registry = engine.plugins();
     let mut data: Vec<Value> = registry.fixed_entries().map(|(job_type, entry)| fixed_json(job_type, entry)).collect();
     let rows = stored::list(engine.db(), None).await?;
-    let mut start = 0;
-    while start < rows.len() {
-        let job_type = &rows[start].job_type;
-        let end = rows[start..].iter().position(|row| &row.job_type != job_type).map_or(rows.len(), |n| start + n);
+    for versions in rows.chunk_by(|a, b| a.job_type == b.job_type) {
+        let job_type = &versions[0].job_type;
         if registry.fixed_source(job_type).is_none() {
-            let versions: Vec<&PluginRow> = rows[start..end].iter().collect();
-            data.push(uploaded_json(job_type, &versions));
+            data.push(uploaded_json(job_type, versions));
         }
-        start = end;
     }
     data.sort_by(|a, b| a["job_type"].as_str().cmp(&b["job_type"].as_str()));
     Ok(ok(Value::Array(data)))
@@ -234,16 +248,10 @@ async fn describe(engine: &Engine, job_type: &str) -> Result<Value, ApiError> {
         && let Some(entry) = registry.entry(job_type)
     {
         let mut data = fixed_json(job_type, &entry);
-        let mut version = data.clone();
-        if let Some(fields) = version.as_object_mut() {
-            fields.retain(|key, _| {
-                ["version", "sha256", "size", "description", "uploader", "uploaded_at"].contains(&key.as_str())
-            });
-            fields.insert("active".into(), Value::Bool(true));
-        }
         if let Some(fields) = data.as_object_mut() {
-            fields.insert("job_extra_schema".into(), schema_of(&entry.plugin));
-            fields.insert("versions".into(), json!([version]));
+            let schema = entry.plugin.metadata().job_extra_schema.clone().unwrap_or(Value::Null);
+            fields.insert("job_extra_schema".into(), schema);
+            fields.insert("versions".into(), json!([fixed_version_json(&entry)]));
         }
         return Ok(data);
     }
@@ -251,8 +259,7 @@ async fn describe(engine: &Engine, job_type: &str) -> Result<Value, ApiError> {
     if rows.is_empty() {
         return Err(not_found(job_type));
     }
-    let versions: Vec<&PluginRow> = rows.iter().collect();
-    let mut data = uploaded_json(job_type, &versions);
+    let mut data = uploaded_json(job_type, &rows);
     let shown = rows.iter().find(|row| row.is_active).or(rows.last());
     let schema = shown
         .and_then(|row| row.job_extra_schema.as_deref())
@@ -263,10 +270,6 @@ async fn describe(engine: &Engine, job_type: &str) -> Result<Value, ApiError> {
         fields.insert("versions".into(), Value::Array(rows.iter().map(version_json).collect()));
     }
     Ok(data)
-}
-
-fn schema_of(plugin: &LoadedPlugin) -> Value {
-    plugin.metadata().job_extra_schema.clone().unwrap_or(Value::Null)
 }
 
 /// `POST /admin/plugins/{job_type}/activate` with `version` or `sha256`:
@@ -280,9 +283,7 @@ pub async fn activate(
 ) -> Result<HttpResponse, ApiError> {
     admin.authorize(&req)?;
     let job_type = path.into_inner();
-    if let Some(source) = engine.plugins().fixed_source(&job_type) {
-        return Err(builtin_refusal(&job_type, source));
-    }
+    refuse_fixed(&engine, &job_type)?;
     let params = Params::from_request(&req, &body)?;
     let selector = match (params.string("version")?, params.string("sha256")?) {
         (Some(version), None) => Selector::Version(version),
@@ -320,9 +321,7 @@ pub async fn disable(
 ) -> Result<HttpResponse, ApiError> {
     admin.authorize(&req)?;
     let job_type = path.into_inner();
-    if let Some(source) = engine.plugins().fixed_source(&job_type) {
-        return Err(builtin_refusal(&job_type, source));
-    }
+    refuse_fixed(&engine, &job_type)?;
     if stored::disable(engine.db(), &job_type, now()).await? == 0 {
         return Err(not_found(&job_type));
     }

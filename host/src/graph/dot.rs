@@ -30,7 +30,7 @@ fn attr(key: &str, value: &str) -> Attribute {
 
 /// (border colour, fill colour, style) of a task state: waiting grey dashed,
 /// pending yellow, started green, finished blue, failed red bold.
-pub fn state_style(state: &str) -> (&'static str, &'static str, &'static str) {
+fn state_style(state: &str) -> (&'static str, &'static str, &'static str) {
     match state {
         "waiting" => ("grey", "whitesmoke", "filled,dashed"),
         "pending" => ("gold", "lightyellow", "filled"),

@@ -5,5 +5,5 @@
 mod dot;
 mod render;
 
-pub use dot::{job_dot, plan_dot, state_style};
+pub use dot::{job_dot, plan_dot};
 pub use render::{GraphFormat, RenderError, Renderer};

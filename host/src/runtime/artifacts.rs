@@ -35,10 +35,6 @@ impl ArtifactCache {
         Self { dir, engine_key: format!("{:016x}", hasher.finish()) }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Deletes what can never be loaded again: artifacts of another engine
     /// (an older binary, other settings) and half-written files of a crash.
     /// Artifacts of this engine stay, old versions included: a running job

@@ -27,6 +27,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // shared by every profile, outside the source tree.
     let target_root = out_dir.ancestors().nth(4).ok_or("unexpected OUT_DIR layout")?;
     let plugin_target = target_root.join("xingqiao-plugins");
+    ensure_wasm_target()?;
     build_plugins(&plugins, &plugin_target)?;
 
     let wasm_dir = plugin_target.join(WASM_TARGET).join("release");
@@ -44,6 +45,39 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rustc-env=XINGQIAO_PLUGIN_WASM_DIR={}", wasm_dir.display());
     println!("cargo:rustc-env=XINGQIAO_HOST_TARGET={}", env::var("TARGET")?);
     Ok(())
+}
+
+/// rustup installs the targets of `rust-toolchain.toml` only when it installs
+/// the toolchain itself; on a machine that already had the toolchain the wasm
+/// target is missing, so the first build adds it (and says so).
+fn ensure_wasm_target() -> Result<(), Box<dyn Error>> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| String::from("rustc"));
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output()?;
+    let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir() {
+        return Ok(());
+    }
+    // The toolchain rustup chose for this build (rust-toolchain.toml), so the
+    // target lands in the sysroot that compiles the plugins.
+    let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") else {
+        return Err(format!(
+            "the {WASM_TARGET} target is not installed in {} and rustup is not managing this build; \
+             install the target for this compiler, e.g. `rustup target add {WASM_TARGET}`",
+            sysroot.display()
+        )
+        .into());
+    };
+    println!("cargo:warning=the {WASM_TARGET} target is missing: running `rustup target add {WASM_TARGET} --toolchain {toolchain}`");
+    let status = Command::new("rustup").args(["target", "add", WASM_TARGET, "--toolchain", &toolchain]).status();
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("`rustup target add {WASM_TARGET}` failed ({status})").into()),
+        Err(error) => Err(format!(
+            "the {WASM_TARGET} target is missing and rustup could not be run ({error}); \
+             `rustup target add {WASM_TARGET}` installs it"
+        )
+        .into()),
+    }
 }
 
 fn build_plugins(plugins: &Path, target_dir: &Path) -> Result<(), Box<dyn Error>> {

@@ -43,7 +43,7 @@ fn main() {
     let runtime = PluginRuntime::new(SandboxLimits::default()).unwrap_or_else(|err| panic!("{err}"));
     let Some(bytes) = demo_bytes("hello") else { panic!("hello is not embedded") };
     let compile_started = Instant::now();
-    let hello: LoadedPlugin = runtime.load(bytes).unwrap_or_else(|err| panic!("{err}"));
+    let hello: LoadedPlugin = LoadedPlugin::load(&runtime, bytes).unwrap_or_else(|err| panic!("{err}"));
     println!(
         "{}",
         json!({"bench": "plugin_call", "plugin": "hello", "scenario": "load (compile + link + metadata)",

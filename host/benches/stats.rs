@@ -17,6 +17,7 @@ use xingqiao::config::{Config, ServeArgs};
 use xingqiao::db::models::NewJob;
 use xingqiao::db::schema::workflow_job as job;
 use xingqiao::db::{Database, DbError};
+use xingqiao::state::JobStatus;
 
 const JOBS: i64 = 100_000;
 const JOB_TYPE: &str = "bench_report";
@@ -34,7 +35,7 @@ fn job_row(n: i64) -> NewJob {
         job_namespace: "bench".into(),
         job_reqid: format!("bench-{n}"),
         job_name: format!("bench-report-{n}"),
-        job_status: if failed { "failed" } else { "finished" }.into(),
+        job_status: if failed { JobStatus::Failed } else { JobStatus::Finished },
         job_type: JOB_TYPE.into(),
         job_tags: tags,
         ret_stat: if failed { STATS[usize::try_from(n / 10 % 4).unwrap_or(0)] } else { "OK" }.into(),
@@ -58,8 +59,9 @@ fn job_row(n: i64) -> NewJob {
 }
 
 async fn fill(db: &Database) -> Result<(), DbError> {
-    let have: i64 = xingqiao::with_conn!(db, conn => {
-        Ok::<i64, DbError>(job::table.filter(job::job_type.eq(JOB_TYPE)).count().get_result(conn).await?)
+    let mut conn = db.conn().await?;
+    let have: i64 = xingqiao::on_conn!(&mut conn, c => {
+        Ok(job::table.filter(job::job_type.eq(JOB_TYPE)).count().get_result(c).await?)
     })?;
     if have >= JOBS {
         return Ok(());
@@ -68,7 +70,7 @@ async fn fill(db: &Database) -> Result<(), DbError> {
     for chunk_start in (have..JOBS).step_by(500) {
         let rows: Vec<NewJob> = (chunk_start..(chunk_start + 500).min(JOBS)).map(job_row).collect();
         // One transaction per 500 rows, one statement per row: the same on every backend.
-        xingqiao::with_conn!(db, conn => {
+        xingqiao::on_conn!(&mut conn, conn => {
             conn.transaction(async |c| {
                 for row in &rows {
                     diesel::insert_into(job::table).values(row.clone()).execute(c).await?;

@@ -11,4 +11,6 @@ pub mod http;
 pub mod plugins;
 pub mod runtime;
 pub mod server;
+pub mod state;
 pub mod stats;
+pub mod worker;

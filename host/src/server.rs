@@ -2,21 +2,20 @@
 //!
 //! `run(config, listener, shutdown)` takes its listener and its shutdown
 //! signal as parameters, so tests bind `127.0.0.1:0` and stop it at will. On
-//! shutdown it stops taking task messages, lets running tasks finish for a
-//! grace period, hands back to `pending` whatever is still running, then stops
-//! the HTTP server. What was queued but not started stays `pending` in the
-//! database and is dispatched again by the next start.
+//! shutdown the worker runner (`crate::worker`) stops taking task messages,
+//! lets running tasks finish for a grace period and hands back to `pending`
+//! whatever is still running; then the HTTP server stops. What was queued but
+//! not started stays `pending` in the database and is dispatched again by the
+//! next start.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use actix_web::web::Data;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::db::Database;
@@ -24,12 +23,11 @@ use crate::dispatch::{InProcessQueue, Queue, RedisQueue};
 use crate::engine::{Engine, EngineConfig};
 use crate::executor::HttpExecutor;
 use crate::graph::Renderer;
-use crate::http::AdminSettings;
+use crate::http::{AdminSettings, AppState};
 use crate::plugins::{PluginChanges, Registry, RegistryOptions, keep_in_step};
 use crate::runtime::{PluginRuntime, SandboxLimits};
+use crate::worker::{Runner, RunnerConfig};
 
-/// How long running tasks get to finish on shutdown before they are handed back.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Migrations only (`xingqiao migrate`).
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -64,9 +62,10 @@ pub async fn run(
         Ok(Registry::new(PluginRuntime::new(SandboxLimits::default())?, &options)?)
     })
     .await??;
+    let plugins = Arc::new(registry);
     // Uploaded versions are loaded before serving, so a restart never
     // answers ERR_JOB_TYPE_NOT_EXISTS for one of them.
-    if let Err(err) = registry.refresh(&db).await {
+    if let Err(err) = plugins.refresh(&db).await {
         tracing::warn!(error = %err, "cannot read uploaded plugins yet; the refresher will try again");
     }
     let plugin_changes =
@@ -80,18 +79,19 @@ pub async fn run(
         }
         None => String::from("http://127.0.0.1:8585"),
     });
-    let queue = match &config.redis_url {
+    let queue = Arc::new(match &config.redis_url {
         Some(url) => Queue::Redis(RedisQueue::connect(url, &config.redis_stream).await?),
         None => Queue::InProcess(InProcessQueue::default()),
-    };
+    });
+    let instance = instance_name();
     let engine = Arc::new(Engine::new(
         db.clone(),
-        registry,
-        queue,
+        plugins.clone(),
+        queue.clone(),
         HttpExecutor::new(&base_url)?,
         EngineConfig {
             default_job_timeout: config.default_job_timeout,
-            workers: config.workers,
+            instance: instance.clone(),
             retry_backoff: config.retry_backoff,
             visibility_timeout: config.visibility_timeout,
         },
@@ -105,45 +105,55 @@ pub async fn run(
             0
         }
     };
-    let job_types = engine.plugins().job_types();
     tracing::info!(
         ?address,
         backend = db.backend(),
         handler_base_url = base_url,
-        ?job_types,
+        instance,
+        job_types = ?plugins.job_types(),
         recovered,
         "xingqiao serving"
     );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::default();
-    let workers = tokio::spawn(work(engine.clone(), config.run_workers, stop_rx.clone(), in_flight.clone()));
-    let sweeper = tokio::spawn(sweep(engine.clone(), config.sweep_interval, stop_rx.clone(), in_flight.clone()));
+    let runner = Runner::new(
+        engine.clone(),
+        queue,
+        RunnerConfig {
+            workers: config.workers,
+            take_messages: config.run_workers,
+            sweep_interval: config.sweep_interval,
+            shutdown_grace: config.shutdown_grace,
+        },
+    )
+    .start();
+    let (stop_sync, sync_stopped) = watch::channel(false);
     let plugin_sync = tokio::spawn(keep_in_step(
-        engine.plugins().clone(),
-        engine.db().clone(),
+        plugins.clone(),
+        db.clone(),
         plugin_changes.clone(),
         config.plugin_refresh,
-        stop_rx,
+        sync_stopped,
     ));
 
     let http = match listener {
         Some(listener) => {
-            let data = Data::from(engine.clone());
+            let state = Data::new(AppState {
+                db,
+                engine,
+                plugins,
+                renderer: Renderer::new(config.graphviz_dot.clone(), config.graph_timeout),
+                admin: AdminSettings {
+                    token: config.admin_token.clone(),
+                    max_plugin_bytes: config.max_plugin_bytes,
+                    changes: plugin_changes,
+                },
+            });
             // Shared by all HTTP workers, so a task's calls are counted once.
             let flaky_counts = Data::new(crate::http::FlakyCounts::default());
-            let renderer = Data::new(Renderer::new(config.graphviz_dot.clone(), config.graph_timeout));
-            let admin = Data::new(AdminSettings {
-                token: config.admin_token.clone(),
-                max_plugin_bytes: config.max_plugin_bytes,
-                changes: plugin_changes,
-            });
             let server = HttpServer::new(move || {
                 App::new()
-                    .app_data(data.clone())
+                    .app_data(state.clone())
                     .app_data(flaky_counts.clone())
-                    .app_data(admin.clone())
-                    .app_data(renderer.clone())
                     .configure(crate::http::configure)
                     .default_service(web::to(|| async {
                         HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
@@ -151,7 +161,9 @@ pub async fn run(
             })
             .listen(listener)?
             .disable_signals()
-            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+            // In-flight requests (task handlers of this server among them)
+            // get the same grace, rounded up to actix's whole seconds.
+            .shutdown_timeout(config.shutdown_grace.as_millis().div_ceil(1000).try_into().unwrap_or(u64::MAX))
             .run();
             Some((server.handle(), tokio::spawn(server)))
         }
@@ -162,17 +174,10 @@ pub async fn run(
     // Workers stop first, while the HTTP side still serves: running tasks may
     // be calling this very server's handlers.
     tracing::info!("shutting down: no new tasks; waiting for running ones");
-    let _ = stop_tx.send(true);
-    let permits = workers.await?;
-    sweeper.await?;
+    runner.shutdown();
+    let _ = stop_sync.send(true);
+    runner.wait().await?;
     plugin_sync.await?;
-    let all = u32::try_from(engine.workers()).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
-    let left: Vec<i64> = in_flight.lock().map(|set| set.iter().copied().collect()).unwrap_or_default();
-    if !left.is_empty() {
-        let handed = engine.hand_back(&left).await?;
-        tracing::warn!(handed, "tasks still running at shutdown were handed back");
-    }
     if let Some((handle, serving)) = http {
         handle.stop(true).await;
         serving.await??;
@@ -181,77 +186,17 @@ pub async fn run(
     Ok(())
 }
 
-/// The worker loop: takes messages while not stopping, runs at most
-/// `workers` tasks at once. Returns the semaphore so shutdown can wait on it.
-async fn work(
-    engine: Arc<Engine>,
-    run: bool,
-    mut stop: watch::Receiver<bool>,
-    in_flight: Arc<Mutex<HashSet<i64>>>,
-) -> Arc<Semaphore> {
-    let permits = Arc::new(Semaphore::new(engine.workers()));
-    if !run {
-        tracing::info!("no task workers in this process (--no-workers)");
-        return permits;
-    }
-    loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let delivery = tokio::select! {
-            delivery = engine.next_message() => delivery,
-            _ = stop.changed() => break,
-        };
-        // Nothing right now (a quiet Redis stream): ask again.
-        let Some(delivery) = delivery else { continue };
-        let engine = engine.clone();
-        let in_flight = in_flight.clone();
-        tokio::spawn(async move {
-            let task_id = delivery.message.task_id;
-            if let Ok(mut set) = in_flight.lock() {
-                set.insert(task_id);
-            }
-            match engine.run_task(delivery.message).await {
-                Ok(()) => engine.ack(&delivery).await,
-                // Unacknowledged, the message is taken over later; the
-                // database decides whether anything is left to do.
-                Err(err) => tracing::error!(task_id, error = %err, "task could not be recorded"),
-            }
-            if let Ok(mut set) = in_flight.lock() {
-                set.remove(&task_id);
-            }
-            drop(permit);
-        });
-    }
-    permits
-}
-
-/// Timeouts and lock hand-over on a timer; a failed sweep is logged and the
-/// next one tries again.
-async fn sweep(
-    engine: Arc<Engine>,
-    every: Duration,
-    mut stop: watch::Receiver<bool>,
-    in_flight: Arc<Mutex<HashSet<i64>>>,
-) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {
-                // First the heartbeat of what this process runs, so no sweeper
-                // (this one included) takes it for a dead worker's.
-                let running: Vec<i64> = in_flight.lock().map(|set| set.iter().copied().collect()).unwrap_or_default();
-                if let Err(err) = engine.renew_leases(&running).await {
-                    tracing::warn!(error = %err, "renewing task leases failed");
-                }
-                if let Err(err) = engine.sweep().await {
-                    tracing::warn!(error = %err, "sweep failed; retrying at the next tick");
-                }
-            }
-            _ = stop.changed() => break,
-        }
-    }
+/// Names this process in the attempts it records: the host, the process id
+/// and a random part (a pid comes back after a restart).
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| String::from("localhost"));
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &random[..6])
 }
 
 /// Ctrl-C or SIGTERM. The handlers are installed when this is called (not

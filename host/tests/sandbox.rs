@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use xingqiao::plugins::{DEMO_PLUGINS, Registry, demo_bytes};
-use xingqiao::runtime::{Call, CheckOutcome, DagError, JobEvent, JobInput, PluginError, PluginRuntime, SandboxLimits};
+use xingqiao::runtime::{CheckOutcome, DagError, Export, JobEvent, JobInput, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join(format!("{name}.wasm"));
@@ -29,13 +29,13 @@ fn job(extra: Value) -> JobInput {
 
 /// After any failure the same runtime must still run a good plugin.
 fn assert_runtime_still_works(runtime: &PluginRuntime) {
-    let hello = runtime.load(demo_bytes("hello").unwrap()).unwrap();
+    let hello = LoadedPlugin::load(&runtime, demo_bytes("hello").unwrap()).unwrap();
     let tasks = hello.workflow(&job(json!({"str_info": "ceshi"}))).unwrap();
     assert_eq!(tasks.len(), 3);
 }
 
 fn load_err(runtime: &PluginRuntime, bytes: &[u8]) -> PluginError {
-    runtime.load(bytes).err().unwrap_or_else(|| panic!("loading should fail"))
+    LoadedPlugin::load(&runtime, bytes).err().unwrap_or_else(|| panic!("loading should fail"))
 }
 
 #[test]
@@ -55,7 +55,7 @@ fn every_demo_loads_under_its_seed_name() {
 #[test]
 fn hello_runs_task1_then_task2_then_task3_which_collects_and_saves() {
     let runtime = runtime();
-    let hello = runtime.load(demo_bytes("hello").unwrap()).unwrap();
+    let hello = LoadedPlugin::load(&runtime, demo_bytes("hello").unwrap()).unwrap();
     let job = job(json!({"str_info": "ceshi"}));
     assert_eq!(hello.params_check(&job).unwrap(), CheckOutcome::default());
     let tasks = hello.workflow(&job).unwrap();
@@ -81,15 +81,15 @@ fn hello_runs_task1_then_task2_then_task3_which_collects_and_saves() {
 #[test]
 fn hello_without_str_info_is_refused_with_the_plugins_message() {
     let runtime = runtime();
-    let hello = runtime.load(demo_bytes("hello").unwrap()).unwrap();
+    let hello = LoadedPlugin::load(&runtime, demo_bytes("hello").unwrap()).unwrap();
     let err = hello.params_check(&job(json!({}))).unwrap_err();
-    assert_eq!(err, PluginError::Rejected { call: Call::ParamsCheck, message: "job_extra not have str_info".into() });
+    assert_eq!(err, PluginError::Rejected { call: Export::ParamsCheck, message: "job_extra not have str_info".into() });
 }
 
 #[test]
 fn hello_params_presets_task1_params() {
     let runtime = runtime();
-    let plugin = runtime.load(demo_bytes("hello_params").unwrap()).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, demo_bytes("hello_params").unwrap()).unwrap();
     let tasks = plugin.workflow(&job(json!({"str_info": "x"}))).unwrap();
     let mut expected = Map::new();
     expected.insert("str_info".into(), json!("hello world"));
@@ -99,7 +99,7 @@ fn hello_params_presets_task1_params() {
 #[test]
 fn hello_lock_defaults_and_overrides_timeout_and_locks() {
     let runtime = runtime();
-    let plugin = runtime.load(demo_bytes("hello_lock").unwrap()).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, demo_bytes("hello_lock").unwrap()).unwrap();
     let defaults = plugin.params_check(&job(json!({"str_info": "ceshi"}))).unwrap();
     assert_eq!(defaults, CheckOutcome { job_timeout: Some(1800), job_locks: vec!["ceshi".into()], job_tags: vec![] });
     let custom =
@@ -113,11 +113,11 @@ fn hello_lock_defaults_and_overrides_timeout_and_locks() {
 #[test]
 fn chain_and_fanout_follow_n() {
     let runtime = runtime();
-    let chain = runtime.load(demo_bytes("chain").unwrap()).unwrap();
+    let chain = LoadedPlugin::load(&runtime, demo_bytes("chain").unwrap()).unwrap();
     let tasks = chain.workflow(&job(json!({"n": 40}))).unwrap();
     assert_eq!(tasks.len(), 40);
     assert_eq!(tasks[39].dependencies, ["step39"]);
-    let fanout = runtime.load(demo_bytes("fanout").unwrap()).unwrap();
+    let fanout = LoadedPlugin::load(&runtime, demo_bytes("fanout").unwrap()).unwrap();
     let tasks = fanout.workflow(&job(json!({"n": 9999}))).unwrap();
     assert_eq!(tasks.len(), 10_000, "the largest fanout fits the default cap exactly");
     assert_eq!(tasks[9999].dependencies.len(), 9999);
@@ -126,7 +126,7 @@ fn chain_and_fanout_follow_n() {
 #[test]
 fn ping_notifier_is_told_and_returns() {
     let runtime = runtime();
-    let plugin = runtime.load(demo_bytes("ping_notifier").unwrap()).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, demo_bytes("ping_notifier").unwrap()).unwrap();
     let event = JobEvent {
         job_id: 1,
         job_client: "127.0.0.1".into(),
@@ -152,7 +152,7 @@ fn ping_notifier_is_told_and_returns() {
     plugin.job_notifier(&event).unwrap();
     let trap = runtime.load(&fixture("trap")).unwrap();
     let err = trap.job_notifier(&event).unwrap_err();
-    assert!(matches!(&err, PluginError::Trap { call: Call::JobNotifier, .. }), "{err}");
+    assert!(matches!(&err, PluginError::Trap { call: Export::JobNotifier, .. }), "{err}");
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn an_infinite_loop_is_stopped_at_its_deadline() {
     let plugin = runtime.load(&fixture("infinite_loop")).unwrap();
     let started = Instant::now();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
-    assert_eq!(err, PluginError::Timeout { call: Call::Workflow, limit: Duration::from_millis(300) });
+    assert_eq!(err, PluginError::Timeout { call: Export::Workflow, limit: Duration::from_millis(300) });
     assert!(started.elapsed() < Duration::from_secs(20), "stopped, not run to completion");
     assert_runtime_still_works(&runtime);
 }
@@ -171,7 +171,7 @@ fn a_memory_bomb_is_refused_at_the_cap() {
     let runtime = runtime();
     let plugin = runtime.load(&fixture("memory_bomb")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
-    assert_eq!(err, PluginError::MemoryLimit { call: Call::Workflow, limit_mib: 64 });
+    assert_eq!(err, PluginError::MemoryLimit { call: Export::Workflow, limit_mib: 64 });
     assert_runtime_still_works(&runtime);
 }
 
@@ -180,7 +180,7 @@ fn a_panicking_plugin_traps_with_its_panic_message() {
     let runtime = runtime();
     let plugin = runtime.load(&fixture("trap")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
-    let PluginError::Trap { call: Call::Workflow, message } = &err else { panic!("{err:?}") };
+    let PluginError::Trap { call: Export::Workflow, message } = &err else { panic!("{err:?}") };
     assert!(message.contains("fixture_trap panics in workflow"), "{message}");
     assert_runtime_still_works(&runtime);
 }
@@ -210,7 +210,7 @@ fn a_duplicate_label_is_refused_and_the_plugin_sees_why() {
     let runtime = runtime();
     let plugin = runtime.load(&fixture("duplicate_label")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
-    assert_eq!(err, PluginError::Rejected { call: Call::Workflow, message: "duplicate task label \"a\"".into() });
+    assert_eq!(err, PluginError::Rejected { call: Export::Workflow, message: "duplicate task label \"a\"".into() });
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn a_core_module_and_junk_are_refused_with_what_they_are() {
 #[test]
 fn calls_from_many_threads_at_once_each_get_their_own_store() {
     let runtime = runtime();
-    let plugin = std::sync::Arc::new(runtime.load(demo_bytes("chain").unwrap()).unwrap());
+    let plugin = std::sync::Arc::new(LoadedPlugin::load(&runtime, demo_bytes("chain").unwrap()).unwrap());
     let handles: Vec<_> = (1..=8u64)
         .map(|n| {
             let plugin = plugin.clone();
@@ -250,12 +250,12 @@ fn calls_from_many_threads_at_once_each_get_their_own_store() {
 #[test]
 fn plan_job_runs_params_check_then_workflow_in_one_instance() {
     let runtime = runtime();
-    let plugin = runtime.load(demo_bytes("hello_lock").unwrap()).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, demo_bytes("hello_lock").unwrap()).unwrap();
     let (check, tasks) = plugin.plan_job(&job(json!({"str_info": "ceshi", "job_locks": "x"}))).unwrap();
     assert_eq!(check.job_locks, ["x"]);
     assert_eq!(tasks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["task1", "task2"]);
     let refused = plugin.plan_job(&job(json!({}))).unwrap_err();
-    assert!(matches!(refused, PluginError::Rejected { call: Call::ParamsCheck, .. }), "{refused}");
+    assert!(matches!(refused, PluginError::Rejected { call: Export::ParamsCheck, .. }), "{refused}");
     let looping = runtime.load(&fixture("infinite_loop")).unwrap();
-    assert!(matches!(looping.plan_job(&job(json!({}))), Err(PluginError::Timeout { call: Call::Workflow, .. })));
+    assert!(matches!(looping.plan_job(&job(json!({}))), Err(PluginError::Timeout { call: Export::Workflow, .. })));
 }

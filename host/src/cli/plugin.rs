@@ -52,7 +52,7 @@ fn load(runtime: &PluginRuntime, plugin: &str) -> Result<LoadedPlugin, CliError>
             std::fs::read(Path::new(plugin)).map_err(|err| CliError::Usage(format!("cannot read {plugin}: {err}")))?
         }
     };
-    runtime.load(&bytes).map_err(|err| CliError::Failed(format!("{plugin}: {err}")))
+    LoadedPlugin::load(runtime, &bytes).map_err(|err| CliError::Failed(format!("{plugin}: {err}")))
 }
 
 /// `plugin check FILE`: can the server load it? Prints its metadata.

@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Longest rendering of one graph, in ms [default: 20000].
     #[arg(long, env = "XINGQIAO_GRAPH_TIMEOUT_MS")]
     pub graph_timeout_ms: Option<u64>,
+    /// How long running tasks get to finish on SIGTERM before they are handed
+    /// back to another run, in ms [default: 10000].
+    #[arg(long, env = "XINGQIAO_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: Option<u64>,
     /// Leave out the demo job types built into the binary.
     #[arg(long, env = "XINGQIAO_NO_DEMO_PLUGINS")]
     #[serde(default)]
@@ -110,6 +114,7 @@ pub struct Config {
     pub demo_plugins: bool,
     pub graphviz_dot: String,
     pub graph_timeout: std::time::Duration,
+    pub shutdown_grace: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +209,8 @@ impl Config {
         let graphviz_dot = args.graphviz_dot.or(file.graphviz_dot).unwrap_or_else(|| String::from("dot"));
         let graph_timeout =
             std::time::Duration::from_millis(args.graph_timeout_ms.or(file.graph_timeout_ms).unwrap_or(20_000).max(1));
+        let shutdown_grace =
+            std::time::Duration::from_millis(args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(10_000));
         Ok(Self {
             bind,
             data_dir,
@@ -226,6 +233,7 @@ impl Config {
             demo_plugins,
             graphviz_dot,
             graph_timeout,
+            shutdown_grace,
         })
     }
 }

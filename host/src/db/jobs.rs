@@ -1,13 +1,22 @@
-//! Queries on `workflow_job`.
+//! Queries on `workflow_job`, and the job transitions that do not come from
+//! a task's result (`crate::state::job`): the end of a job from outside its
+//! tasks (timeout, cancel), the soft delete, and the reset of retry_job.
+//!
+//! Every transaction here begins with a write to the job row: on SQLite a
+//! transaction that reads first and writes later cannot wait for the write
+//! lock (it fails with "database is locked"); beginning with the write makes
+//! it queue behind the current writer instead.
 
-use chrono::NaiveDateTime;
+use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
-use super::models::{JobRow, NewJob, NewTask};
-use super::schema::{workflow_job as job, workflow_task as task};
-use super::{Database, DbError};
-use crate::with_conn;
+use super::attempts;
+use super::models::{JobRow, NewJob, NewTask, split_list};
+use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
+use super::{Conn, DbError};
+use crate::on_conn;
+use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus};
 
 /// Rows per INSERT: keeps a 10,000-task job under every backend's limit of
 /// bound parameters per statement.
@@ -46,9 +55,9 @@ chunked_insert!(diesel_async::AsyncMysqlConnection, diesel_async::AsyncPgConnect
 
 /// Inserts a job and its tasks in one transaction; returns the job id and the
 /// ids of the tasks that are ready at once (`pending`).
-pub async fn create(db: &Database, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
-    with_conn!(db, conn => {
-        conn.transaction(async |c| {
+pub async fn create(conn: &mut Conn, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
+    conn.begin().await?;
+    let created = on_conn!(conn, c => {
             diesel::insert_into(job::table).values(&new_job).execute(c).await?;
             let job_id: i64 = job::table
                 .filter(job::job_name.eq(&new_job.job_name))
@@ -61,20 +70,19 @@ pub async fn create(db: &Database, new_job: NewJob, mut tasks: Vec<NewTask>) -> 
             c.insert_tasks(&tasks).await?;
             let ready: Vec<i64> = task::table
                 .filter(task::job_id.eq(job_id))
-                .filter(task::task_status.eq("pending"))
+                .filter(task::task_status.eq(TaskStatus::Pending))
                 .select(task::task_id)
                 .order(task::task_id.asc())
                 .load(c)
                 .await?;
-            Ok::<_, DbError>((job_id, ready))
-        })
-        .await
-    })
+            Ok((job_id, ready))
+    });
+    conn.finish(created).await
 }
 
 /// A job by id or by name; deleted jobs (`is_valid = 0`) are not found.
-pub async fn find(db: &Database, id: Option<i64>, name: Option<&str>) -> Result<Option<JobRow>, DbError> {
-    with_conn!(db, conn => {
+pub async fn find(conn: &mut Conn, id: Option<i64>, name: Option<&str>) -> Result<Option<JobRow>, DbError> {
+    on_conn!(conn, c => {
         let mut query = job::table.select(JobRow::as_select()).filter(job::is_valid.eq(true)).into_boxed();
         if let Some(id) = id {
             query = query.filter(job::job_id.eq(id));
@@ -82,14 +90,14 @@ pub async fn find(db: &Database, id: Option<i64>, name: Option<&str>) -> Result<
         if let Some(name) = name {
             query = query.filter(job::job_name.eq(name.to_owned()));
         }
-        Ok(query.first(conn).await.optional()?)
+        Ok(query.first(c).await.optional()?)
     })
 }
 
 /// A job by id, deleted or not (for notifications).
-pub async fn find_any(db: &Database, id: i64) -> Result<Option<JobRow>, DbError> {
-    with_conn!(db, conn => {
-        Ok(job::table.find(id).select(JobRow::as_select()).first(conn).await.optional()?)
+pub async fn find_any(conn: &mut Conn, id: i64) -> Result<Option<JobRow>, DbError> {
+    on_conn!(conn, c => {
+        Ok(job::table.find(id).select(JobRow::as_select()).first(c).await.optional()?)
     })
 }
 
@@ -98,7 +106,7 @@ pub async fn find_any(db: &Database, id: i64) -> Result<Option<JobRow>, DbError>
 pub struct JobFilter {
     pub job_client: Option<String>,
     pub job_reqid: Option<String>,
-    pub job_status: Option<String>,
+    pub job_status: Option<JobStatus>,
     pub job_namespace: Option<String>,
     pub job_type: Option<String>,
     pub job_name: Option<String>,
@@ -144,7 +152,7 @@ macro_rules! filtered {
         if let Some(v) = f.job_reqid.clone() {
             query = query.filter(job::job_reqid.eq(v));
         }
-        if let Some(v) = f.job_status.clone() {
+        if let Some(v) = f.job_status {
             query = query.filter(job::job_status.eq(v));
         }
         if let Some(v) = f.job_namespace.clone() {
@@ -178,29 +186,160 @@ macro_rules! filtered {
 
 /// One page of jobs and the total count matching the filter.
 pub async fn list(
-    db: &Database,
+    conn: &mut Conn,
     filter: &JobFilter,
     order_column: &str,
     descending: bool,
     offset: i64,
     limit: i64,
 ) -> Result<(i64, Vec<JobRow>), DbError> {
-    with_conn!(db, conn => {
-        let total: i64 = filtered!(filter).count().get_result(conn).await?;
+    on_conn!(conn, c => {
+        let total: i64 = filtered!(filter).count().get_result(c).await?;
         let query = filtered!(filter).select(JobRow::as_select());
         let query = order_by!(query, order_column, descending, [
             job_id, job_name, job_status, job_type, job_namespace, job_client, ret_stat, job_cost, operator,
             c_time, s_time, e_time, u_time
         ]);
-        let rows = query.offset(offset).limit(limit).load(conn).await?;
+        let rows = query.offset(offset).limit(limit).load(c).await?;
         Ok((total, rows))
     })
 }
 
 /// Jobs still running, for recovery at start.
-pub async fn started_ids(db: &Database) -> Result<Vec<i64>, DbError> {
-    with_conn!(db, conn => {
-        Ok(job::table.filter(job::job_status.eq("started")).select(job::job_id).load(conn).await?)
+pub async fn started_ids(conn: &mut Conn) -> Result<Vec<i64>, DbError> {
+    on_conn!(conn, c => {
+        Ok(job::table.filter(job::job_status.eq(JobStatus::Started)).select(job::job_id).load(c).await?)
+    })
+}
+
+/// Where a running job times out.
+pub fn deadline_of(start: NaiveDateTime, timeout_secs: i32) -> NaiveDateTime {
+    start + ChronoDuration::seconds(i64::from(timeout_secs.max(1)))
+}
+
+/// Running jobs whose deadline has passed.
+pub async fn expired(conn: &mut Conn, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
+    on_conn!(conn, c => {
+        Ok(job::table
+            .filter(job::job_status.eq(JobStatus::Started))
+            .filter(job::deadline.lt(now))
+            .select(job::job_id)
+            .load(c)
+            .await?)
+    })
+}
+
+/// Ends a running (or waiting) job from outside its tasks — timeout or
+/// cancel: the job fails with `stat`, its pending and started tasks are
+/// aborted with it (so no further task starts and late results are ignored),
+/// its locks are released. `true` if this call ended it.
+pub async fn end(conn: &mut Conn, job_id: i64, stat: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    conn.begin().await?;
+    let ended = end_in(conn, job_id, stat, now).await;
+    conn.finish(ended).await
+}
+
+async fn end_in(conn: &mut Conn, job_id: i64, stat: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let (end, abort) = (state::job::END, state::task::ABORT);
+    let aborted = on_conn!(conn, c => {
+        // A write first: SQLite takes its write lock now instead of failing
+        // to upgrade a read lock later; elsewhere it locks the job row.
+        diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
+        let row: Option<JobRow> = job::table.find(job_id).select(JobRow::as_select()).first(c).await.optional()?;
+        let Some(row) = row else { return Ok(None) };
+        let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(end.from)))
+            .set((
+                job::job_status.eq(end.to),
+                job::ret_stat.eq(stat),
+                job::e_time.eq(now),
+                job::u_time.eq(now),
+                job::job_cost.eq(cost_seconds(row.s_time, now)),
+            ))
+            .execute(c)
+            .await?;
+        if ended == 0 {
+            return Ok(None);
+        }
+        let running = task::table.filter(task::job_id.eq(job_id)).filter(task::task_status.eq_any(abort.from));
+        let aborted: Vec<i64> = running.select(task::task_id).load(c).await?;
+        diesel::update(running)
+            .set((task::task_status.eq(abort.to), task::ret_stat.eq(stat), task::u_time.eq(now)))
+            .execute(c)
+            .await?;
+        diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
+        Ok(Some(aborted))
+    })?;
+    let Some(aborted) = aborted else { return Ok(false) };
+    attempts::close_open(conn, &aborted, AttemptOutcome::Aborted, stat, now).await?;
+    Ok(true)
+}
+
+/// Soft delete: the job stays in the database with `is_valid = 0`.
+pub async fn invalidate(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
+    on_conn!(conn, c => {
+        let moved = diesel::update(job::table.find(job_id).filter(job::is_valid.eq(true)))
+            .set((job::is_valid.eq(false), job::u_time.eq(now)))
+            .execute(c)
+            .await?;
+        Ok(moved == 1)
+    })
+}
+
+/// Makes a failed job resumable: finished tasks keep their results; failed
+/// and never-started ones go back to `waiting`, each waiting on its
+/// unfinished dependencies; the job waits (to take its locks again) with
+/// `exe_id + 1`. `false` if the job is not failed.
+pub async fn reset_failed(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
+    conn.begin().await?;
+    let reset = reset_failed_in(conn, job_id, now).await;
+    conn.finish(reset).await
+}
+
+async fn reset_failed_in(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
+    let (job_reset, task_reset) = (state::job::RESET, state::task::RESET);
+    on_conn!(conn, c => {
+        // A write first: SQLite takes its write lock now instead of failing
+        // to upgrade a read lock later; elsewhere it locks the job row.
+        diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
+        let rows: Vec<(i64, String, TaskStatus, String)> = task::table
+            .filter(task::job_id.eq(job_id))
+            .select((task::task_id, task::task_label, task::task_status, task::task_dependencies))
+            .load(c)
+            .await?;
+        let finished: std::collections::HashSet<&str> =
+            rows.iter().filter(|r| r.2 == TaskStatus::Finished).map(|r| r.1.as_str()).collect();
+        let unfinished = rows.len() - finished.len();
+        let reset = diesel::update(
+            job::table.find(job_id).filter(job::job_status.eq_any(job_reset.from)).filter(job::is_valid.eq(true)),
+        )
+        .set((
+            job::job_status.eq(job_reset.to),
+            job::ret_stat.eq(""),
+            job::exe_id.eq(job::exe_id + 1),
+            job::u_time.eq(now),
+            job::deadline.eq(None::<NaiveDateTime>),
+            job::tasks_unfinished.eq(i32::try_from(unfinished).unwrap_or(i32::MAX)),
+        ))
+        .execute(c)
+        .await?;
+        if reset == 0 {
+            return Ok(false);
+        }
+        for (task_id, _, _, deps) in rows.iter().filter(|r| task_reset.from.contains(&r.2)) {
+            let waiting_on = split_list(deps).iter().filter(|d| !finished.contains(d.as_str())).count();
+            diesel::update(task::table.find(*task_id))
+                .set((
+                    task::task_status.eq(task_reset.to),
+                    task::task_waiting_on.eq(i32::try_from(waiting_on).unwrap_or(i32::MAX)),
+                    task::task_retrycount.eq(0),
+                    task::ret_stat.eq(""),
+                    task::ret_data.eq(None::<String>),
+                    task::u_time.eq(now),
+                ))
+                .execute(c)
+                .await?;
+        }
+        Ok(true)
     })
 }
 

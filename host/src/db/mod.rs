@@ -5,7 +5,8 @@
 //! conditional update naming the state it leaves (see `jobs` and `tasks`), so a
 //! task can never be advanced twice, whoever else runs the same update.
 
-pub mod control;
+pub mod attempts;
+pub mod locks;
 pub mod jobs;
 pub mod models;
 pub mod plugins;
@@ -54,7 +55,7 @@ const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/my
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
 
 /// A pool for one of the three backends. Query code is written once and
-/// expanded per backend by [`with_conn!`].
+/// expanded per backend by [`on_conn!`] on a [`Conn`].
 #[derive(Clone)]
 pub enum Database {
     Sqlite(Pool<SqliteAsync>),
@@ -140,52 +141,134 @@ impl DbError {
     }
 }
 
-/// Runs `$body` with `$conn: &mut <backend connection>`, once per backend arm.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! with_conn {
-    ($db:expr, $conn:ident => $body:expr) => {
-        match $db {
-            $crate::db::Database::Sqlite(pool) => $crate::with_pooled!(pool, $conn => $body),
-            $crate::db::Database::Mysql(pool) => $crate::with_pooled!(pool, $conn => $body),
-            $crate::db::Database::Postgres(pool) => $crate::with_pooled!(pool, $conn => $body),
-        }
-    };
+/// A pooled connection to one of the three backends. Query functions take
+/// `&mut Conn`, so a caller composes several in one transaction
+/// ([`Conn::begin`], [`Conn::finish`]). A connection that lost its server is
+/// not given back to the pool: the next checkout opens a fresh one (so work
+/// resumes by itself once the database is back).
+pub struct Conn {
+    pooled: Option<Pooled>,
+    lost: bool,
 }
 
-/// One arm of [`with_conn!`]: a pooled connection for `$body`, discarded
-/// instead of returned to the pool if it lost its server.
+#[doc(hidden)]
+pub enum Pooled {
+    Sqlite(deadpool::managed::Object<AsyncDieselConnectionManager<SqliteAsync>>),
+    Mysql(deadpool::managed::Object<AsyncDieselConnectionManager<AsyncMysqlConnection>>),
+    Postgres(deadpool::managed::Object<AsyncDieselConnectionManager<AsyncPgConnection>>),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").field("lost", &self.lost).finish_non_exhaustive()
+    }
+}
+
+/// Runs `$body` with `$c: &mut <backend connection>`, expanded once per
+/// backend; an outcome saying the server went away marks the connection lost.
 #[macro_export]
 #[doc(hidden)]
-macro_rules! with_pooled {
-    ($pool:ident, $conn:ident => $body:expr) => {{
-        let mut pooled = $pool.get().await.map_err($crate::db::DbError::pool)?;
-        let outcome = async {
-            let $conn = &mut *pooled;
-            $body
-        }
-        .await;
-        $crate::db::discard_if_lost(pooled, &outcome);
+macro_rules! on_conn {
+    ($conn:expr, $c:ident => $body:expr) => {{
+        let conn: &mut $crate::db::Conn = $conn;
+        let outcome = match conn.pooled_mut() {
+            Err(err) => Err(err),
+            Ok($crate::db::Pooled::Sqlite(object)) => async {
+                let $c = &mut **object;
+                $body
+            }
+            .await,
+            Ok($crate::db::Pooled::Mysql(object)) => async {
+                let $c = &mut **object;
+                $body
+            }
+            .await,
+            Ok($crate::db::Pooled::Postgres(object)) => async {
+                let $c = &mut **object;
+                $body
+            }
+            .await,
+        };
+        conn.note(&outcome);
         outcome
     }};
 }
 
-/// A connection that lost its server is not given back to the pool: the next
-/// checkout opens a fresh one (so work resumes by itself once the database
-/// is back).
-#[doc(hidden)]
-pub fn discard_if_lost<M: deadpool::managed::Manager, T>(
-    pooled: deadpool::managed::Object<M>,
-    outcome: &Result<T, DbError>,
-) {
-    if matches!(outcome, Err(DbError::Unavailable(_))) {
-        drop(deadpool::managed::Object::take(pooled));
+impl Conn {
+    /// "sqlite", "mysql" or "postgres".
+    pub fn backend(&self) -> &'static str {
+        match &self.pooled {
+            Some(Pooled::Mysql(_)) => "mysql",
+            Some(Pooled::Postgres(_)) => "postgres",
+            _ => "sqlite",
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn pooled_mut(&mut self) -> Result<&mut Pooled, DbError> {
+        self.pooled.as_mut().ok_or_else(|| DbError::Unavailable(String::from("connection already discarded")))
+    }
+
+    #[doc(hidden)]
+    pub fn note<T>(&mut self, outcome: &Result<T, DbError>) {
+        if matches!(outcome, Err(DbError::Unavailable(_))) {
+            self.lost = true;
+        }
+    }
+
+    /// Opens a transaction (a savepoint inside another); end it with [`Conn::finish`].
+    pub async fn begin(&mut self) -> Result<(), DbError> {
+        on_conn!(self, c => Ok(begin_transaction(c).await?))
+    }
+
+    /// Commits when `outcome` is `Ok`, else rolls back; gives `outcome` back
+    /// (or the commit's error).
+    pub async fn finish<T>(&mut self, outcome: Result<T, DbError>) -> Result<T, DbError> {
+        match outcome {
+            Ok(value) => {
+                on_conn!(self, c => Ok(commit_transaction(c).await?))?;
+                Ok(value)
+            }
+            Err(err) => {
+                // The error that ended the transaction is the one to report.
+                let _ = on_conn!(self, c => Ok(rollback_transaction(c).await?));
+                Err(err)
+            }
+        }
+    }
+}
+
+// Through diesel-async's transaction manager, which tracks the depth: a
+// diesel `transaction` inside one of ours becomes a savepoint.
+async fn begin_transaction<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    <C::TransactionManager as diesel_async::TransactionManager<C>>::begin_transaction(c).await
+}
+
+async fn commit_transaction<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    <C::TransactionManager as diesel_async::TransactionManager<C>>::commit_transaction(c).await
+}
+
+async fn rollback_transaction<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    <C::TransactionManager as diesel_async::TransactionManager<C>>::rollback_transaction(c).await
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.lost {
+            return;
+        }
+        match self.pooled.take() {
+            Some(Pooled::Sqlite(object)) => drop(deadpool::managed::Object::take(object)),
+            Some(Pooled::Mysql(object)) => drop(deadpool::managed::Object::take(object)),
+            Some(Pooled::Postgres(object)) => drop(deadpool::managed::Object::take(object)),
+            None => {}
+        }
     }
 }
 
 /// Pooled connections go back into use without a test query: a broken one is
 /// noticed by the query that fails on it and then discarded
-/// ([`discard_if_lost`]). The default ("verified") recycling would add a round
+/// (see [`Conn`]). The default ("verified") recycling would add a round
 /// trip to every checkout.
 fn fast_recycling<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
     let mut config = ManagerConfig::<C>::default();
@@ -314,10 +397,20 @@ impl Database {
         .map_err(|err| DbError::Migration(err.to_string()))?
     }
 
+    /// A connection from the pool, for query functions.
+    pub async fn conn(&self) -> Result<Conn, DbError> {
+        let pooled = match self {
+            Self::Sqlite(pool) => Pooled::Sqlite(pool.get().await.map_err(DbError::pool)?),
+            Self::Mysql(pool) => Pooled::Mysql(pool.get().await.map_err(DbError::pool)?),
+            Self::Postgres(pool) => Pooled::Postgres(pool.get().await.map_err(DbError::pool)?),
+        };
+        Ok(Conn { pooled: Some(pooled), lost: false })
+    }
+
     /// A cheap round trip, for `/healthz`.
     pub async fn ping(&self) -> Result<(), DbError> {
-        with_conn!(self, conn => {
-            diesel::sql_query("SELECT 1").execute(conn).await?;
+        on_conn!(&mut self.conn().await?, c => {
+            diesel::sql_query("SELECT 1").execute(c).await?;
             Ok(())
         })
     }

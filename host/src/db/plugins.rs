@@ -12,8 +12,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::models::PluginRow;
 use super::schema::{workflow_plugin as plugin, workflow_plugin_chunk as chunk};
-use super::{Database, DbError};
-use crate::with_conn;
+use super::{Conn, DbError};
+use crate::on_conn;
 
 /// Bytes per chunk row: far below MariaDB's default 16 MiB packet.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -58,16 +58,16 @@ pub enum Selector {
 
 /// Stores a validated upload and makes it its job_type's active version.
 /// Re-uploading identical bytes stores nothing new.
-pub async fn store(db: &Database, row: PluginRow, bytes: &[u8], now: NaiveDateTime) -> Result<Stored, DbError> {
-    match store_once(db, &row, bytes, now).await {
+pub async fn store(conn: &mut Conn, row: PluginRow, bytes: &[u8], now: NaiveDateTime) -> Result<Stored, DbError> {
+    match store_once(conn, &row, bytes, now).await {
         // Another instance stored the same bytes between our check and insert.
-        Err(err) if err.is_unique_violation() => store_once(db, &row, bytes, now).await,
+        Err(err) if err.is_unique_violation() => store_once(conn, &row, bytes, now).await,
         outcome => outcome,
     }
 }
 
-async fn store_once(db: &Database, row: &PluginRow, bytes: &[u8], now: NaiveDateTime) -> Result<Stored, DbError> {
-    with_conn!(db, conn => {
+async fn store_once(conn: &mut Conn, row: &PluginRow, bytes: &[u8], now: NaiveDateTime) -> Result<Stored, DbError> {
+    on_conn!(conn, conn => {
         conn.transaction(async |c| {
             touch!(c, &row.job_type, now);
             let existing: Option<PluginRow> =
@@ -108,12 +108,12 @@ async fn store_once(db: &Database, row: &PluginRow, bytes: &[u8], now: NaiveDate
 /// Makes one stored version of `job_type` the active one; `None` when it has
 /// no such version (nothing changed then).
 pub async fn activate(
-    db: &Database,
+    conn: &mut Conn,
     job_type: &str,
     selector: &Selector,
     now: NaiveDateTime,
 ) -> Result<Option<PluginRow>, DbError> {
-    with_conn!(db, conn => {
+    on_conn!(conn, conn => {
         conn.transaction(async |c| {
             touch!(c, job_type, now);
             let query = plugin::table.filter(plugin::job_type.eq(job_type)).select(plugin::plugin_sha256).into_boxed();
@@ -133,8 +133,8 @@ pub async fn activate(
 
 /// Leaves `job_type` without an active version (new jobs are refused; rows
 /// and bytes stay). Returns how many versions it has, 0 for an unknown one.
-pub async fn disable(db: &Database, job_type: &str, now: NaiveDateTime) -> Result<usize, DbError> {
-    with_conn!(db, conn => {
+pub async fn disable(conn: &mut Conn, job_type: &str, now: NaiveDateTime) -> Result<usize, DbError> {
+    on_conn!(conn, conn => {
         conn.transaction(async |c| {
             touch!(c, job_type, now);
             diesel::update(plugin::table.filter(plugin::job_type.eq(job_type)))
@@ -150,8 +150,8 @@ pub async fn disable(db: &Database, job_type: &str, now: NaiveDateTime) -> Resul
 }
 
 /// Every stored version, by job_type then upload time.
-pub async fn list(db: &Database, job_type: Option<&str>) -> Result<Vec<PluginRow>, DbError> {
-    with_conn!(db, conn => {
+pub async fn list(conn: &mut Conn, job_type: Option<&str>) -> Result<Vec<PluginRow>, DbError> {
+    on_conn!(conn, conn => {
         let mut query = plugin::table.select(PluginRow::as_select()).into_boxed();
         if let Some(job_type) = job_type {
             query = query.filter(plugin::job_type.eq(job_type));
@@ -162,8 +162,8 @@ pub async fn list(db: &Database, job_type: Option<&str>) -> Result<Vec<PluginRow
 
 /// (job_type, sha256) of every active version: what the plugin refresher
 /// compares with what it has loaded, every second on every instance.
-pub async fn active(db: &Database) -> Result<Vec<(String, String)>, DbError> {
-    with_conn!(db, conn => {
+pub async fn active(conn: &mut Conn) -> Result<Vec<(String, String)>, DbError> {
+    on_conn!(conn, conn => {
         Ok(plugin::table
             .filter(plugin::is_active.eq(true))
             .select((plugin::job_type, plugin::plugin_sha256))
@@ -173,8 +173,8 @@ pub async fn active(db: &Database) -> Result<Vec<(String, String)>, DbError> {
 }
 
 /// The bytes of one stored version, `None` when no such version exists.
-pub async fn bytes(db: &Database, sha256: &str) -> Result<Option<Vec<u8>>, DbError> {
-    let pieces: Vec<Vec<u8>> = with_conn!(db, conn => {
+pub async fn bytes(conn: &mut Conn, sha256: &str) -> Result<Option<Vec<u8>>, DbError> {
+    let pieces: Vec<Vec<u8>> = on_conn!(conn, conn => {
         Ok::<_, DbError>(chunk::table
             .filter(chunk::plugin_sha256.eq(sha256))
             .order(chunk::chunk_no.asc())

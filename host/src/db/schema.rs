@@ -91,4 +91,25 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(workflow_job, workflow_task, workflow_lock, workflow_plugin);
+diesel::table! {
+    workflow_task_attempt (attempt_id) {
+        attempt_id -> BigInt,
+        task_id -> BigInt,
+        job_id -> BigInt,
+        exe_id -> Integer,
+        attempt_no -> Integer,
+        instance -> Text,
+        s_time -> Timestamp,
+        e_time -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        ret_stat -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    workflow_job,
+    workflow_task,
+    workflow_lock,
+    workflow_plugin,
+    workflow_task_attempt
+);

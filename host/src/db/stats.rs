@@ -7,8 +7,9 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
 use diesel_async::RunQueryDsl;
 
-use super::{Database, DbError};
-use crate::with_conn;
+use super::{Conn, DbError};
+use crate::on_conn;
+use crate::state::JobStatus;
 
 /// Which jobs a report counts.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +27,7 @@ pub struct DayCount {
     #[diesel(sql_type = Text)]
     pub day: String,
     #[diesel(sql_type = Text)]
-    pub job_status: String,
+    pub job_status: JobStatus,
     #[diesel(sql_type = Text)]
     pub ret_stat: String,
     #[diesel(sql_type = BigInt)]
@@ -82,9 +83,9 @@ macro_rules! report {
         let tag = filter.job_tag.clone().unwrap_or_default();
         let (exact, first, last, middle) = tag_patterns(&tag);
         let since = filter.since.unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
-        let postgres = matches!($db, Database::Postgres(_));
+        let postgres = $db.backend() == "postgres";
         let sql = if postgres { numbered(&$sql) } else { $sql };
-        with_conn!($db, conn => {
+        on_conn!($db, conn => {
             Ok::<Vec<$row>, DbError>(diesel::sql_query(sql.clone())
                 .bind::<Text, _>(&filter.job_type)
                 .bind::<Bool, _>(true)
@@ -101,26 +102,28 @@ macro_rules! report {
 }
 
 /// Ended jobs per creation day, status and stat (success rate).
-pub async fn ended_by_day(db: &Database, filter: &StatsFilter) -> Result<Vec<DayCount>, DbError> {
+pub async fn ended_by_day(conn: &mut Conn, filter: &StatsFilter) -> Result<Vec<DayCount>, DbError> {
     let sql = format!(
         "SELECT CAST(DATE(c_time) AS CHAR(10)) AS day, job_status, ret_stat, COUNT(*) AS jobs \
-         FROM workflow_job WHERE {WHERE} AND job_status IN ('finished', 'failed') \
-         GROUP BY CAST(DATE(c_time) AS CHAR(10)), job_status, ret_stat"
+         FROM workflow_job WHERE {WHERE} AND job_status IN ('{finished}', '{failed}') \
+         GROUP BY CAST(DATE(c_time) AS CHAR(10)), job_status, ret_stat",
+        finished = JobStatus::Finished,
+        failed = JobStatus::Failed,
     );
-    report!(db, filter, sql, DayCount)
+    report!(conn, filter, sql, DayCount)
 }
 
 /// Jobs per distinct `job_tags` text (tag ratio; the tags are split by the caller).
-pub async fn by_tags(db: &Database, filter: &StatsFilter) -> Result<Vec<ValueCount>, DbError> {
+pub async fn by_tags(conn: &mut Conn, filter: &StatsFilter) -> Result<Vec<ValueCount>, DbError> {
     let sql = format!("SELECT job_tags AS value, COUNT(*) AS jobs FROM workflow_job WHERE {WHERE} GROUP BY job_tags");
-    report!(db, filter, sql, ValueCount)
+    report!(conn, filter, sql, ValueCount)
 }
 
 /// Ended jobs per `ret_stat` (error-code ratio).
-pub async fn by_ret_stat(db: &Database, filter: &StatsFilter) -> Result<Vec<ValueCount>, DbError> {
+pub async fn by_ret_stat(conn: &mut Conn, filter: &StatsFilter) -> Result<Vec<ValueCount>, DbError> {
     let sql = format!(
         "SELECT ret_stat AS value, COUNT(*) AS jobs FROM workflow_job WHERE {WHERE} AND ret_stat <> '' \
          GROUP BY ret_stat"
     );
-    report!(db, filter, sql, ValueCount)
+    report!(conn, filter, sql, ValueCount)
 }

@@ -1,5 +1,5 @@
 //! Queries on `workflow_task`, and the task transitions of the state machine
-//! (the rules themselves are in `engine::state`).
+//! (`crate::state::task`: each UPDATE's WHERE is its transition's `from`).
 //!
 //! A finish moves its task first, then counts the job's unfinished tasks down
 //! in the job row: that row lock serialises the completions of one job, and
@@ -10,19 +10,21 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
+use super::attempts::{self, NewAttempt};
 use super::jobs::cost_seconds;
 use super::models::{JobRow, TaskRow, split_list};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
-use super::{Database, DbError};
-use crate::with_conn;
+use super::{Conn, DbError};
+use crate::on_conn;
+use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus, stat};
 
 /// How a job ended, when a task's completion ended it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobEnd {
     pub job_id: i64,
-    pub job_status: &'static str,
+    pub job_status: JobStatus,
     pub ret_stat: String,
 }
 
@@ -34,30 +36,54 @@ pub struct Recorded {
     pub job_end: Option<JobEnd>,
 }
 
-/// pending → started, only if the task is still pending (else someone else
-/// has it, and the caller drops the message); with what parameter resolution
-/// needs: the task, its job, and its dependencies — one connection for all.
+/// A task this worker now owns, with its context and its open attempt.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub task: TaskRow,
+    pub job: JobRow,
+    pub dependencies: Vec<TaskRow>,
+    pub attempt_id: i64,
+}
+
+/// pending → started (only if the task is still pending, else someone else
+/// has it and the caller drops the message), with an attempt opened for
+/// `instance`; returns what parameter resolution needs: the task, its job,
+/// and its dependencies — one transaction for all.
 pub async fn start(
-    db: &Database,
+    conn: &mut Conn,
     task_id: i64,
+    instance: &str,
     lease_until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Option<Started>, DbError> {
-    with_conn!(db, conn => {
-        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq("pending")))
+    conn.begin().await?;
+    let outcome = start_in(conn, task_id, instance, lease_until, now).await;
+    conn.finish(outcome).await
+}
+
+async fn start_in(
+    conn: &mut Conn,
+    task_id: i64,
+    instance: &str,
+    lease_until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Option<Started>, DbError> {
+    let transition = state::task::START;
+    let context = on_conn!(conn, c => {
+        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from)))
             .set((
-                task::task_status.eq("started"),
+                task::task_status.eq(transition.to),
                 task::s_time.eq(now),
                 task::u_time.eq(now),
                 task::task_lease_until.eq(Some(lease_until)),
             ))
-            .execute(conn)
+            .execute(c)
             .await?;
         if moved == 0 {
             return Ok(None);
         }
-        let row: TaskRow = task::table.find(task_id).select(TaskRow::as_select()).first(conn).await?;
-        let job_row: JobRow = job::table.find(row.job_id).select(JobRow::as_select()).first(conn).await?;
+        let row: TaskRow = task::table.find(task_id).select(TaskRow::as_select()).first(c).await?;
+        let job_row: JobRow = job::table.find(row.job_id).select(JobRow::as_select()).first(c).await?;
         let labels = split_list(&row.task_dependencies);
         let dependencies = if labels.is_empty() {
             Vec::new()
@@ -67,138 +93,110 @@ pub async fn start(
                 .filter(task::task_label.eq_any(labels))
                 .select(TaskRow::as_select())
                 .order(task::task_id.asc())
-                .load(conn)
+                .load(c)
                 .await?
         };
-        Ok(Some(Started { task: row, job: job_row, dependencies }))
-    })
-}
-
-/// A task this worker now owns, with its context.
-#[derive(Debug, Clone)]
-pub struct Started {
-    pub task: TaskRow,
-    pub job: JobRow,
-    pub dependencies: Vec<TaskRow>,
+        Ok(Some((row, job_row, dependencies)))
+    })?;
+    let Some((task, job, dependencies)) = context else { return Ok(None) };
+    let attempt = NewAttempt {
+        task_id,
+        job_id: task.job_id,
+        exe_id: job.exe_id,
+        attempt_no: task.task_retrycount,
+        instance,
+    };
+    let attempt_id = attempts::open(conn, &attempt, now).await?;
+    Ok(Some(Started { task, job, dependencies, attempt_id }))
 }
 
 /// started → finished; releases the dependents whose last dependency this
 /// was; copies `ret_data` to the job when `is_save`; finishes the job when no
-/// task is left. `None` when the task was not `started` (already recorded).
+/// task is left. `None` when the attempt no longer owns its task (it was
+/// handed back, its lease expired or its job ended: only the live attempt of
+/// a task records a result) or the task was not `started`.
 pub async fn finish(
-    db: &Database,
+    conn: &mut Conn,
     row: &TaskRow,
+    attempt_id: i64,
+    ret_data: Option<String>,
+    now: NaiveDateTime,
+) -> Result<Option<Recorded>, DbError> {
+    conn.begin().await?;
+    let outcome = finish_in(conn, row, attempt_id, ret_data, now).await;
+    conn.finish(outcome).await
+}
+
+async fn finish_in(
+    conn: &mut Conn,
+    row: &TaskRow,
+    attempt_id: i64,
     ret_data: Option<String>,
     now: NaiveDateTime,
 ) -> Result<Option<Recorded>, DbError> {
     let dependents = split_list(&row.task_dependents);
     let cost = cost_seconds(row.s_time, now);
     let (task_id, job_id, is_save) = (row.task_id, row.job_id, row.task_is_save);
-    with_conn!(db, conn => {
-        conn.transaction(async |c| {
-            let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq("started")))
-                .set((
-                    task::task_status.eq("finished"),
-                    task::ret_stat.eq("OK"),
-                    task::ret_data.eq(ret_data.clone()),
-                    task::task_cost.eq(cost),
-                    task::u_time.eq(now),
-                ))
+    let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);
+    if !attempts::close(conn, attempt_id, AttemptOutcome::Finished, stat::OK, now).await? {
+        return Ok(None);
+    }
+    on_conn!(conn, c => {
+        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(finish.from)))
+            .set((
+                task::task_status.eq(finish.to),
+                task::ret_stat.eq(stat::OK),
+                task::ret_data.eq(ret_data.clone()),
+                task::task_cost.eq(cost),
+                task::u_time.eq(now),
+            ))
+            .execute(c)
+            .await?;
+        if moved == 0 {
+            return Ok(None);
+        }
+        // Locks the job row: the finishes of one job are serialised from here.
+        let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
+        if is_save {
+            diesel::update(job::table.find(job_id)).set((countdown, job::ret_data.eq(ret_data.clone()))).execute(c).await?;
+        } else {
+            diesel::update(job::table.find(job_id)).set(countdown).execute(c).await?;
+        }
+        let mut recorded = Recorded::default();
+        if !dependents.is_empty() {
+            let waiting = task::table
+                .filter(task::job_id.eq(job_id))
+                .filter(task::task_label.eq_any(dependents.clone()))
+                .filter(task::task_status.eq_any(release.from));
+            diesel::update(waiting)
+                .set(task::task_waiting_on.eq(task::task_waiting_on - 1))
                 .execute(c)
                 .await?;
-            if moved == 0 {
-                return Ok::<_, DbError>(None);
-            }
-            // Locks the job row: the finishes of one job are serialised from here.
-            let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
-            if is_save {
-                diesel::update(job::table.find(job_id)).set((countdown, job::ret_data.eq(ret_data.clone()))).execute(c).await?;
-            } else {
-                diesel::update(job::table.find(job_id)).set(countdown).execute(c).await?;
-            }
-            let mut recorded = Recorded::default();
-            if !dependents.is_empty() {
-                let waiting = task::table
-                    .filter(task::job_id.eq(job_id))
-                    .filter(task::task_label.eq_any(dependents.clone()))
-                    .filter(task::task_status.eq("waiting"));
-                diesel::update(waiting)
-                    .set(task::task_waiting_on.eq(task::task_waiting_on - 1))
-                    .execute(c)
-                    .await?;
-                let released: Vec<i64> = task::table
-                    .filter(task::job_id.eq(job_id))
-                    .filter(task::task_label.eq_any(dependents.clone()))
-                    .filter(task::task_status.eq("waiting"))
-                    .filter(task::task_waiting_on.le(0))
-                    .select(task::task_id)
-                    .load(c)
-                    .await?;
-                for id in released {
-                    let moved = diesel::update(task::table.find(id).filter(task::task_status.eq("waiting")))
-                        .set((task::task_status.eq("pending"), task::u_time.eq(now)))
-                        .execute(c)
-                        .await?;
-                    if moved == 1 {
-                        recorded.ready.push(id);
-                    }
-                }
-            }
-            let (unfinished, started): (i32, NaiveDateTime) =
-                job::table.find(job_id).select((job::tasks_unfinished, job::s_time)).first(c).await?;
-            if unfinished <= 0 {
-                let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq("started")))
-                    .set((
-                        job::job_status.eq("finished"),
-                        job::ret_stat.eq("OK"),
-                        job::e_time.eq(now),
-                        job::job_cost.eq(cost_seconds(started, now)),
-                    ))
-                    .execute(c)
-                    .await?;
-                if ended == 1 {
-                    diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
-                    recorded.job_end = Some(JobEnd { job_id, job_status: "finished", ret_stat: "OK".into() });
-                }
-            }
-            Ok(Some(recorded))
-        })
-        .await
-    })
-}
-
-/// started → failed with `ret_stat`; the job fails with it if it is still
-/// running (so a job's ret_stat is its first failing task's).
-pub async fn fail(
-    db: &Database,
-    row: &TaskRow,
-    ret_stat: &str,
-    ret_data: Option<String>,
-    now: NaiveDateTime,
-) -> Result<Option<Recorded>, DbError> {
-    let cost = cost_seconds(row.s_time, now);
-    let (task_id, job_id) = (row.task_id, row.job_id);
-    let stat = ret_stat.to_owned();
-    with_conn!(db, conn => {
-        conn.transaction(async |c| {
-            let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq("started")))
-                .set((
-                    task::task_status.eq("failed"),
-                    task::ret_stat.eq(stat.clone()),
-                    task::ret_data.eq(ret_data.clone()),
-                    task::task_cost.eq(cost),
-                    task::u_time.eq(now),
-                ))
-                .execute(c)
+            let released: Vec<i64> = task::table
+                .filter(task::job_id.eq(job_id))
+                .filter(task::task_label.eq_any(dependents.clone()))
+                .filter(task::task_status.eq_any(release.from))
+                .filter(task::task_waiting_on.le(0))
+                .select(task::task_id)
+                .load(c)
                 .await?;
-            if moved == 0 {
-                return Ok::<_, DbError>(None);
+            for id in released {
+                let moved = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
+                    .set((task::task_status.eq(release.to), task::u_time.eq(now)))
+                    .execute(c)
+                    .await?;
+                if moved == 1 {
+                    recorded.ready.push(id);
+                }
             }
-            let started: NaiveDateTime = job::table.find(job_id).select(job::s_time).first(c).await?;
-            let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq("started")))
+        }
+        let (unfinished, started): (i32, NaiveDateTime) =
+            job::table.find(job_id).select((job::tasks_unfinished, job::s_time)).first(c).await?;
+        if unfinished <= 0 {
+            let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(job_finish.from)))
                 .set((
-                    job::job_status.eq("failed"),
-                    job::ret_stat.eq(stat.clone()),
+                    job::job_status.eq(job_finish.to),
+                    job::ret_stat.eq(stat::OK),
                     job::e_time.eq(now),
                     job::job_cost.eq(cost_seconds(started, now)),
                 ))
@@ -206,65 +204,151 @@ pub async fn fail(
                 .await?;
             if ended == 1 {
                 diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
+                recorded.job_end = Some(JobEnd { job_id, job_status: job_finish.to, ret_stat: stat::OK.into() });
             }
-            let job_end = (ended == 1).then(|| JobEnd { job_id, job_status: "failed", ret_stat: stat.clone() });
-            Ok(Some(Recorded { ready: Vec::new(), job_end }))
-        })
-        .await
+        }
+        Ok(Some(recorded))
+    })
+}
+
+/// started → failed with `ret_stat`; the job fails with it if it is still
+/// running (so a job's ret_stat is its first failing task's). `None`, as for
+/// [`finish`], when the attempt no longer owns its task.
+pub async fn fail(
+    conn: &mut Conn,
+    row: &TaskRow,
+    attempt_id: i64,
+    ret_stat: &str,
+    ret_data: Option<String>,
+    now: NaiveDateTime,
+) -> Result<Option<Recorded>, DbError> {
+    conn.begin().await?;
+    let outcome = fail_in(conn, row, attempt_id, ret_stat, ret_data, now).await;
+    conn.finish(outcome).await
+}
+
+async fn fail_in(
+    conn: &mut Conn,
+    row: &TaskRow,
+    attempt_id: i64,
+    ret_stat: &str,
+    ret_data: Option<String>,
+    now: NaiveDateTime,
+) -> Result<Option<Recorded>, DbError> {
+    let cost = cost_seconds(row.s_time, now);
+    let (task_id, job_id) = (row.task_id, row.job_id);
+    let (fail, job_fail) = (state::task::FAIL, state::job::FAIL);
+    if !attempts::close(conn, attempt_id, AttemptOutcome::Failed, ret_stat, now).await? {
+        return Ok(None);
+    }
+    on_conn!(conn, c => {
+        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(fail.from)))
+            .set((
+                task::task_status.eq(fail.to),
+                task::ret_stat.eq(ret_stat),
+                task::ret_data.eq(ret_data.clone()),
+                task::task_cost.eq(cost),
+                task::u_time.eq(now),
+            ))
+            .execute(c)
+            .await?;
+        if moved == 0 {
+            return Ok(None);
+        }
+        let started: NaiveDateTime = job::table.find(job_id).select(job::s_time).first(c).await?;
+        let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(job_fail.from)))
+            .set((
+                job::job_status.eq(job_fail.to),
+                job::ret_stat.eq(ret_stat),
+                job::e_time.eq(now),
+                job::job_cost.eq(cost_seconds(started, now)),
+            ))
+            .execute(c)
+            .await?;
+        if ended == 1 {
+            diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
+        }
+        let job_end = (ended == 1).then(|| JobEnd { job_id, job_status: job_fail.to, ret_stat: ret_stat.to_owned() });
+        Ok(Some(Recorded { ready: Vec::new(), job_end }))
     })
 }
 
 /// started → pending for another attempt (retry-max not reached): keeps the
 /// failed attempt's stat and data visible until the next one ends. `true` if
-/// this call moved it.
+/// this call moved it (`false` when the attempt no longer owns its task).
 pub async fn retry(
-    db: &Database,
+    conn: &mut Conn,
     row: &TaskRow,
-    stat: &str,
+    attempt_id: i64,
+    ret_stat: &str,
     ret_data: Option<String>,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     let (task_id, count) = (row.task_id, row.task_retrycount);
-    let stat = stat.to_owned();
-    with_conn!(db, conn => {
-        let moved = diesel::update(
-            task::table.find(task_id).filter(task::task_status.eq("started")).filter(task::task_retrycount.eq(count)),
-        )
-        .set((
-            task::task_status.eq("pending"),
-            task::task_retrycount.eq(count + 1),
-            task::ret_stat.eq(stat),
-            task::ret_data.eq(ret_data),
-            task::u_time.eq(now),
-        ))
-        .execute(conn)
-        .await?;
-        Ok(moved == 1)
-    })
+    let transition = state::task::RETRY;
+    conn.begin().await?;
+    let outcome = async {
+        if !attempts::close(conn, attempt_id, AttemptOutcome::Retried, ret_stat, now).await? {
+            return Ok(false);
+        }
+        on_conn!(conn, c => {
+            let moved = diesel::update(
+                task::table
+                    .find(task_id)
+                    .filter(task::task_status.eq_any(transition.from))
+                    .filter(task::task_retrycount.eq(count)),
+            )
+            .set((
+                task::task_status.eq(transition.to),
+                task::task_retrycount.eq(count + 1),
+                task::ret_stat.eq(ret_stat),
+                task::ret_data.eq(ret_data),
+                task::u_time.eq(now),
+            ))
+            .execute(c)
+            .await?;
+            Ok(moved == 1)
+        })
+    }
+    .await;
+    conn.finish(outcome).await
 }
 
 /// Tasks of a job in creation order, optionally of one status.
-pub async fn list(db: &Database, job_id: i64, status: Option<&str>) -> Result<Vec<TaskRow>, DbError> {
-    with_conn!(db, conn => {
+pub async fn list(conn: &mut Conn, job_id: i64, status: Option<TaskStatus>) -> Result<Vec<TaskRow>, DbError> {
+    on_conn!(conn, c => {
         let mut query = task::table.filter(task::job_id.eq(job_id)).select(TaskRow::as_select()).into_boxed();
         if let Some(status) = status {
-            query = query.filter(task::task_status.eq(status.to_owned()));
+            query = query.filter(task::task_status.eq(status));
         }
-        Ok(query.order(task::task_id.asc()).load(conn).await?)
+        Ok(query.order(task::task_id.asc()).load(c).await?)
     })
 }
 
-pub async fn get(db: &Database, task_id: i64) -> Result<Option<TaskRow>, DbError> {
-    with_conn!(db, conn => {
-        Ok(task::table.find(task_id).select(TaskRow::as_select()).first(conn).await.optional()?)
+pub async fn get(conn: &mut Conn, task_id: i64) -> Result<Option<TaskRow>, DbError> {
+    on_conn!(conn, c => {
+        Ok(task::table.find(task_id).select(TaskRow::as_select()).first(c).await.optional()?)
+    })
+}
+
+/// The ids of a job's tasks in one status.
+pub async fn ids_in(conn: &mut Conn, job_id: i64, status: TaskStatus) -> Result<Vec<i64>, DbError> {
+    on_conn!(conn, c => {
+        Ok(task::table
+            .filter(task::job_id.eq(job_id))
+            .filter(task::task_status.eq(status))
+            .select(task::task_id)
+            .order(task::task_id.asc())
+            .load(c)
+            .await?)
     })
 }
 
 /// At start: re-dispatch the pending tasks of running jobs. With
 /// `take_over_started` (one instance, in-process queue) a task left `started`
-/// by a previous run of this instance goes back to `pending` first.
+/// by a previous run of this instance is handed back to `pending` first.
 pub async fn recover_pending(
-    db: &Database,
+    conn: &mut Conn,
     job_ids: &[i64],
     take_over_started: bool,
     now: NaiveDateTime,
@@ -272,98 +356,121 @@ pub async fn recover_pending(
     if job_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let job_ids = job_ids.to_vec();
-    with_conn!(db, conn => {
-        if take_over_started {
-            diesel::update(task::table.filter(task::job_id.eq_any(job_ids.clone())).filter(task::task_status.eq("started")))
-                .set((task::task_status.eq("pending"), task::u_time.eq(now)))
-                .execute(conn)
-                .await?;
-        }
+    if take_over_started {
+        let left: Vec<i64> = on_conn!(conn, c => {
+            Ok(task::table
+                .filter(task::job_id.eq_any(job_ids))
+                .filter(task::task_status.eq_any(state::task::HAND_BACK.from))
+                .select(task::task_id)
+                .load(c)
+                .await?)
+        })?;
+        hand_back(conn, &left, AttemptOutcome::HandedBack, now).await?;
+    }
+    on_conn!(conn, c => {
         Ok(task::table
             .filter(task::job_id.eq_any(job_ids))
-            .filter(task::task_status.eq("pending"))
+            .filter(task::task_status.eq(TaskStatus::Pending))
             .select(task::task_id)
             .order(task::task_id.asc())
-            .load(conn)
+            .load(c)
             .await?)
     })
 }
 
 /// This worker is alive: the leases of the tasks it runs are extended.
-pub async fn renew_leases(db: &Database, task_ids: &[i64], until: NaiveDateTime) -> Result<(), DbError> {
+pub async fn renew_leases(conn: &mut Conn, task_ids: &[i64], until: NaiveDateTime) -> Result<(), DbError> {
     if task_ids.is_empty() {
         return Ok(());
     }
-    let task_ids = task_ids.to_vec();
-    with_conn!(db, conn => {
-        diesel::update(task::table.filter(task::task_id.eq_any(task_ids)).filter(task::task_status.eq("started")))
+    on_conn!(conn, c => {
+        diesel::update(task::table.filter(task::task_id.eq_any(task_ids)).filter(task::task_status.eq(TaskStatus::Started)))
             .set(task::task_lease_until.eq(Some(until)))
-            .execute(conn)
+            .execute(c)
             .await?;
         Ok(())
     })
 }
 
-/// Started tasks whose worker stopped renewing their lease (it died) go back
-/// to pending, each by a conditional update; returns those this call moved.
-pub async fn expired_leases(db: &Database, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
-    with_conn!(db, conn => {
+/// Started tasks whose worker stopped renewing their lease (it died) are
+/// handed back to pending, each by a conditional update; returns those this
+/// call moved.
+pub async fn expired_leases(conn: &mut Conn, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
+    let transition = state::task::HAND_BACK;
+    let moved = on_conn!(conn, c => {
         let expired: Vec<i64> = task::table
-            .filter(task::task_status.eq("started"))
+            .filter(task::task_status.eq_any(transition.from))
             .filter(task::task_lease_until.lt(now))
             .select(task::task_id)
             .limit(1000)
-            .load(conn)
+            .load(c)
             .await?;
         let mut moved = Vec::new();
         for id in expired {
             let updated = diesel::update(
-                task::table.find(id).filter(task::task_status.eq("started")).filter(task::task_lease_until.lt(now)),
+                task::table
+                    .find(id)
+                    .filter(task::task_status.eq_any(transition.from))
+                    .filter(task::task_lease_until.lt(now)),
             )
-            .set((task::task_status.eq("pending"), task::u_time.eq(now)))
-            .execute(conn)
+            .set((task::task_status.eq(transition.to), task::u_time.eq(now)))
+            .execute(c)
             .await?;
             if updated == 1 {
                 moved.push(id);
             }
         }
         Ok(moved)
-    })
+    })?;
+    attempts::close_open(conn, &moved, AttemptOutcome::LeaseExpired, "", now).await?;
+    Ok(moved)
 }
 
 /// Pending tasks untouched since `before` (their message was lost): touched
 /// now, so the next sweep does not dispatch them again at once.
-pub async fn stale_pending(db: &Database, before: NaiveDateTime, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
-    with_conn!(db, conn => {
+pub async fn stale_pending(conn: &mut Conn, before: NaiveDateTime, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
+    on_conn!(conn, c => {
         let stale: Vec<i64> = task::table
-            .filter(task::task_status.eq("pending"))
+            .filter(task::task_status.eq(TaskStatus::Pending))
             .filter(task::u_time.lt(before))
             .select(task::task_id)
             .limit(1000)
-            .load(conn)
+            .load(c)
             .await?;
         if !stale.is_empty() {
-            diesel::update(task::table.filter(task::task_id.eq_any(stale.clone())).filter(task::task_status.eq("pending")))
+            diesel::update(task::table.filter(task::task_id.eq_any(&stale)).filter(task::task_status.eq(TaskStatus::Pending)))
                 .set(task::u_time.eq(now))
-                .execute(conn)
+                .execute(c)
                 .await?;
         }
         Ok(stale)
     })
 }
 
-/// started → pending for tasks this process was running when it was asked
-/// to stop: another run (or instance) will pick them up.
-pub async fn hand_back(db: &Database, task_ids: &[i64], now: NaiveDateTime) -> Result<usize, DbError> {
+/// started → pending for tasks whose worker stopped (this process was asked
+/// to stop, or a previous run of it left them): another run or instance picks
+/// them up. Their open attempts end with `outcome`.
+pub async fn hand_back(
+    conn: &mut Conn,
+    task_ids: &[i64],
+    outcome: AttemptOutcome,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
     if task_ids.is_empty() {
         return Ok(0);
     }
-    let task_ids = task_ids.to_vec();
-    with_conn!(db, conn => {
-        Ok(diesel::update(task::table.filter(task::task_id.eq_any(task_ids)).filter(task::task_status.eq("started")))
-            .set((task::task_status.eq("pending"), task::u_time.eq(now)))
-            .execute(conn)
-            .await?)
-    })
+    let transition = state::task::HAND_BACK;
+    conn.begin().await?;
+    let handed = async {
+        let handed = on_conn!(conn, c => {
+            Ok(diesel::update(task::table.filter(task::task_id.eq_any(task_ids)).filter(task::task_status.eq_any(transition.from)))
+                .set((task::task_status.eq(transition.to), task::u_time.eq(now)))
+                .execute(c)
+                .await?)
+        })?;
+        attempts::close_open(conn, task_ids, outcome, "", now).await?;
+        Ok(handed)
+    }
+    .await;
+    conn.finish(handed).await
 }

@@ -2,15 +2,15 @@
 //! timer-driven sweep (timeouts, leases, re-dispatch), cancel, delete,
 //! retry_job, recovery at start and shutdown hand-back.
 
-use crate::db::{DbError, control, jobs, tasks};
+use crate::db::{DbError, jobs, locks, tasks};
+use crate::state::{AttemptOutcome, stat};
 
-use super::state::stat;
 use super::{Engine, WAKE_BATCH, now};
 
 impl Engine {
     /// Starts a waiting job if it can take its locks now.
     pub(super) async fn try_start(&self, job_id: i64) -> Result<bool, DbError> {
-        match control::try_start(&self.db, job_id, now()).await? {
+        match locks::try_start(&mut self.db.conn().await?, job_id, now()).await? {
             Some(ready) => {
                 tracing::info!(job_id, "job started: locks taken");
                 self.notify(job_id);
@@ -23,7 +23,7 @@ impl Engine {
 
     /// Gives waiting jobs, oldest first, their chance at the locks just freed.
     pub async fn wake_waiting(&self) -> Result<(), DbError> {
-        for job_id in control::waiting_jobs(&self.db, WAKE_BATCH).await? {
+        for job_id in locks::waiting_jobs(&mut self.db.conn().await?, WAKE_BATCH).await? {
             self.try_start(job_id).await?;
         }
         Ok(())
@@ -42,14 +42,14 @@ impl Engine {
             Err(err) => tracing::warn!(error = %err, "reclaiming messages failed"),
         }
         // A worker that died (kill -9) stopped renewing its leases.
-        let orphans = tasks::expired_leases(&self.db, now()).await?;
+        let orphans = tasks::expired_leases(&mut self.db.conn().await?, now()).await?;
         if !orphans.is_empty() {
             tracing::warn!(tasks = orphans.len(), "tasks of a dead worker taken over");
             self.dispatch(&orphans);
         }
         // A message lost with the queue leaves its task pending: dispatch it again.
         let stale = tasks::stale_pending(
-            &self.db,
+            &mut self.db.conn().await?,
             now() - chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default(),
             now(),
         )
@@ -58,8 +58,8 @@ impl Engine {
             tracing::warn!(tasks = stale.len(), "pending tasks with no message in sight dispatched again");
             self.dispatch(&stale);
         }
-        for job_id in control::expired(&self.db, now()).await? {
-            if control::end(&self.db, job_id, stat::JOB_TIMEOUT, now()).await? {
+        for job_id in jobs::expired(&mut self.db.conn().await?, now()).await? {
+            if jobs::end(&mut self.db.conn().await?, job_id, stat::JOB_TIMEOUT, now()).await? {
                 tracing::warn!(job_id, "job timed out");
                 self.notify(job_id);
             }
@@ -70,7 +70,7 @@ impl Engine {
     /// Stops a running or waiting job (it stays listed, failed with
     /// ERR_JOB_CANCELLED); `false` if it was not running.
     pub async fn cancel_job(&self, job_id: i64) -> Result<bool, DbError> {
-        let ended = control::end(&self.db, job_id, stat::JOB_CANCELLED, now()).await?;
+        let ended = jobs::end(&mut self.db.conn().await?, job_id, stat::JOB_CANCELLED, now()).await?;
         if ended {
             tracing::warn!(job_id, "job cancelled");
             self.notify(job_id);
@@ -82,7 +82,7 @@ impl Engine {
     /// Soft delete (`is_valid = 0`), cancelling the job first if it runs.
     pub async fn delete_job(&self, job_id: i64) -> Result<bool, DbError> {
         self.cancel_job(job_id).await?;
-        let deleted = control::invalidate(&self.db, job_id, now()).await?;
+        let deleted = jobs::invalidate(&mut self.db.conn().await?, job_id, now()).await?;
         if deleted {
             tracing::info!(job_id, "job deleted");
         }
@@ -91,7 +91,7 @@ impl Engine {
 
     /// Resumes a failed job from its failed tasks; `false` if it is not failed.
     pub async fn retry_job(&self, job_id: i64) -> Result<bool, DbError> {
-        if !control::reset_failed(&self.db, job_id, now()).await? {
+        if !jobs::reset_failed(&mut self.db.conn().await?, job_id, now()).await? {
             return Ok(false);
         }
         tracing::info!(job_id, "job retried from its failed tasks");
@@ -102,11 +102,11 @@ impl Engine {
     /// Dispatches again what a previous run left pending or started. Done
     /// once per process; until it succeeds, every sweep tries it again.
     pub async fn recover(&self) -> Result<usize, DbError> {
-        let running = jobs::started_ids(&self.db).await?;
+        let running = jobs::started_ids(&mut self.db.conn().await?).await?;
         // With a shared queue, other instances may be running the started
         // tasks: only the pending ones are dispatched again.
         let take_over_started = !self.queue.is_shared();
-        let pending = tasks::recover_pending(&self.db, &running, take_over_started, now()).await?;
+        let pending = tasks::recover_pending(&mut self.db.conn().await?, &running, take_over_started, now()).await?;
         self.dispatch(&pending);
         self.recovered.store(true, std::sync::atomic::Ordering::Release);
         self.wake_waiting().await?;
@@ -116,11 +116,11 @@ impl Engine {
     /// Extends the leases of the tasks this process runs (it is alive).
     pub async fn renew_leases(&self, task_ids: &[i64]) -> Result<(), DbError> {
         let until = now() + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default();
-        tasks::renew_leases(&self.db, task_ids, until).await
+        tasks::renew_leases(&mut self.db.conn().await?, task_ids, until).await
     }
 
     /// Tasks this process was running when told to stop go back to pending.
     pub async fn hand_back(&self, task_ids: &[i64]) -> Result<usize, DbError> {
-        tasks::hand_back(&self.db, task_ids, now()).await
+        tasks::hand_back(&mut self.db.conn().await?, task_ids, AttemptOutcome::HandedBack, now()).await
     }
 }

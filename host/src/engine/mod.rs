@@ -1,14 +1,14 @@
 //! The engine: creates jobs from plugins (here) and moves tasks through the
-//! state machine (`state`), event-driven — a task is dispatched the moment its
-//! last dependency finishes, never by polling. Running a task is in `run`,
-//! parameter resolution in `params`, locks/timeouts/cancel/retry in
-//! `job_control`, the job_notifier calls in `notify`.
+//! state machine (`crate::state`), event-driven — a task is dispatched the
+//! moment its last dependency finishes, never by polling. Running one task
+//! attempt is in `run`, parameter resolution in `resolve`,
+//! locks/timeouts/cancel/retry in `job_control`, the job_notifier calls in
+//! `notify`. Who takes messages off the queue is `crate::worker`.
 
 mod job_control;
 mod notify;
-pub mod params;
+pub mod resolve;
 mod run;
-pub mod state;
 
 pub use run::backoff;
 
@@ -19,14 +19,14 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::db::control::deadline_of;
+use crate::db::jobs::{self, deadline_of};
 use crate::db::models::{NewJob, NewTask};
-use crate::db::{Database, DbError, jobs};
-use crate::dispatch::{Delivery, Queue, TaskMessage};
+use crate::db::{Database, DbError};
+use crate::dispatch::{Queue, TaskMessage};
 use crate::executor::HttpExecutor;
 use crate::plugins::Registry;
 use crate::runtime::{JobInput, PluginError, TaskSpec};
-use state::{JobStatus, TaskStatus};
+use crate::state::{JobStatus, TaskStatus};
 
 /// Longest `job_extra`, as the seed's `varchar(10240)`.
 pub const MAX_JOB_EXTRA_BYTES: usize = 10240;
@@ -67,7 +67,8 @@ pub enum EngineError {
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub default_job_timeout: u32,
-    pub workers: usize,
+    /// This process, as its task attempts record it (`hostname:pid:random`).
+    pub instance: String,
     /// First retry delay; each next one doubles (capped at 30 s), ±50 % jitter.
     pub retry_backoff: Duration,
     /// How long a message or a pending task may go unattended before it is
@@ -85,7 +86,7 @@ const WAKE_BATCH: i64 = 100;
 pub struct Engine {
     db: Database,
     plugins: Arc<Registry>,
-    queue: Queue,
+    queue: Arc<Queue>,
     executor: HttpExecutor,
     config: EngineConfig,
     /// Whether this process has re-dispatched what a previous run left.
@@ -117,23 +118,21 @@ fn cut_stat(stat: String) -> String {
 }
 
 impl Engine {
-    pub fn new(db: Database, plugins: Registry, queue: Queue, executor: HttpExecutor, config: EngineConfig) -> Self {
+    pub fn new(
+        db: Database,
+        plugins: Arc<Registry>,
+        queue: Arc<Queue>,
+        executor: HttpExecutor,
+        config: EngineConfig,
+    ) -> Self {
         Self {
             db,
-            plugins: Arc::new(plugins),
+            plugins,
             queue,
             executor,
             config,
             recovered: std::sync::atomic::AtomicBool::new(false),
         }
-    }
-
-    pub fn db(&self) -> &Database {
-        &self.db
-    }
-
-    pub fn plugins(&self) -> &Arc<Registry> {
-        &self.plugins
     }
 
     /// Runs the plugin (params_check, workflow) off the async threads, then
@@ -159,8 +158,8 @@ impl Engine {
         let (check, dag) = planned.map_err(|err| match err {
             PluginError::Rejected { message, .. } => EngineError::ParamsCheck(message),
             PluginError::Busy => EngineError::Busy,
-            PluginError::Timeout { call: crate::runtime::Call::ParamsCheck, .. }
-            | PluginError::Trap { call: crate::runtime::Call::ParamsCheck, .. }
+            PluginError::Timeout { call: crate::runtime::Export::ParamsCheck, .. }
+            | PluginError::Trap { call: crate::runtime::Export::ParamsCheck, .. }
             | PluginError::BadCheck(_) => EngineError::ParamsCheck(err.to_string()),
             other => EngineError::Workflow(other.to_string()),
         })?;
@@ -176,7 +175,7 @@ impl Engine {
             job_namespace: request.job_namespace,
             job_reqid: request.job_reqid.clone(),
             job_name: job_name.clone(),
-            job_status: status.as_str().into(),
+            job_status: status,
             job_type: request.job_type.clone(),
             job_tags: check.job_tags.join(","),
             ret_stat: String::new(),
@@ -198,7 +197,7 @@ impl Engine {
             plugin_sha256: entry.sha256,
         };
         let task_rows = task_rows(&dag, now, locked);
-        let (job_id, ready) = jobs::create(&self.db, new_job, task_rows).await.map_err(|err| {
+        let (job_id, ready) = jobs::create(&mut self.db.conn().await?, new_job, task_rows).await.map_err(|err| {
             if err.is_unique_violation() { EngineError::JobExists(job_name.clone()) } else { EngineError::Db(err) }
         })?;
         if locked {
@@ -217,20 +216,6 @@ impl Engine {
             tracing::info!(task_id, "task pending");
             self.queue.push(TaskMessage { task_id, attempt: 0 });
         }
-    }
-
-    /// The next task message, for a worker; `None` when there is none now.
-    pub async fn next_message(&self) -> Option<Delivery> {
-        self.queue.pop().await
-    }
-
-    /// The message's result is stored (or it needed no work).
-    pub async fn ack(&self, delivery: &Delivery) {
-        self.queue.ack(delivery).await;
-    }
-
-    pub fn workers(&self) -> usize {
-        self.config.workers
     }
 }
 
@@ -258,9 +243,7 @@ fn task_rows(dag: &[TaskSpec], now: NaiveDateTime, job_waits: bool) -> Vec<NewTa
                 TaskStatus::Pending
             } else {
                 TaskStatus::Waiting
-            }
-            .as_str()
-            .into(),
+            },
             task_cost: 0.0,
             task_extra: Value::Object(spec.extra.clone().unwrap_or_default()).to_string(),
             task_is_save: spec.is_save,

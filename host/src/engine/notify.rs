@@ -15,7 +15,7 @@ impl Engine {
     pub(super) fn notify(&self, job_id: i64) {
         let (db, plugins) = (self.db.clone(), self.plugins.clone());
         tokio::spawn(async move {
-            let row = match jobs::find_any(&db, job_id).await {
+            let row = match find_job(&db, job_id).await {
                 Ok(Some(row)) => row,
                 Ok(None) => return,
                 Err(err) => {
@@ -36,6 +36,10 @@ impl Engine {
     }
 }
 
+async fn find_job(db: &crate::db::Database, job_id: i64) -> Result<Option<JobRow>, crate::db::DbError> {
+    jobs::find_any(&mut db.conn().await?, job_id).await
+}
+
 /// The seed's `job_obj`, for job_notifier.
 fn job_event(row: &JobRow) -> JobEvent {
     let time = |t: &NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
@@ -45,7 +49,7 @@ fn job_event(row: &JobRow) -> JobEvent {
         job_namespace: row.job_namespace.clone(),
         job_reqid: row.job_reqid.clone(),
         job_name: row.job_name.clone(),
-        job_status: row.job_status.clone(),
+        job_status: row.job_status.to_string(),
         job_type: row.job_type.clone(),
         job_tags: row.job_tags.clone(),
         ret_stat: row.ret_stat.clone(),

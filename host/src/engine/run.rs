@@ -11,10 +11,11 @@ use crate::db::DbError;
 use crate::db::models::{TaskRow, split_list};
 use crate::db::tasks::{self, Recorded};
 use crate::dispatch::TaskMessage;
-use crate::executor::{self, Call, Outcome};
+use crate::executor::{self, Outcome, TaskCall};
 
-use super::state::{JobStatus, stat};
-use super::{Engine, MAX_RETRY_BACKOFF, RECORD_ATTEMPTS, cut_stat, now, params};
+use crate::state::{JobStatus, stat};
+
+use super::{Engine, MAX_RETRY_BACKOFF, RECORD_ATTEMPTS, cut_stat, now, resolve};
 
 /// Delay before attempt `attempt` (1 = the first retry).
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
@@ -22,6 +23,12 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     // Jitter spreads retries of many tasks failing together.
     let jitter = 0.5 + f64::from(uuid::Uuid::new_v4().as_u128() as u16) / f64::from(u16::MAX);
     exponential.mul_f64(jitter)
+}
+
+/// A started task and the attempt that runs it.
+struct Attempt<'a> {
+    row: &'a TaskRow,
+    id: i64,
 }
 
 impl Engine {
@@ -35,7 +42,11 @@ impl Engine {
         let started = loop {
             // A deadlock between concurrent transitions is the database's way
             // of asking to try again.
-            match tasks::start(&self.db, message.task_id, lease_until, started_at).await {
+            let started = async {
+                let mut conn = self.db.conn().await?;
+                tasks::start(&mut conn, message.task_id, &self.config.instance, lease_until, started_at).await
+            };
+            match started.await {
                 Err(err) if attempt < RECORD_ATTEMPTS && !err.is_unavailable() => {
                     attempt += 1;
                     tracing::debug!(task_id = message.task_id, error = %err, "starting a task failed; trying again");
@@ -48,11 +59,12 @@ impl Engine {
             // Someone else has it, or it is no longer pending: nothing to do.
             return Ok(());
         };
-        let tasks::Started { task: row, job, dependencies: deps } = started;
-        tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task started");
-        if JobStatus::parse(&job.job_status) != Some(JobStatus::Started) {
+        let tasks::Started { task: row, job, dependencies: deps, attempt_id } = started;
+        let attempt = Attempt { row: &row, id: attempt_id };
+        tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, attempt_id, "task started");
+        if job.job_status != JobStatus::Started {
             let stat = stat::JOB_NOT_RUNNING;
-            return self.record(&row, Outcome::Failed { stat: stat.into(), data: None }).await;
+            return self.record(&attempt, Outcome::Failed { stat: stat.into(), data: None }).await;
         }
         let outcome = match self.resolve(&row, &job.job_extra, &deps) {
             Err(missing) => Outcome::Failed {
@@ -64,7 +76,7 @@ impl Engine {
             Ok(params) => {
                 let timeout =
                     (row.task_timeout > 0).then(|| Duration::from_secs(row.task_timeout.unsigned_abs().into()));
-                let call = Call {
+                let call = TaskCall {
                     cmd: &row.task_cmd,
                     params: &params,
                     job_id: row.job_id,
@@ -93,7 +105,7 @@ impl Engine {
         // busy SQLite, a dropped connection): try again a few times.
         let mut delay = Duration::from_millis(20);
         for _ in 0..RECORD_ATTEMPTS {
-            match self.record(&row, outcome.clone()).await {
+            match self.record(&attempt, outcome.clone()).await {
                 Err(err) => {
                     tracing::warn!(task_id = row.task_id, error = %err, ?delay, "recording a result failed; trying again");
                     tokio::time::sleep(delay).await;
@@ -102,7 +114,7 @@ impl Engine {
                 Ok(()) => return Ok(()),
             }
         }
-        self.record(&row, outcome).await
+        self.record(&attempt, outcome).await
     }
 
     fn resolve(&self, row: &TaskRow, job_extra: &str, deps: &[TaskRow]) -> Result<Map<String, Value>, Vec<String>> {
@@ -122,7 +134,7 @@ impl Engine {
                     .unwrap_or(Value::Null)
             })
             .collect();
-        params::resolve(
+        resolve::resolve(
             &object(row.task_params.as_deref()),
             &split_list(&row.task_requires),
             &object(Some(job_extra)),
@@ -131,12 +143,14 @@ impl Engine {
         )
     }
 
-    async fn record(&self, row: &TaskRow, outcome: Outcome) -> Result<(), DbError> {
+    async fn record(&self, attempt: &Attempt<'_>, outcome: Outcome) -> Result<(), DbError> {
+        let (row, attempt_id) = (attempt.row, attempt.id);
         let now = now();
+        let mut conn = self.db.conn().await?;
         let recorded = match outcome {
             Outcome::Finished(result) => {
                 let data = Value::Object(result).to_string();
-                let recorded = tasks::finish(&self.db, row, Some(data), now).await?;
+                let recorded = tasks::finish(&mut conn, row, attempt_id, Some(data), now).await?;
                 if recorded.is_some() {
                     tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task finished");
                 }
@@ -144,7 +158,7 @@ impl Engine {
             }
             Outcome::Failed { stat, data } if row.task_retrycount < row.task_retrymax => {
                 let data = data.map(|d| d.to_string());
-                if tasks::retry(&self.db, row, &stat, data, now).await? {
+                if tasks::retry(&mut conn, row, attempt_id, &stat, data, now).await? {
                     let attempt = row.task_retrycount.unsigned_abs() + 1;
                     let delay = backoff(self.config.retry_backoff, attempt);
                     tracing::warn!(
@@ -161,7 +175,7 @@ impl Engine {
                 None
             }
             Outcome::Failed { stat, data } => {
-                let recorded = tasks::fail(&self.db, row, &stat, data.map(|d| d.to_string()), now).await?;
+                let recorded = tasks::fail(&mut conn, row, attempt_id, &stat, data.map(|d| d.to_string()), now).await?;
                 if recorded.is_some() {
                     tracing::warn!(
                         task_id = row.task_id,
@@ -174,6 +188,8 @@ impl Engine {
                 recorded
             }
         };
+        // Back to the pool before the next transitions take their own.
+        drop(conn);
         if let Some(Recorded { ready, job_end }) = recorded {
             self.dispatch(&ready);
             if let Some(end) = job_end {

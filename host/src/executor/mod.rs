@@ -43,7 +43,7 @@ impl Outcome {
 
 /// One attempt to send.
 #[derive(Debug, Clone)]
-pub struct Call<'a> {
+pub struct TaskCall<'a> {
     pub cmd: &'a str,
     pub params: &'a Map<String, Value>,
     pub job_id: i64,
@@ -81,7 +81,7 @@ impl HttpExecutor {
         }
     }
 
-    pub async fn run(&self, call: &Call<'_>) -> Outcome {
+    pub async fn run(&self, call: &TaskCall<'_>) -> Outcome {
         let Some(url) = self.url_for(call.cmd) else {
             return Outcome::failed(stat::BAD_CMD, format!("cmd {:?} is neither /path nor http(s)://", call.cmd));
         };
@@ -179,7 +179,7 @@ mod tests {
     async fn https_urls_are_dialled_not_refused_as_unsupported() {
         let executor = HttpExecutor::new("http://127.0.0.1:9").unwrap();
         let params = Map::new();
-        let call = Call {
+        let call = TaskCall {
             cmd: "https://127.0.0.1:9/nothing",
             params: &params,
             job_id: 1,

@@ -6,6 +6,7 @@ use graphviz_rust::printer::{DotPrinter, PrinterContext};
 
 use crate::db::models::{JobRow, TaskRow, split_list};
 use crate::runtime::TaskSpec;
+use crate::state::TaskStatus;
 
 /// A quoted DOT string: backslashes and quotes escaped, newlines as `\n`.
 fn quoted(text: &str) -> Id {
@@ -30,23 +31,22 @@ fn attr(key: &str, value: &str) -> Attribute {
 
 /// (border colour, fill colour, style) of a task state: waiting grey dashed,
 /// pending yellow, started green, finished blue, failed red bold.
-fn state_style(state: &str) -> (&'static str, &'static str, &'static str) {
+fn state_style(state: TaskStatus) -> (&'static str, &'static str, &'static str) {
     match state {
-        "waiting" => ("grey", "whitesmoke", "filled,dashed"),
-        "pending" => ("gold", "lightyellow", "filled"),
-        "started" => ("green", "palegreen", "filled"),
-        "finished" => ("blue", "lightblue", "filled"),
-        "failed" => ("red", "mistyrose", "filled,bold"),
-        _ => ("black", "white", "filled"),
+        TaskStatus::Waiting => ("grey", "whitesmoke", "filled,dashed"),
+        TaskStatus::Pending => ("gold", "lightyellow", "filled"),
+        TaskStatus::Started => ("green", "palegreen", "filled"),
+        TaskStatus::Finished => ("blue", "lightblue", "filled"),
+        TaskStatus::Failed => ("red", "mistyrose", "filled,bold"),
     }
 }
 
 fn task_node(task: &TaskRow) -> Stmt {
-    let (color, fill, style) = state_style(&task.task_status);
+    let (color, fill, style) = state_style(task.task_status);
     let label = format!("{}\n{}\n{} · {:.3} s", task.task_label, task.task_cmd, task.task_status, task.task_cost);
     let mut attributes =
         vec![attr("label", &label), attr("color", color), attr("fillcolor", fill), attr("style", style)];
-    if task.task_status == "failed" {
+    if task.task_status == TaskStatus::Failed {
         attributes.push(attr("penwidth", "2"));
     }
     Stmt::Node(Node::new(NodeId(quoted(&task.task_label), None), attributes))

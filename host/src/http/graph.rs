@@ -8,16 +8,11 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::error::ApiError;
 use super::jobs::find_job;
 use super::params::Params;
+use super::state::AppState;
 use crate::db::tasks;
-use crate::engine::Engine;
-use crate::graph::{GraphFormat, RenderError, Renderer, job_dot};
+use crate::graph::{GraphFormat, RenderError, job_dot};
 
-pub async fn get_graph(
-    engine: Data<Engine>,
-    renderer: Data<Renderer>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_graph(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let format = match params.string("format")? {
         None => GraphFormat::Svg,
@@ -25,13 +20,15 @@ pub async fn get_graph(
             GraphFormat::parse(&text).ok_or_else(|| ApiError::bad_params("format must be svg, png or dot"))?
         }
     };
-    let job = find_job(&engine, &params).await?;
-    let rows = tasks::list(engine.db(), job.job_id, None).await?;
+    let mut conn = app.conn().await?;
+    let job = find_job(&mut conn, &params).await?;
+    let rows = tasks::list(&mut conn, job.job_id, None).await?;
+    drop(conn);
     // Building the text of a 10,000-task job takes milliseconds: off the async threads all the same.
     let dot = tokio::task::spawn_blocking(move || job_dot(&job, &rows))
         .await
         .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_SERVER_EXCEPTION", err.to_string()))?;
-    let image = renderer.render(dot, format).await.map_err(|err| match err {
+    let image = app.renderer.render(dot, format).await.map_err(|err| match err {
         RenderError::NoGraphviz => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ERR_GRAPHVIZ_NOT_INSTALLED", err.to_string())
         }

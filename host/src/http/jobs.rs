@@ -8,11 +8,12 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::params::Params;
 use super::render;
-use crate::db::control;
+use super::state::AppState;
 use crate::db::jobs::{self, JobFilter, ORDERABLE};
 use crate::db::models::JobRow;
-use crate::engine::state::JobStatus;
-use crate::engine::{CreateJob, Engine, MAX_JOB_EXTRA_BYTES};
+use crate::db::{Conn, locks};
+use crate::engine::{CreateJob, MAX_JOB_EXTRA_BYTES};
+use crate::state::JobStatus;
 
 /// Header carrying the request id (also stored as `job_reqid`).
 pub const REQID_HEADER: &str = "x-reqid";
@@ -49,7 +50,7 @@ fn job_extra(params: &Params) -> Result<serde_json::Map<String, Value>, ApiError
     Ok(extra)
 }
 
-pub async fn create_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn create_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job_timeout = match params.integer("job_timeout")? {
         None => None,
@@ -79,30 +80,31 @@ pub async fn create_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> 
         job_client: req.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
         job_reqid: reqid.clone(),
     };
-    let job_id = engine.create_job(request).await?;
+    let job_id = app.engine.create_job(request).await?;
     Ok(HttpResponse::Ok().insert_header((REQID_HEADER, reqid)).json(json!({"stat": "OK", "job_id": job_id})))
 }
 
 /// The job named by `job_id` or `job_name`.
-pub async fn find_job(engine: &Engine, params: &Params) -> Result<JobRow, ApiError> {
+pub async fn find_job(conn: &mut Conn, params: &Params) -> Result<JobRow, ApiError> {
     let id = params.integer("job_id")?;
     let name = params.string("job_name")?;
     if id.is_none() && name.is_none() {
         return Err(ApiError::bad_params("job_id or job_name is required"));
     }
-    jobs::find(engine.db(), id, name.as_deref()).await?.ok_or_else(ApiError::job_not_exist)
+    jobs::find(conn, id, name.as_deref()).await?.ok_or_else(ApiError::job_not_exist)
 }
 
-pub async fn get_job_detail(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn get_job_detail(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
-    let job = find_job(&engine, &params).await?;
+    let mut conn = app.conn().await?;
+    let job = find_job(&mut conn, &params).await?;
     let mut data = render::job(&job);
     // A job waiting for its locks says which lock and which job holds it.
-    if JobStatus::parse(&job.job_status) == Some(JobStatus::Waiting) {
-        let locks = crate::db::models::split_list(&job.job_lock);
-        let holder = control::holder(engine.db(), &locks).await?;
+    if job.job_status == JobStatus::Waiting {
+        let names = crate::db::models::split_list(&job.job_lock);
+        let holder = locks::holder(&mut conn, &names).await?;
         data["lock_wait"] = json!({
-            "locks": locks,
+            "locks": names,
             "lock": holder.as_ref().map(|(lock, _)| lock.clone()),
             "held_by": holder.map(|(_, job_id)| job_id),
         });
@@ -117,30 +119,30 @@ fn status_conflict(stat: &'static str, job_id: i64, message: &str) -> ApiError {
 }
 
 /// Seed 4.1.3: resumes a failed job from its failed tasks.
-pub async fn retry_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn retry_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
-    let job = find_job(&engine, &params).await?;
-    if !engine.retry_job(job.job_id).await? {
+    let job = find_job(&mut app.conn().await?, &params).await?;
+    if !app.engine.retry_job(job.job_id).await? {
         return Err(status_conflict("ERR_JOB_STATUS_NOT_FAILED", job.job_id, "only a failed job can be retried"));
     }
     Ok(HttpResponse::Ok().json(json!({"stat": "OK", "job_id": job.job_id})))
 }
 
 /// Seed 4.1.2: soft delete; a running job is cancelled first.
-pub async fn delete_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn delete_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
-    let job = find_job(&engine, &params).await?;
-    if !engine.delete_job(job.job_id).await? {
+    let job = find_job(&mut app.conn().await?, &params).await?;
+    if !app.engine.delete_job(job.job_id).await? {
         return Err(ApiError::job_not_exist());
     }
     Ok(HttpResponse::Ok().json(json!({"stat": "OK"})))
 }
 
 /// Stops a running job that should stay listed (ret_stat ERR_JOB_CANCELLED).
-pub async fn cancel_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn cancel_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
-    let job = find_job(&engine, &params).await?;
-    if !engine.cancel_job(job.job_id).await? {
+    let job = find_job(&mut app.conn().await?, &params).await?;
+    if !app.engine.cancel_job(job.job_id).await? {
         return Err(status_conflict(
             "ERR_JOB_STATUS_NOT_RUNNING",
             job.job_id,
@@ -153,14 +155,15 @@ pub async fn cancel_job(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> 
 const DEFAULT_PAGE_SIZE: i64 = 10;
 const MAX_PAGE_SIZE: i64 = 1000;
 
-pub async fn list_jobs(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn list_jobs(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
-    let job_status = params.string("job_status")?;
-    if let Some(status) = &job_status
-        && JobStatus::parse(status).is_none()
-    {
-        return Err(ApiError::bad_params("job_status must be waiting, started, finished or failed"));
-    }
+    let job_status = match params.string("job_status")? {
+        None => None,
+        Some(text) => Some(
+            JobStatus::parse(&text)
+                .ok_or_else(|| ApiError::bad_params("job_status must be waiting, started, finished or failed"))?,
+        ),
+    };
     let filter = JobFilter {
         job_client: params.string("job_client")?,
         job_reqid: params.string("job_reqid")?,
@@ -187,7 +190,7 @@ pub async fn list_jobs(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> R
     if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
         return Err(ApiError::bad_params(format!("page must be ≥ 1 and the page size 1 to {MAX_PAGE_SIZE}")));
     }
-    let (total, rows) = jobs::list(engine.db(), &filter, &order_by, descending, (page - 1) * size, size).await?;
+    let (total, rows) = jobs::list(&mut app.conn().await?, &filter, &order_by, descending, (page - 1) * size, size).await?;
     let list: Vec<Value> = rows.iter().map(render::job).collect();
     Ok(HttpResponse::Ok().json(render::ok_data(json!({"total": total, "list": list}))))
 }

@@ -9,6 +9,7 @@ mod graph;
 mod jobs;
 pub mod params;
 pub mod render;
+mod state;
 mod statistics;
 mod tasks;
 
@@ -19,8 +20,7 @@ use serde_json::json;
 pub use admin::AdminSettings;
 pub use demo::FlakyCounts;
 pub use jobs::REQID_HEADER;
-
-use crate::engine::Engine;
+pub use state::AppState;
 
 fn get_and_post(path: &str, cfg: &mut ServiceConfig, route: impl Fn() -> Route) {
     cfg.service(
@@ -53,7 +53,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz));
 }
 
-async fn healthz(engine: Data<Engine>) -> Result<HttpResponse, error::ApiError> {
-    engine.db().ping().await?;
+async fn healthz(app: Data<AppState>) -> Result<HttpResponse, error::ApiError> {
+    app.db.ping().await?;
     Ok(HttpResponse::Ok().json(json!({"stat": "OK"})))
 }

@@ -65,6 +65,27 @@ impl Params {
         }
     }
 
+    /// A yes/no parameter: `1`/`true` or `0`/`false` (JSON booleans too);
+    /// absent is no.
+    pub fn flag(&self, key: &str) -> Result<bool, ApiError> {
+        let bad = || ApiError::bad_params(format!("{key} must be 1 or 0 (true or false)"));
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(0) => Ok(false),
+                Some(1) => Ok(true),
+                _ => Err(bad()),
+            },
+            Some(Value::String(s)) => match s.trim() {
+                "" | "0" | "false" => Ok(false),
+                "1" | "true" => Ok(true),
+                _ => Err(bad()),
+            },
+            Some(_) => Err(bad()),
+        }
+    }
+
     /// The `job_tag` filter: `key=value` with a non-empty key.
     pub fn job_tag(&self) -> Result<Option<String>, ApiError> {
         let tag = self.string("job_tag")?;

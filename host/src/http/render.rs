@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value, json};
 
-use crate::db::models::{JobRow, TaskRow};
+use crate::db::models::{AttemptRow, JobRow, TaskRow};
 
 pub fn time(t: &NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
@@ -66,6 +66,29 @@ pub fn task(row: &TaskRow) -> Value {
         "c_time": time(&row.c_time),
         "s_time": time(&row.s_time),
         "u_time": time(&row.u_time),
+    })
+}
+
+/// A task and its execution attempts (`attempts`, oldest first): an attempt
+/// number seen twice is a task that ran twice (after a crash or a SIGTERM).
+pub fn task_with_attempts<'a>(row: &TaskRow, attempts: impl Iterator<Item = &'a AttemptRow>) -> Value {
+    let mut value = task(row);
+    if let Value::Object(map) = &mut value {
+        map.insert("attempts".into(), Value::Array(attempts.map(attempt).collect()));
+    }
+    value
+}
+
+pub fn attempt(row: &AttemptRow) -> Value {
+    json!({
+        "attempt_id": row.attempt_id,
+        "attempt_no": row.attempt_no,
+        "exe_id": row.exe_id,
+        "instance": row.instance,
+        "s_time": time(&row.s_time),
+        "e_time": row.e_time.as_ref().map(time),
+        "outcome": row.outcome,
+        "ret_stat": row.ret_stat,
     })
 }
 

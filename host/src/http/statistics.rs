@@ -9,7 +9,8 @@ use super::error::ApiError;
 use super::params::Params;
 use super::render::ok_data;
 use crate::db::stats::{self, StatsFilter};
-use crate::engine::{Engine, now};
+use super::state::AppState;
+use crate::engine::now;
 use crate::stats::{DEFAULT_DAYS, MAX_DAYS, jobtag_ratio, retstat_ratio, success_rate};
 
 /// `job_type` (required) and `job_tag` (`key=value`, optional).
@@ -27,7 +28,7 @@ fn list(params: &Params, key: &str) -> Result<Vec<String>, ApiError> {
 }
 
 pub async fn success_rate_report(
-    engine: Data<Engine>,
+    app: Data<AppState>,
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -43,12 +44,12 @@ pub async fn success_rate_report(
     let exclude = list(&params, "exclude_retstat")?;
     let today = now().date();
     filter.since = (today - chrono::Duration::days(i64::from(days) - 1)).and_hms_opt(0, 0, 0);
-    let counts = stats::ended_by_day(engine.db(), &filter).await?;
+    let counts = stats::ended_by_day(&mut app.conn().await?, &filter).await?;
     Ok(HttpResponse::Ok().json(ok_data(success_rate(&counts, today, days, &exclude))))
 }
 
 pub async fn jobtag_ratio_report(
-    engine: Data<Engine>,
+    app: Data<AppState>,
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -59,16 +60,16 @@ pub async fn jobtag_ratio_report(
     if values.is_empty() {
         return Err(ApiError::bad_params("jobtag_values is required: a comma list such as bj,nj,gz"));
     }
-    let counts = stats::by_tags(engine.db(), &filter).await?;
+    let counts = stats::by_tags(&mut app.conn().await?, &filter).await?;
     Ok(HttpResponse::Ok().json(ok_data(jobtag_ratio(&counts, &name, &values))))
 }
 
 pub async fn retstat_ratio_report(
-    engine: Data<Engine>,
+    app: Data<AppState>,
     req: HttpRequest,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
-    let counts = stats::by_ret_stat(engine.db(), &filter(&params)?).await?;
+    let counts = stats::by_ret_stat(&mut app.conn().await?, &filter(&params)?).await?;
     Ok(HttpResponse::Ok().json(ok_data(retstat_ratio(&counts))))
 }

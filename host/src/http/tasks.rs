@@ -8,27 +8,44 @@ use super::error::ApiError;
 use super::jobs::find_job;
 use super::params::Params;
 use super::render;
-use crate::db::tasks;
-use crate::engine::Engine;
-use crate::engine::state::TaskStatus;
+use super::state::AppState;
+use crate::db::models::AttemptRow;
+use crate::db::{attempts, tasks};
+use crate::state::TaskStatus;
 
-pub async fn list_tasks(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+/// The tasks of a job; `with_attempts=1` adds each task's execution attempts.
+pub async fn list_tasks(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
-    let status = params.string("task_status")?;
-    if let Some(status) = &status
-        && TaskStatus::parse(status).is_none()
-    {
-        return Err(ApiError::bad_params("task_status must be waiting, pending, started, finished or failed"));
-    }
-    let job = find_job(&engine, &params).await?;
-    let rows = tasks::list(engine.db(), job.job_id, status.as_deref()).await?;
-    let list: Vec<Value> = rows.iter().map(render::task).collect();
+    let status = match params.string("task_status")? {
+        None => None,
+        Some(text) => Some(TaskStatus::parse(&text).ok_or_else(|| {
+            ApiError::bad_params("task_status must be waiting, pending, started, finished or failed")
+        })?),
+    };
+    let with_attempts = params.flag("with_attempts")?;
+    let mut conn = app.conn().await?;
+    let job = find_job(&mut conn, &params).await?;
+    let rows = tasks::list(&mut conn, job.job_id, status).await?;
+    let list: Vec<Value> = if with_attempts {
+        let ids: Vec<i64> = rows.iter().map(|row| row.task_id).collect();
+        let attempts = attempts::of_tasks(&mut conn, &ids).await?;
+        rows.iter().map(|row| render::task_with_attempts(row, attempts_of(&attempts, row.task_id))).collect()
+    } else {
+        rows.iter().map(render::task).collect()
+    };
     Ok(HttpResponse::Ok().json(render::ok_data(json!({"list": list}))))
 }
 
-pub async fn get_task(engine: Data<Engine>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
+/// One task, with its execution attempts.
+pub async fn get_task(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let task_id = params.integer("task_id")?.ok_or_else(|| ApiError::bad_params("task_id is required"))?;
-    let row = tasks::get(engine.db(), task_id).await?.ok_or_else(ApiError::task_not_exist)?;
-    Ok(HttpResponse::Ok().json(render::ok_data(render::task(&row))))
+    let mut conn = app.conn().await?;
+    let row = tasks::get(&mut conn, task_id).await?.ok_or_else(ApiError::task_not_exist)?;
+    let attempts = attempts::of_tasks(&mut conn, &[task_id]).await?;
+    Ok(HttpResponse::Ok().json(render::ok_data(render::task_with_attempts(&row, attempts.iter()))))
+}
+
+fn attempts_of(attempts: &[AttemptRow], task_id: i64) -> impl Iterator<Item = &AttemptRow> {
+    attempts.iter().filter(move |attempt| attempt.task_id == task_id)
 }

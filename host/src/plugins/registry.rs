@@ -276,7 +276,7 @@ impl Registry {
     }
 
     async fn fetch(&self, db: &Database, sha256: &str) -> anyhow::Result<Arc<LoadedPlugin>> {
-        let bytes = stored::bytes(db, sha256).await?.ok_or_else(|| anyhow::anyhow!("no stored component"))?;
+        let bytes = stored::bytes(&mut db.conn().await?, sha256).await?.ok_or_else(|| anyhow::anyhow!("no stored component"))?;
         if sha256_hex(&bytes) != sha256 {
             anyhow::bail!("the stored component does not match its sha256");
         }
@@ -288,7 +288,7 @@ impl Registry {
     /// previous one stays in use) and tried again at the next refresh.
     pub async fn refresh(&self, db: &Database) -> Result<(), DbError> {
         let mut shadowed = self.refreshing.lock().await;
-        let active = stored::active(db).await?;
+        let active = stored::active(&mut db.conn().await?).await?;
         let current: BTreeMap<String, PluginEntry> = self.uploaded.read().map(|map| map.clone()).unwrap_or_default();
         let mut next = BTreeMap::new();
         for (job_type, sha256) in active {

@@ -7,7 +7,7 @@ use super::dag::DagError;
 
 /// The plugin export being called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Call {
+pub enum Export {
     /// Instantiation, which runs the component's start functions.
     Instantiate,
     Metadata,
@@ -16,7 +16,7 @@ pub enum Call {
     JobNotifier,
 }
 
-impl fmt::Display for Call {
+impl fmt::Display for Export {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Instantiate => "instantiation",
@@ -53,11 +53,11 @@ pub enum PluginError {
     BadCheck(String),
     /// The plugin itself refused: params-check's or workflow's `Err(message)`.
     #[error("{call} refused the job: {message}")]
-    Rejected { call: Call, message: String },
+    Rejected { call: Export, message: String },
     #[error("{call} ran past its deadline of {limit:?} and was stopped")]
-    Timeout { call: Call, limit: Duration },
+    Timeout { call: Export, limit: Duration },
     #[error("{call} needed more memory than the sandbox's {limit_mib} MiB")]
-    MemoryLimit { call: Call, limit_mib: usize },
+    MemoryLimit { call: Export, limit_mib: usize },
     #[error("workflow added more than the cap of {cap} tasks per job and was stopped")]
     TooManyTasks { cap: usize },
     #[error("workflow sent more than the cap of {cap} bytes of task data and was stopped")]
@@ -65,7 +65,7 @@ pub enum PluginError {
     #[error("workflow gave no usable DAG: {0}")]
     InvalidDag(#[from] DagError),
     #[error("{call} crashed (trap): {message}")]
-    Trap { call: Call, message: String },
+    Trap { call: Export, message: String },
     #[error("too many plugin calls at once; try again")]
     Busy,
 }

@@ -15,17 +15,17 @@
 mod artifacts;
 mod bindings;
 mod dag;
-mod engine;
 mod error;
 mod host_api;
 mod limits;
 mod plugin;
+mod sandbox;
 mod store;
 
 pub use artifacts::{ArtifactCache, is_sha256};
 pub use bindings::JobEvent;
 pub use dag::{DagError, TaskSpec};
-pub use engine::{PluginRuntime, RuntimeSetupError};
-pub use error::{Call, PluginError};
+pub use sandbox::{PluginRuntime, RuntimeSetupError};
+pub use error::{Export, PluginError};
 pub use limits::SandboxLimits;
 pub use plugin::{CheckOutcome, JobInput, LoadedPlugin, PluginMetadata};

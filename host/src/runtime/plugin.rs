@@ -3,12 +3,13 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use wasmtime::component::Component;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 
 use super::bindings::{self, CheckResult, JobEvent};
 use super::dag::{DagOverflow, DagRecorder, TaskSpec, is_valid_name};
-use super::engine::PluginRuntime;
-use super::error::{Call, PluginError};
+use super::sandbox::PluginRuntime;
+use super::error::{Export, PluginError};
 use super::store::{CallState, cut};
 
 /// What a plugin says about itself.
@@ -60,7 +61,23 @@ const MAX_LOCKS_LEN: usize = 1024;
 const MAX_TAGS_LEN: usize = 512;
 
 impl LoadedPlugin {
-    pub(crate) fn new(
+    /// Compiles and links a component, then reads its metadata. Everything a
+    /// plugin must satisfy to be loaded is checked here.
+    pub fn load(runtime: &PluginRuntime, bytes: &[u8]) -> Result<Self, PluginError> {
+        let component = runtime.compile(bytes)?;
+        Self::link(runtime, &component, bytes.len())
+    }
+
+    /// Links a compiled component against the host (imports, then exports)
+    /// and reads its metadata; `size` is the component's length in bytes.
+    pub fn link(runtime: &PluginRuntime, component: &Component, size: usize) -> Result<Self, PluginError> {
+        let instance_pre =
+            runtime.linker().instantiate_pre(component).map_err(|err| PluginError::Imports(format!("{err:#}")))?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|err| PluginError::Exports(format!("{err:#}")))?;
+        Self::new(runtime.clone(), pre, size)
+    }
+
+    fn new(
         runtime: PluginRuntime,
         pre: bindings::PluginPre<CallState>,
         size: usize,
@@ -73,7 +90,7 @@ impl LoadedPlugin {
         };
         let mut plugin = Self { runtime, pre, metadata: unknown, size };
         let (raw, _) =
-            plugin.session("", |store, instance| plugin.step(store, Call::Metadata, |s| instance.call_metadata(s)));
+            plugin.session("", |store, instance| plugin.step(store, Export::Metadata, |s| instance.call_metadata(s)));
         plugin.metadata = validate_metadata(raw?)?;
         Ok(plugin)
     }
@@ -115,7 +132,7 @@ impl LoadedPlugin {
     /// changes the job.
     pub fn job_notifier(&self, event: &JobEvent) -> Result<(), PluginError> {
         self.session(&event.job_name, |store, instance| {
-            self.step(store, Call::JobNotifier, |s| instance.call_job_notifier(s, event))
+            self.step(store, Export::JobNotifier, |s| instance.call_job_notifier(s, event))
         })
         .0
     }
@@ -126,8 +143,8 @@ impl LoadedPlugin {
         instance: &bindings::Plugin,
         job: &bindings::Job,
     ) -> Result<CheckOutcome, PluginError> {
-        let check = self.step(store, Call::ParamsCheck, |s| instance.call_params_check(s, job))?;
-        validate_check(check.map_err(|message| PluginError::Rejected { call: Call::ParamsCheck, message })?)
+        let check = self.step(store, Export::ParamsCheck, |s| instance.call_params_check(s, job))?;
+        validate_check(check.map_err(|message| PluginError::Rejected { call: Export::ParamsCheck, message })?)
     }
 
     fn workflow_step(
@@ -139,13 +156,13 @@ impl LoadedPlugin {
         let limits = self.runtime.limits();
         // add-task is accepted only from here on.
         store.data_mut().dag = Some(DagRecorder::new(limits.max_tasks, limits.max_dag_bytes));
-        let outcome = self.step(store, Call::Workflow, |s| instance.call_workflow(s, job))?;
-        outcome.map_err(|message| PluginError::Rejected { call: Call::Workflow, message })?;
+        let outcome = self.step(store, Export::Workflow, |s| instance.call_workflow(s, job))?;
+        outcome.map_err(|message| PluginError::Rejected { call: Export::Workflow, message })?;
         let dag = store
             .data_mut()
             .dag
             .take()
-            .ok_or(PluginError::Trap { call: Call::Workflow, message: String::from("the DAG was lost") })?;
+            .ok_or(PluginError::Trap { call: Export::Workflow, message: String::from("the DAG was lost") })?;
         Ok(dag.finish()?)
     }
 
@@ -161,7 +178,7 @@ impl LoadedPlugin {
         let mut store = Store::new(&inner.engine, CallState::new(limits, &self.metadata.job_type, job));
         store.limiter(|state| &mut state.memory);
         let outcome = self
-            .step(&mut store, Call::Instantiate, |s| self.pre.instantiate(s))
+            .step(&mut store, Export::Instantiate, |s| self.pre.instantiate(s))
             .and_then(|instance| body(&mut store, &instance));
         let state = store.into_data();
         forward_output(&state, limits.max_log_lines);
@@ -172,7 +189,7 @@ impl LoadedPlugin {
     fn step<R>(
         &self,
         store: &mut Store<CallState>,
-        call: Call,
+        call: Export,
         run: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let limits = &self.runtime.inner.limits;
@@ -181,13 +198,13 @@ impl LoadedPlugin {
     }
 }
 
-fn deadline(limits: &super::SandboxLimits, call: Call) -> std::time::Duration {
+fn deadline(limits: &super::SandboxLimits, call: Export) -> std::time::Duration {
     match call {
-        Call::Instantiate => limits.instantiate_deadline,
-        Call::Metadata => limits.metadata_deadline,
-        Call::ParamsCheck => limits.params_check_deadline,
-        Call::Workflow => limits.workflow_deadline,
-        Call::JobNotifier => limits.job_notifier_deadline,
+        Export::Instantiate => limits.instantiate_deadline,
+        Export::Metadata => limits.metadata_deadline,
+        Export::ParamsCheck => limits.params_check_deadline,
+        Export::Workflow => limits.workflow_deadline,
+        Export::JobNotifier => limits.job_notifier_deadline,
     }
 }
 
@@ -201,7 +218,7 @@ fn wire_job(job: &JobInput) -> bindings::Job {
 }
 
 /// Names which bound stopped the plugin, else what the trap says.
-fn classify(call: Call, err: &wasmtime::Error, state: &CallState, limits: &super::SandboxLimits) -> PluginError {
+fn classify(call: Export, err: &wasmtime::Error, state: &CallState, limits: &super::SandboxLimits) -> PluginError {
     match state.dag.as_ref().and_then(|dag| dag.overflow) {
         Some(DagOverflow::Tasks) => {
             return PluginError::TooManyTasks { cap: limits.max_tasks };

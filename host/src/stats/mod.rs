@@ -9,6 +9,7 @@ use chrono::{Duration, NaiveDate};
 use serde_json::{Value, json};
 
 use crate::db::stats::{DayCount, ValueCount};
+use crate::state::JobStatus;
 
 /// Default and largest number of daily buckets of the success rate.
 pub const DEFAULT_DAYS: u32 = 30;
@@ -36,7 +37,7 @@ pub fn success_rate(counts: &[DayCount], today: NaiveDate, days: u32, exclude: &
     for row in counts {
         let entry = per_day.entry(row.day.as_str()).or_default();
         entry.0 += row.jobs;
-        if row.job_status == "failed" {
+        if row.job_status == JobStatus::Failed {
             entry.1 += row.jobs;
             if exclude.contains(&row.ret_stat) {
                 entry.2 += row.jobs;
@@ -119,17 +120,17 @@ pub fn retstat_ratio(counts: &[ValueCount]) -> Value {
 mod tests {
     use super::*;
 
-    fn day(day: &str, status: &str, stat: &str, jobs: i64) -> DayCount {
-        DayCount { day: day.into(), job_status: status.into(), ret_stat: stat.into(), jobs }
+    fn day(day: &str, job_status: JobStatus, stat: &str, jobs: i64) -> DayCount {
+        DayCount { day: day.into(), job_status, ret_stat: stat.into(), jobs }
     }
 
     #[test]
     fn success_rate_is_one_minus_failed_over_ended_per_day() {
         let counts = [
-            day("2026-11-24", "finished", "OK", 3),
-            day("2026-11-24", "failed", "ERR_JOB_CANCELLED", 1),
-            day("2026-11-25", "finished", "OK", 1),
-            day("2026-11-25", "failed", "ERR_X", 1),
+            day("2026-11-24", JobStatus::Finished, "OK", 3),
+            day("2026-11-24", JobStatus::Failed, "ERR_JOB_CANCELLED", 1),
+            day("2026-11-25", JobStatus::Finished, "OK", 1),
+            day("2026-11-25", JobStatus::Failed, "ERR_X", 1),
         ];
         let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let chart = success_rate(&counts, today, 3, &["ERR_JOB_CANCELLED".into()]);

@@ -9,11 +9,11 @@ use actix_web::web::{Bytes, Data, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
-use super::AdminSettings;
 use super::body::read_component;
 use crate::db::models::PluginRow;
 use crate::db::plugins::{self as stored, Selector, Stored};
-use crate::engine::{Engine, now};
+use crate::engine::now;
+use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::params::Params;
 use crate::http::render::time;
@@ -123,8 +123,8 @@ fn uploaded_json(job_type: &str, versions: &[PluginRow]) -> Value {
 }
 
 /// Activate and disable act on uploaded job types only.
-fn refuse_fixed(engine: &Engine, job_type: &str) -> Result<(), ApiError> {
-    match engine.plugins().fixed_source(job_type) {
+fn refuse_fixed(app: &AppState, job_type: &str) -> Result<(), ApiError> {
+    match app.plugins.fixed_source(job_type) {
         Some(source) => Err(builtin_refusal(job_type, source)),
         None => Ok(()),
     }
@@ -134,21 +134,20 @@ fn refuse_fixed(engine: &Engine, job_type: &str) -> Result<(), ApiError> {
 pub async fn upload(
     req: HttpRequest,
     payload: Payload,
-    engine: Data<Engine>,
-    admin: Data<AdminSettings>,
+    app: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    admin.authorize(&req)?;
+    app.admin.authorize(&req)?;
     let params = Params::from_request(&req, &Bytes::new())?;
     let uploader = params.string("operator")?.unwrap_or_else(|| String::from("admin"));
     if uploader.chars().count() > MAX_UPLOADER_LEN {
         return Err(ApiError::bad_params(format!("operator is longer than {MAX_UPLOADER_LEN} characters")));
     }
-    let bytes = read_component(&req, payload, admin.max_plugin_bytes).await?;
+    let bytes = read_component(&req, payload, app.admin.max_plugin_bytes).await?;
     let sha256 = sha256_hex(&bytes);
     let bytes = Arc::new(bytes);
-    let plugin = engine.plugins().load_bytes(&sha256, bytes.clone()).await.map_err(refusal)?;
+    let plugin = app.plugins.load_bytes(&sha256, bytes.clone()).await.map_err(refusal)?;
     let metadata = plugin.metadata().clone();
-    if let Some(source) = engine.plugins().fixed_source(&metadata.job_type) {
+    if let Some(source) = app.plugins.fixed_source(&metadata.job_type) {
         return Err(builtin_refusal(&metadata.job_type, source));
     }
     if metadata.version.trim().is_empty() {
@@ -171,7 +170,7 @@ pub async fn upload(
         c_time: now,
         u_time: now,
     };
-    let (status, row) = match stored::store(engine.db(), row, &bytes, now).await? {
+    let (status, row) = match stored::store(&mut app.conn().await?, row, &bytes, now).await? {
         Stored::Created(row) => (StatusCode::CREATED, row),
         Stored::Existing(row) => (StatusCode::OK, row),
         Stored::VersionTaken { sha256: other } => {
@@ -186,7 +185,7 @@ pub async fn upload(
             ));
         }
     };
-    publish(&engine, &admin, &row.job_type).await;
+    publish(&app, &row.job_type).await;
     tracing::info!(
         job_type = row.job_type,
         version = row.plugin_version,
@@ -204,23 +203,22 @@ pub async fn upload(
 }
 
 /// This instance uses the change at once; the others are told.
-async fn publish(engine: &Engine, admin: &AdminSettings, job_type: &str) {
-    if let Err(err) = engine.plugins().refresh(engine.db()).await {
+async fn publish(app: &AppState, job_type: &str) {
+    if let Err(err) = app.plugins.refresh(&app.db).await {
         tracing::warn!(error = %err, "plugin refresh after an admin change failed; the refresher retries");
     }
-    admin.changes.announce(job_type).await;
+    app.admin.changes.announce(job_type).await;
 }
 
 /// `GET /admin/plugins`: every job type, fixed and uploaded.
 pub async fn list(
     req: HttpRequest,
-    engine: Data<Engine>,
-    admin: Data<AdminSettings>,
+    app: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    admin.authorize(&req)?;
-    let registry = engine.plugins();
+    app.admin.authorize(&req)?;
+    let registry = app.plugins;
     let mut data: Vec<Value> = registry.fixed_entries().map(|(job_type, entry)| fixed_json(job_type, entry)).collect();
-    let rows = stored::list(engine.db(), None).await?;
+    let rows = stored::list(&mut app.conn().await?, None).await?;
     for versions in rows.chunk_by(|a, b| a.job_type == b.job_type) {
         let job_type = &versions[0].job_type;
         if registry.fixed_source(job_type).is_none() {
@@ -235,15 +233,14 @@ pub async fn list(
 pub async fn detail(
     req: HttpRequest,
     path: Path<String>,
-    engine: Data<Engine>,
-    admin: Data<AdminSettings>,
+    app: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    admin.authorize(&req)?;
-    Ok(ok(describe(&engine, &path.into_inner()).await?))
+    app.admin.authorize(&req)?;
+    Ok(ok(describe(&app, &path.into_inner()).await?))
 }
 
-async fn describe(engine: &Engine, job_type: &str) -> Result<Value, ApiError> {
-    let registry = engine.plugins();
+async fn describe(app: &AppState, job_type: &str) -> Result<Value, ApiError> {
+    let registry = app.plugins;
     if registry.fixed_source(job_type).is_some()
         && let Some(entry) = registry.entry(job_type)
     {
@@ -255,7 +252,7 @@ async fn describe(engine: &Engine, job_type: &str) -> Result<Value, ApiError> {
         }
         return Ok(data);
     }
-    let rows = stored::list(engine.db(), Some(job_type)).await?;
+    let rows = stored::list(&mut app.conn().await?, Some(job_type)).await?;
     if rows.is_empty() {
         return Err(not_found(job_type));
     }
@@ -278,12 +275,11 @@ pub async fn activate(
     req: HttpRequest,
     path: Path<String>,
     body: Bytes,
-    engine: Data<Engine>,
-    admin: Data<AdminSettings>,
+    app: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    admin.authorize(&req)?;
+    app.admin.authorize(&req)?;
     let job_type = path.into_inner();
-    refuse_fixed(&engine, &job_type)?;
+    refuse_fixed(&app, &job_type)?;
     let params = Params::from_request(&req, &body)?;
     let selector = match (params.string("version")?, params.string("sha256")?) {
         (Some(version), None) => Selector::Version(version),
@@ -291,8 +287,8 @@ pub async fn activate(
         (None, Some(_)) => return Err(ApiError::bad_params("sha256 must be 64 lowercase hex digits")),
         _ => return Err(ApiError::bad_params("give exactly one of version or sha256")),
     };
-    let Some(row) = stored::activate(engine.db(), &job_type, &selector, now()).await? else {
-        if stored::list(engine.db(), Some(&job_type)).await?.is_empty() {
+    let Some(row) = stored::activate(&mut app.conn().await?, &job_type, &selector, now()).await? else {
+        if stored::list(&mut app.conn().await?, Some(&job_type)).await?.is_empty() {
             return Err(not_found(&job_type));
         }
         let wanted = match &selector {
@@ -305,9 +301,9 @@ pub async fn activate(
             format!("{job_type} has no {wanted}; GET /admin/plugins/{job_type} lists its versions"),
         ));
     };
-    publish(&engine, &admin, &job_type).await;
+    publish(&app, &job_type).await;
     tracing::info!(job_type, version = row.plugin_version, sha256 = row.plugin_sha256, "plugin version activated");
-    Ok(ok(describe(&engine, &job_type).await?))
+    Ok(ok(describe(&app, &job_type).await?))
 }
 
 /// `DELETE /admin/plugins/{job_type}`: no version is active any more; new
@@ -316,16 +312,15 @@ pub async fn activate(
 pub async fn disable(
     req: HttpRequest,
     path: Path<String>,
-    engine: Data<Engine>,
-    admin: Data<AdminSettings>,
+    app: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    admin.authorize(&req)?;
+    app.admin.authorize(&req)?;
     let job_type = path.into_inner();
-    refuse_fixed(&engine, &job_type)?;
-    if stored::disable(engine.db(), &job_type, now()).await? == 0 {
+    refuse_fixed(&app, &job_type)?;
+    if stored::disable(&mut app.conn().await?, &job_type, now()).await? == 0 {
         return Err(not_found(&job_type));
     }
-    publish(&engine, &admin, &job_type).await;
+    publish(&app, &job_type).await;
     tracing::info!(job_type, "plugin disabled");
-    Ok(ok(describe(&engine, &job_type).await?))
+    Ok(ok(describe(&app, &job_type).await?))
 }

@@ -1,33 +1,22 @@
 //! Several instances on one database and one Redis (issue 5, first part):
 //! jobs created on one instance are run by another through Redis Streams.
-//! The test starts its own `redis-server` on a spare port (`.ci/run` installs
-//! it when missing) and fails loudly if it cannot.
+//! Each test starts its own `redis-server` on a spare port (`scripts/test`
+//! installs it when missing) and fails loudly if it cannot.
 
 #![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
-mod common;
-
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Redis, TestDb, TestServer, backends};
 use serde_json::json;
-use xingqiao::config::ServeArgs;
+use xingqiao_tests::{Redis, TestDb, TestServer, per_backend};
 
-fn cluster_backends() -> Vec<String> {
-    backends().into_iter().filter(|b| b != "sqlite").collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_created_on_an_api_only_instance_are_run_by_another() {
-    for backend in cluster_backends() {
+per_backend! {
+    networked async fn jobs_created_on_an_api_only_instance_are_run_by_another(backend: &str) {
         let redis = Redis::start();
         let db = TestDb::create(&backend).await;
         let shared = db.shared();
-        let args = |no_workers| ServeArgs { redis_url: Some(redis.url.clone()), no_workers, ..Default::default() };
-        let api = TestServer::start_on(db, args(true)).await;
-        let worker = TestServer::start_on(shared, args(false)).await;
+        let api = TestServer::start_on(db, &["--redis-url", &redis.url, "--no-workers"]).await;
+        let worker = TestServer::start_on(shared, &["--redis-url", &redis.url]).await;
         let mut ids = Vec::new();
         for i in 0..20 {
             let job_type = if i % 2 == 0 { "hello" } else { "chain" };
@@ -49,68 +38,30 @@ async fn jobs_created_on_an_api_only_instance_are_run_by_another() {
     }
 }
 
-/// A `xingqiao serve` process of its own, so it can be killed with SIGKILL.
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Instance {
-    /// Spawns the process; [`Instance::wait_ready`] waits for its port.
-    fn spawn(database_url: &str, redis_url: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("xq-instance-{}", uuid::Uuid::new_v4().simple()));
-        let child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir", &dir.display().to_string()])
-            .args(["--database-url", database_url, "--redis-url", redis_url])
-            .args(["--visibility-timeout-ms", "2000", "--sweep-interval-ms", "200", "--workers", "16"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self { child, base: format!("http://127.0.0.1:{port}") }
-    }
-
-    fn wait_ready(&mut self) {
-        let address = self.base.trim_start_matches("http://").to_owned();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(&address).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("an instance exited while starting: {status}");
-            }
-            assert!(Instant::now() < deadline, "an instance did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn total(client: &reqwest::Client, base: &str, query: &str) -> i64 {
     let reply: serde_json::Value =
         client.get(format!("{base}/xingqiao/list_jobs?{query}")).send().await.unwrap().json().await.unwrap();
     reply["data"]["total"].as_i64().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_one_of_two_instances_loses_no_job() {
-    xingqiao::executor::install_tls_provider();
-    for backend in cluster_backends() {
+per_backend! {
+    networked async fn killing_one_of_two_instances_loses_no_job(backend: &str) {
         let redis = Redis::start();
         let db = TestDb::create(&backend).await;
+        let args: Vec<String> = ["--redis-url", &redis.url, "--visibility-timeout-ms", "2000", "--sweep-interval-ms", "200", "--workers", "16"]
+            .iter()
+            .map(|arg| (*arg).to_owned())
+            .collect();
         // Started at the same instant: they must not race on the migrations.
-        let mut survivor = Instance::spawn(&db.url, &redis.url);
-        let mut victim = Instance::spawn(&db.url, &redis.url);
-        survivor.wait_ready();
-        victim.wait_ready();
+        let mut survivor = TestServer::spawn(db.shared_with_own_dir(), args.clone());
+        let mut victim = TestServer::spawn(db.shared_with_own_dir(), args);
+        survivor.wait_ready().await;
+        victim.wait_ready().await;
         let client = reqwest::Client::new();
+        let survivor_base = survivor.url("");
+        let victim_base = victim.url("");
         for i in 0..300 {
-            let base = if i % 2 == 0 { &survivor.base } else { &victim.base };
+            let base = if i % 2 == 0 { &survivor_base } else { &victim_base };
             let body = if i % 3 == 0 {
                 json!({"job_namespace": "n", "job_type": "chain", "job_extra": {"n": 4}})
             } else {
@@ -120,35 +71,30 @@ async fn killing_one_of_two_instances_loses_no_job() {
             assert_eq!(response.status().as_u16(), 200, "{backend}");
         }
         // Mid-run: SIGKILL, no chance to hand anything back.
-        victim.child.kill().unwrap();
-        victim.child.wait().unwrap();
+        victim.kill();
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let running = total(&client, &survivor.base, "job_status=started").await;
+            let running = total(&client, &survivor_base, "job_status=started").await;
             if running == 0 {
                 break;
             }
             assert!(Instant::now() < deadline, "{backend}: {running} jobs never ended after the kill");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(total(&client, &survivor.base, "").await, 300, "{backend}: no job lost");
-        assert_eq!(total(&client, &survivor.base, "job_status=finished").await, 300, "{backend}: every job finished");
+        assert_eq!(total(&client, &survivor_base, "").await, 300, "{backend}: no job lost");
+        assert_eq!(total(&client, &survivor_base, "job_status=finished").await, 300, "{backend}: every job finished");
         drop(victim);
+        drop(survivor);
+        drop(db);
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_outage_mid_run_delays_jobs_but_loses_none() {
-    for backend in cluster_backends() {
+per_backend! {
+    networked async fn a_redis_outage_mid_run_delays_jobs_but_loses_none(backend: &str) {
         let redis = Redis::start();
-        let port: u16 = redis.url.rsplit(':').next().unwrap().parse().unwrap();
-        let args = ServeArgs {
-            redis_url: Some(redis.url.clone()),
-            visibility_timeout_ms: Some(2000),
-            sweep_interval_ms: Some(200),
-            ..Default::default()
-        };
-        let server = TestServer::start_with(&backend, args).await;
+        let port = redis.port;
+        let args = ["--redis-url", &redis.url, "--visibility-timeout-ms", "2000", "--sweep-interval-ms", "200"];
+        let server = TestServer::start_with(backend, &args).await;
         let mut ids = Vec::new();
         for _ in 0..50 {
             ids.push(
@@ -220,9 +166,8 @@ impl Cable {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn while_the_database_is_unreachable_the_api_answers_503_and_work_resumes_after() {
-    for backend in cluster_backends() {
+per_backend! {
+    networked async fn while_the_database_is_unreachable_the_api_answers_503_and_work_resumes_after(backend: &str) {
         let db = TestDb::create(&backend).await;
         let upstream = if backend == "mysql" { 3306 } else { 5432 };
         let cable = Cable::to(upstream).await;
@@ -232,8 +177,8 @@ async fn while_the_database_is_unreachable_the_api_answers_503_and_work_resumes_
             if backend == "mysql" { format!("{through_cable}?prefer_socket=false") } else { through_cable };
         let mut shared = db.shared();
         shared.url = through_cable;
-        let args = ServeArgs { visibility_timeout_ms: Some(2000), sweep_interval_ms: Some(200), ..Default::default() };
-        let server = TestServer::start_on(shared, args).await;
+        let server =
+            TestServer::start_on(shared, &["--visibility-timeout-ms", "2000", "--sweep-interval-ms", "200"]).await;
         let before =
             server.create_job(json!({"job_namespace": "n", "job_type": "chain", "job_extra": {"n": 20}})).await;
 

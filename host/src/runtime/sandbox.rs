@@ -10,7 +10,6 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 use super::bindings;
 use super::error::PluginError;
 use super::limits::SandboxLimits;
-use super::plugin::LoadedPlugin;
 use super::store::CallState;
 
 /// Shared by every loaded plugin; cheap to clone.
@@ -59,13 +58,6 @@ impl PluginRuntime {
         &self.inner.limits
     }
 
-    /// Compiles and links a component, then reads its metadata. Everything a
-    /// plugin must satisfy to be loaded is checked here.
-    pub fn load(&self, bytes: &[u8]) -> Result<LoadedPlugin, PluginError> {
-        let component = self.compile(bytes)?;
-        self.link(&component, bytes.len())
-    }
-
     /// Checks that `bytes` are a component (not a core module, not junk) and
     /// compiles them with Cranelift: the slow part of loading.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, PluginError> {
@@ -83,13 +75,8 @@ impl PluginRuntime {
         Component::new(&self.inner.engine, bytes).map_err(|err| PluginError::Compile(format!("{err:#}")))
     }
 
-    /// Links a compiled component against the host (imports, then exports)
-    /// and reads its metadata; `size` is the component's length in bytes.
-    pub fn link(&self, component: &Component, size: usize) -> Result<LoadedPlugin, PluginError> {
-        let instance_pre =
-            self.inner.linker.instantiate_pre(component).map_err(|err| PluginError::Imports(format!("{err:#}")))?;
-        let pre = bindings::PluginPre::new(instance_pre).map_err(|err| PluginError::Exports(format!("{err:#}")))?;
-        LoadedPlugin::new(self.clone(), pre, size)
+    pub(crate) fn linker(&self) -> &Linker<CallState> {
+        &self.inner.linker
     }
 
     pub(crate) fn engine(&self) -> &Engine {

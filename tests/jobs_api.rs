@@ -1,24 +1,15 @@
 //! The seed's job API end to end (seed sections 4.1, 4.2): the five-minute
-//! tour's curl lines, parameter passing, failures — on every backend of
-//! `XINGQIAO_TEST_DATABASES`.
+//! tour's curl lines, parameter passing, failures — on every backend.
 
 #![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
-mod common;
-
-use std::path::PathBuf;
-
-use common::{TestServer, backends};
 use serde_json::{Value, json};
-use xingqiao::config::ServeArgs;
+use xingqiao_tests::{TestServer, per_backend, plugins_dir_with};
 
 /// A server that also knows the `fixture_e2e` plugin.
 async fn server_with_fixture(backend: &str) -> TestServer {
-    let dir = std::env::temp_dir().join(format!("xq-plugins-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let wasm = PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm");
-    std::fs::copy(wasm, dir.join("e2e.wasm")).unwrap();
-    TestServer::start_with(backend, ServeArgs { plugins_dir: Some(dir), ..Default::default() }).await
+    let dir = plugins_dir_with(&["e2e"]);
+    TestServer::start_with(backend, &["--plugins-dir", &dir.display().to_string()]).await
 }
 
 fn without_times(mut value: Value, keys: &[&str]) -> Value {
@@ -30,9 +21,8 @@ fn without_times(mut value: Value, keys: &[&str]) -> Value {
     value
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_curl_lines_give_the_seed_answers() {
-    for backend in backends() {
+per_backend! {
+    async fn the_seed_curl_lines_give_the_seed_answers(backend: &str) {
         let server = TestServer::start(&backend).await;
         // curl -d '{"job_namespace":"ceshi_namespace", "job_type":"ping"}' .../xingqiao/create_job
         let response = server
@@ -130,9 +120,8 @@ async fn the_seed_curl_lines_give_the_seed_answers() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_gets_a_stat_and_a_status_never_a_500() {
-    for backend in backends() {
+per_backend! {
+    async fn bad_input_gets_a_stat_and_a_status_never_a_500(backend: &str) {
         let server = TestServer::start(&backend).await;
         let cases = [
             (json!({"job_namespace": "n", "job_type": "nope"}), 400, "ERR_JOB_TYPE_NOT_EXISTS"),
@@ -183,9 +172,8 @@ async fn bad_input_gets_a_stat_and_a_status_never_a_500() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_jobs_filters_orders_and_pages() {
-    for backend in backends() {
+per_backend! {
+    async fn list_jobs_filters_orders_and_pages(backend: &str) {
         let server = TestServer::start(&backend).await;
         let mut ids = Vec::new();
         for (i, namespace) in ["a", "b", "a", "a", "b"].iter().enumerate() {
@@ -227,9 +215,8 @@ async fn list_jobs_filters_orders_and_pages() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parameters_flow_from_job_extra_task_extra_and_dependencies() {
-    for backend in backends() {
+per_backend! {
+    async fn parameters_flow_from_job_extra_task_extra_and_dependencies(backend: &str) {
         let server = server_with_fixture(&backend).await;
         let job_id = server.create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "passing", "from_job": 7, "str_info": "from job"}})).await;
         let detail = server.wait_job(job_id).await;
@@ -243,9 +230,8 @@ async fn parameters_flow_from_job_extra_task_extra_and_dependencies() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_fail_the_task_and_the_job_with_a_clear_stat() {
-    for backend in backends() {
+per_backend! {
+    async fn failures_fail_the_task_and_the_job_with_a_clear_stat(backend: &str) {
         let server = server_with_fixture(&backend).await;
         let cases = [
             ("missing_param", "ERR_TASK_PARAM_MISSING:nowhere"),
@@ -274,9 +260,8 @@ async fn failures_fail_the_task_and_the_job_with_a_clear_stat() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_finishes_running_work_and_a_restart_picks_up_the_rest() {
-    for backend in backends() {
+per_backend! {
+    async fn shutdown_finishes_running_work_and_a_restart_picks_up_the_rest(backend: &str) {
         let server = server_with_fixture(&backend).await;
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "slow"}}))
@@ -289,10 +274,8 @@ async fn shutdown_finishes_running_work_and_a_restart_picks_up_the_rest() {
         let (stopped, db) = server.stop_keeping_db().await;
         stopped.unwrap();
         // Restarted over the same database: the rest of the job runs.
-        let dir = std::env::temp_dir().join(format!("xq-plugins-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm"), dir.join("e2e.wasm")).unwrap();
-        let server = TestServer::start_on(db, ServeArgs { plugins_dir: Some(dir), ..Default::default() }).await;
+        let dir = plugins_dir_with(&["e2e"]);
+        let server = TestServer::start_on(db, &["--plugins-dir", &dir.display().to_string()]).await;
         let detail = server.wait_job(job_id).await;
         assert_eq!(detail["job_status"], "finished", "{backend}: {detail}");
         let statuses: Vec<Value> = server.tasks(job_id).await.iter().map(|t| t["task_status"].clone()).collect();
@@ -303,15 +286,14 @@ async fn shutdown_finishes_running_work_and_a_restart_picks_up_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_once_ready_and_unknown_routes_get_a_stat() {
-    let server = TestServer::start(&backends()[0]).await;
+    let server = TestServer::start("sqlite").await;
     assert_eq!(server.get("/healthz").await, (200, json!({"stat": "OK"})));
     assert_eq!(server.get("/nope").await, (404, json!({"stat": "ERR_NOT_FOUND", "message": "no such route"})));
     server.stop().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ten_thousand_task_dag_fits_every_backend() {
-    for backend in backends() {
+per_backend! {
+    async fn a_ten_thousand_task_dag_fits_every_backend(backend: &str) {
         let server = TestServer::start(&backend).await;
         // 9,999 branches and a collect task listing them all as dependencies.
         let job_id =

@@ -4,24 +4,20 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
-mod common;
-
-use std::path::PathBuf;
-
 use chrono::{Duration, NaiveDateTime};
-use common::{TestServer, backends};
 use graphviz_rust::dot_structures::{Attribute, Graph, Id, Stmt};
 use serde_json::{Value, json};
-use xingqiao::config::ServeArgs;
 use xingqiao::db::Database;
 use xingqiao::db::jobs;
 use xingqiao::db::models::NewJob;
+use xingqiao::state::JobStatus;
+use xingqiao_tests::{TestServer, per_backend, plugins_dir_with};
 
-async fn server_with_fixture(backend: &str, args: ServeArgs) -> TestServer {
-    let dir = std::env::temp_dir().join(format!("xq-plugins-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm"), dir.join("e2e.wasm")).unwrap();
-    TestServer::start_with(backend, ServeArgs { plugins_dir: Some(dir), ..args }).await
+async fn server_with_fixture(backend: &str, args: &[&str]) -> TestServer {
+    let dir = plugins_dir_with(&["e2e"]).display().to_string();
+    let mut args = args.to_vec();
+    args.extend(["--plugins-dir", &dir]);
+    TestServer::start_with(backend, &args).await
 }
 
 async fn fetch(server: &TestServer, path: &str) -> (u16, String, Vec<u8>) {
@@ -85,7 +81,7 @@ async fn get_graph_draws_each_task_coloured_by_its_state() {
         graphviz.is_ok_and(|output| output.status.success()),
         "Graphviz's dot is not installed: apt-get install graphviz (.ci/run does it)"
     );
-    let server = server_with_fixture("sqlite", ServeArgs::default()).await;
+    let server = server_with_fixture("sqlite", &[]).await;
     let job_extra = json!({"case": "failing_handler"});
     let job_id =
         server.create_job(json!({"job_namespace": "t", "job_type": "fixture_e2e", "job_extra": job_extra})).await;
@@ -138,8 +134,7 @@ async fn get_graph_draws_each_task_coloured_by_its_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_graphviz_svg_comes_from_layout_rs_and_png_says_how_to_install_it() {
-    let args = ServeArgs { graphviz_dot: Some("xingqiao-test-no-such-dot".into()), ..Default::default() };
-    let server = server_with_fixture("sqlite", args).await;
+    let server = server_with_fixture("sqlite", &["--graphviz-dot", "xingqiao-test-no-such-dot"]).await;
     let job_id =
         server.create_job(json!({"job_namespace": "t", "job_type": "hello", "job_extra": {"str_info": "x"}})).await;
     server.wait_job(job_id).await;
@@ -182,7 +177,7 @@ fn report_job(job_type: &str, status: &str, ret_stat: &str, tags: &str, days_ago
         job_namespace: "stats".into(),
         job_reqid: uuid::Uuid::new_v4().to_string(),
         job_name: uuid::Uuid::new_v4().to_string(),
-        job_status: status.into(),
+        job_status: JobStatus::parse(status).unwrap(),
         job_type: job_type.into(),
         job_tags: tags.into(),
         ret_stat: ret_stat.into(),
@@ -229,21 +224,22 @@ fn last(series: &Value, n: usize) -> Vec<Value> {
     data[data.len() - n..].to_vec()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn statistics_give_exact_numbers_for_a_known_set_of_jobs() {
-    for backend in backends() {
-        let server = server_with_fixture(&backend, ServeArgs::default()).await;
+per_backend! {
+    async fn statistics_give_exact_numbers_for_a_known_set_of_jobs(backend: &str) {
+        let server = server_with_fixture(backend, &[]).await;
         let db = Database::connect(&server.db.url, 2).unwrap();
+        let mut conn = db.conn().await.unwrap();
+        let conn = &mut conn;
         for &(status, ret_stat, tags, days_ago, count) in KNOWN {
             for _ in 0..count {
-                jobs::create(&db, report_job("report", status, ret_stat, tags, days_ago), Vec::new()).await.unwrap();
+                jobs::create(conn, report_job("report", status, ret_stat, tags, days_ago), Vec::new()).await.unwrap();
             }
         }
         // Neither another job type nor a deleted job counts.
-        jobs::create(&db, report_job("other", "failed", "ERR_X", "region=bj", 0), Vec::new()).await.unwrap();
+        jobs::create(conn, report_job("other", "failed", "ERR_X", "region=bj", 0), Vec::new()).await.unwrap();
         let mut deleted = report_job("report", "failed", "ERR_X", "region=bj", 0);
         deleted.is_valid = false;
-        jobs::create(&db, deleted, Vec::new()).await.unwrap();
+        jobs::create(conn, deleted, Vec::new()).await.unwrap();
 
         let rate = chart(&server, "/xingqiao/statistics_success_rate?job_type=report").await;
         assert_eq!(rate["title"], json!({"text": "success rate"}));

@@ -3,28 +3,23 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
-mod common;
-
-use std::path::PathBuf;
-
 use chrono::NaiveDateTime;
-use common::{TestServer, backends};
 use serde_json::{Value, json};
-use xingqiao::config::ServeArgs;
+use xingqiao::db::models::TaskRow;
 use xingqiao::db::{Database, tasks};
+use xingqiao_tests::{TestServer, per_backend, plugins_dir_with};
 
 /// A server with the fixture plugin, a quick sweeper and quick retries.
 async fn server(backend: &str) -> TestServer {
-    let dir = std::env::temp_dir().join(format!("xq-plugins-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join("e2e.wasm"), dir.join("e2e.wasm")).unwrap();
-    let args = ServeArgs {
-        plugins_dir: Some(dir),
-        sweep_interval_ms: Some(100),
-        retry_backoff_ms: Some(20),
-        ..Default::default()
-    };
-    TestServer::start_with(backend, args).await
+    let dir = plugins_dir_with(&["e2e"]).display().to_string();
+    TestServer::start_with(backend, &["--plugins-dir", &dir, "--sweep-interval-ms", "100", "--retry-backoff-ms", "20"])
+        .await
+}
+
+/// A job's task rows as stored (times to the microsecond).
+async fn task_rows(server: &TestServer, job_id: i64) -> Vec<TaskRow> {
+    let db = Database::connect(&server.db.url, 1).unwrap();
+    tasks::list(&mut db.conn().await.unwrap(), job_id, None).await.unwrap()
 }
 
 fn sleepy(locks: &str, seconds: f64) -> Value {
@@ -33,8 +28,7 @@ fn sleepy(locks: &str, seconds: f64) -> Value {
 
 /// (first s_time, last u_time) of a job's tasks, to the microsecond.
 async fn span(server: &TestServer, job_id: i64) -> (NaiveDateTime, NaiveDateTime) {
-    let db = Database::connect(&server.db.url, 1).unwrap();
-    let rows = tasks::list(&db, job_id, None).await.unwrap();
+    let rows = task_rows(server, job_id).await;
     let start = rows.iter().map(|t| t.s_time).min().unwrap();
     let end = rows.iter().map(|t| t.u_time).max().unwrap();
     (start, end)
@@ -45,9 +39,8 @@ async fn status(server: &TestServer, job_id: i64) -> String {
     reply["data"]["job_status"].as_str().unwrap_or_default().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_sharing_a_lock_never_overlap_and_the_waiting_one_says_who_holds_it() {
-    for backend in backends() {
+per_backend! {
+    async fn jobs_sharing_a_lock_never_overlap_and_the_waiting_one_says_who_holds_it(backend: &str) {
         let server = server(&backend).await;
         let (first, second) =
             tokio::join!(server.create_job(sleepy("db1", 0.3)), server.create_job(sleepy("db1", 0.3)));
@@ -68,9 +61,8 @@ async fn jobs_sharing_a_lock_never_overlap_and_the_waiting_one_says_who_holds_it
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_two_lock_job_against_two_one_lock_jobs_never_deadlocks_in_either_order() {
-    for backend in backends() {
+per_backend! {
+    async fn a_two_lock_job_against_two_one_lock_jobs_never_deadlocks_in_either_order(backend: &str) {
         let server = server(&backend).await;
         for order in [["x,y", "x", "y"], ["x", "y", "x,y"]] {
             let mut ids = Vec::new();
@@ -91,9 +83,8 @@ async fn a_two_lock_job_against_two_one_lock_jobs_never_deadlocks_in_either_orde
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_past_its_timeout_fails_and_frees_its_lock_for_the_next() {
-    for backend in backends() {
+per_backend! {
+    async fn a_job_past_its_timeout_fails_and_frees_its_lock_for_the_next(backend: &str) {
         let server = server(&backend).await;
         let mut slow = sleepy("t", 2.0);
         slow["job_timeout"] = json!(1);
@@ -117,9 +108,8 @@ async fn a_job_past_its_timeout_fails_and_frees_its_lock_for_the_next() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_failing_twice_then_succeeding_with_retry_max_2_finishes() {
-    for backend in backends() {
+per_backend! {
+    async fn a_task_failing_twice_then_succeeding_with_retry_max_2_finishes(backend: &str) {
         let server = server(&backend).await;
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "flaky", "fail_times": 2, "retries": 2}}))
@@ -135,9 +125,8 @@ async fn a_task_failing_twice_then_succeeding_with_retry_max_2_finishes() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_job_reruns_only_the_failed_part() {
-    for backend in backends() {
+per_backend! {
+    async fn retry_job_reruns_only_the_failed_part(backend: &str) {
         let server = server(&backend).await;
         // Fails its first call and has no retries: the job fails.
         let job_id = server
@@ -165,9 +154,8 @@ async fn retry_job_reruns_only_the_failed_part() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_stops_a_running_job_and_frees_its_lock_cancel_keeps_it_listed() {
-    for backend in backends() {
+per_backend! {
+    async fn delete_stops_a_running_job_and_frees_its_lock_cancel_keeps_it_listed(backend: &str) {
         let server = server(&backend).await;
         let running = server.create_job(sleepy("d", 1.0)).await;
         let behind = server.create_job(sleepy("d", 0.0)).await;
@@ -176,8 +164,7 @@ async fn delete_stops_a_running_job_and_frees_its_lock_cancel_keeps_it_listed() 
         let (status, _) = server.get(&format!("/xingqiao/get_job_detail?job_id={running}")).await;
         assert_eq!(status, 404, "{backend}");
         assert_eq!(server.wait_job(behind).await["job_status"], "finished", "{backend}: the lock was released");
-        let db = Database::connect(&server.db.url, 1).unwrap();
-        let kept = tasks::list(&db, running, None).await.unwrap();
+        let kept = task_rows(&server, running).await;
         assert_eq!(
             kept.iter().map(|t| t.task_status.as_str()).collect::<Vec<_>>(),
             ["failed", "waiting"],
@@ -200,9 +187,8 @@ async fn delete_stops_a_running_job_and_frees_its_lock_cancel_keeps_it_listed() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trapping_notifier_does_not_fail_its_job() {
-    for backend in backends() {
+per_backend! {
+    async fn a_trapping_notifier_does_not_fail_its_job(backend: &str) {
         let server = server(&backend).await;
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "passing", "from_job": 1, "trap_notifier": true}}))
@@ -218,9 +204,8 @@ async fn a_trapping_notifier_does_not_fail_its_job() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_timeout_bounds_each_attempt() {
-    for backend in backends() {
+per_backend! {
+    async fn a_task_timeout_bounds_each_attempt(backend: &str) {
         let server = server(&backend).await;
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "task_timeout"}}))
@@ -235,9 +220,8 @@ async fn a_task_timeout_bounds_each_attempt() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hello_lock_jobs_created_in_the_same_instant_run_one_after_the_other() {
-    for backend in backends() {
+per_backend! {
+    async fn two_hello_lock_jobs_created_in_the_same_instant_run_one_after_the_other(backend: &str) {
         let server = server(&backend).await;
         let body = json!({"job_namespace": "n", "job_type": "hello_lock", "job_extra": {"str_info": "ceshi", "job_locks": "same"}});
         let (a, b) = tokio::join!(server.create_job(body.clone()), server.create_job(body));

@@ -9,14 +9,11 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::TestServer;
 use serde_json::json;
-use xingqiao::config::ServeArgs;
+use xingqiao_tests::{TestServer, xingqiao_bin};
 
 const TOKEN: &str = "guide-admin-token-0123456789";
 
@@ -65,11 +62,10 @@ async fn the_first_plugin_guide_works_as_written() {
     ] {
         assert!(script.contains(step), "the guide lost its step {step:?}:\n{script}");
     }
-    let server =
-        TestServer::start_with("sqlite", ServeArgs { admin_token: Some(TOKEN.into()), ..Default::default() }).await;
+    let server = TestServer::start_with("sqlite", &["--admin-token", TOKEN]).await;
     let scratch = std::env::temp_dir().join(format!("xq-guide-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&scratch).unwrap();
-    let cli_dir = Path::new(env!("CARGO_BIN_EXE_xingqiao")).parent().unwrap().to_path_buf();
+    let cli_dir = xingqiao_bin().parent().unwrap().to_path_buf();
     let path = format!("{}:{}", cli_dir.display(), std::env::var("PATH").unwrap_or_default());
     let url = server.url("");
     let output = tokio::task::spawn_blocking(move || {

@@ -2,13 +2,13 @@
 
 #![expect(clippy::unwrap_used, reason = "helpers fail the test by panicking")]
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
+use xingqiao_tests::{fixture_wasm, free_port, xingqiao_bin};
 
 fn xingqiao(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xingqiao")).args(args).env("RUST_LOG", "warn").output().unwrap()
+    Command::new(xingqiao_bin()).args(args).env("RUST_LOG", "warn").output().unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -20,8 +20,7 @@ fn stderr(output: &Output) -> String {
 }
 
 fn wasm(name: &str) -> String {
-    let path = PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join(format!("{name}.wasm"));
-    path.display().to_string()
+    fixture_wasm(name).display().to_string()
 }
 
 fn task(label: &str, cmd: &str, deps: &[&str], requires: &[&str], is_save: bool) -> Value {
@@ -150,9 +149,9 @@ fn migrate_creates_the_sqlite_schema_and_bad_settings_are_named() {
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("xingqiao-sigterm-{}", std::process::id()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let bind = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_xingqiao"))
+    let child = Command::new(xingqiao_bin())
         .args(["serve", "--bind", &bind, "--data-dir", &dir.display().to_string()])
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())

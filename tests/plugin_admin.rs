@@ -4,25 +4,26 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
-mod common;
-
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{Redis, TestDb, TestServer, backends};
 use serde_json::{Value, json};
-use xingqiao::config::ServeArgs;
+use xingqiao_tests::{Redis, TestDb, TestServer, fixture_wasm, per_backend};
 
 const TOKEN: &str = "test-admin-token-0123456789";
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join(format!("{name}.wasm"));
+    let path = fixture_wasm(name);
     std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
-fn admin_args() -> ServeArgs {
-    ServeArgs { admin_token: Some(TOKEN.into()), ..Default::default() }
+/// `serve` flags: the admin API on, with `TOKEN`.
+const ADMIN: &[&str] = &["--admin-token", TOKEN];
+
+fn admin_and<'a>(more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = ADMIN.to_vec();
+    args.extend_from_slice(more);
+    args
 }
 
 async fn reply(response: reqwest::Response) -> (u16, Value) {
@@ -62,10 +63,9 @@ async fn greeting(server: &TestServer, job_id: i64) -> String {
     greet["ret_data"]["echo"]["greeting"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploaded_versions_run_jobs_roll_forward_and_back_and_can_be_disabled() {
-    for backend in backends() {
-        let server = TestServer::start_with(&backend, admin_args()).await;
+per_backend! {
+    async fn uploaded_versions_run_jobs_roll_forward_and_back_and_can_be_disabled(backend: &str) {
+        let server = TestServer::start_with(&backend, ADMIN).await;
         let v1 = fixture("greeter_v1");
         let (status, body) = upload(&server, v1.clone()).await;
         assert_eq!((status, &body["stat"]), (201, &json!("OK")), "{backend}: {body}");
@@ -169,7 +169,7 @@ async fn uploaded_versions_run_jobs_roll_forward_and_back_and_can_be_disabled() 
         // What another engine (an older binary) left is pruned at start; ours stays.
         let foreign = db.dir.join("plugin-cache").join(format!("{v2_sha}-00000000deadbeef.cwasm"));
         std::fs::write(&foreign, b"not for this engine").unwrap();
-        let server = TestServer::start_on(db, admin_args()).await;
+        let server = TestServer::start_on(db, ADMIN).await;
         assert!(!foreign.exists(), "a foreign artifact was kept");
         let left = std::fs::read_dir(server.db.dir.join("plugin-cache")).unwrap().count();
         assert_eq!(left, cached.len(), "the current artifacts were kept");
@@ -193,7 +193,7 @@ fn with_custom_section(mut bytes: Vec<u8>) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_upload_is_refused_with_its_stat_and_nothing_is_stored() {
-    let server = TestServer::start_with("sqlite", admin_args()).await;
+    let server = TestServer::start_with("sqlite", ADMIN).await;
     let hello = fixture("hello");
     let cases: Vec<(&str, Vec<u8>, u16, &str, &str)> = vec![
         ("junk", b"#!/bin/sh\necho hi\n".to_vec(), 400, "ERR_PLUGIN_NOT_WASM", "magic"),
@@ -281,7 +281,7 @@ fn chunked_upload(addr: std::net::SocketAddr, body: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_uploads_work_and_the_size_and_compile_time_caps_hold() {
-    let server = TestServer::start_with("sqlite", admin_args()).await;
+    let server = TestServer::start_with("sqlite", ADMIN).await;
     let (content_type, body) = multipart(&fixture("greeter_v2"));
     let response = server
         .client
@@ -300,8 +300,7 @@ async fn multipart_uploads_work_and_the_size_and_compile_time_caps_hold() {
     assert_eq!(server.wait_job(job_id).await["job_status"], "finished");
     server.stop().await.unwrap();
 
-    let capped = ServeArgs { max_plugin_bytes: Some(1000), ..admin_args() };
-    let server = TestServer::start_with("sqlite", capped).await;
+    let server = TestServer::start_with("sqlite", &admin_and(&["--max-plugin-bytes", "1000"])).await;
     let (status, body) = upload(&server, fixture("greeter_v1")).await;
     assert_eq!((status, &body["stat"]), (400, &json!("ERR_PLUGIN_TOO_LARGE")), "{body}");
     let addr = server.addr;
@@ -310,8 +309,7 @@ async fn multipart_uploads_work_and_the_size_and_compile_time_caps_hold() {
     assert!(answer.contains("ERR_PLUGIN_TOO_LARGE"), "{answer}");
     server.stop().await.unwrap();
 
-    let hurried = ServeArgs { plugin_compile_timeout_ms: Some(1), ..admin_args() };
-    let server = TestServer::start_with("sqlite", hurried).await;
+    let server = TestServer::start_with("sqlite", &admin_and(&["--plugin-compile-timeout-ms", "1"])).await;
     let (status, body) = upload(&server, fixture("greeter_v2")).await;
     assert_eq!((status, &body["stat"]), (400, &json!("ERR_PLUGIN_COMPILE_TIMEOUT")), "{body}");
     server.stop().await.unwrap();
@@ -326,7 +324,7 @@ async fn admin_routes_need_a_configured_token_and_the_right_one() {
     assert_eq!((status, &body["stat"]), (403, &json!("ERR_ADMIN_DISABLED")), "{body}");
     server.stop().await.unwrap();
 
-    let server = TestServer::start_with("sqlite", admin_args()).await;
+    let server = TestServer::start_with("sqlite", ADMIN).await;
     let bare = server.client.get(server.url("/admin/plugins")).send().await.unwrap();
     let (status, body) = reply(bare).await;
     assert_eq!((status, &body["stat"]), (401, &json!("ERR_ADMIN_UNAUTHORIZED")), "{body}");
@@ -342,8 +340,7 @@ async fn admin_routes_need_a_configured_token_and_the_right_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_demo_plugins_a_demo_name_can_be_uploaded() {
-    let args = ServeArgs { no_demo_plugins: true, ..admin_args() };
-    let server = TestServer::start_with("sqlite", args).await;
+    let server = TestServer::start_with("sqlite", &admin_and(&["--no-demo-plugins"])).await;
     let (status, body) = try_create(&server, "ping", json!({})).await;
     assert_eq!((status, &body["stat"]), (400, &json!("ERR_JOB_TYPE_NOT_EXISTS")), "{body}");
     let (status, body) = upload(&server, fixture("ping")).await;
@@ -367,17 +364,16 @@ async fn time_until_greeter_works(server: &TestServer, limit: Duration) -> Durat
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_on_one_instance_is_usable_on_another_within_two_seconds() {
-    // The timed refresh (every second by default) is what guarantees it; the
-    // other instance has its own data folder, so it compiles the plugin itself.
-    for backend in backends() {
+per_backend! {
+    async fn an_upload_on_one_instance_is_usable_on_another_within_two_seconds(backend: &str) {
+        // The timed refresh (every second by default) is what guarantees it; the
+        // other instance has its own data folder, so it compiles the plugin itself.
         let db = TestDb::create(&backend).await;
         let other_dir = std::env::temp_dir().join(format!("xq-other-{}", uuid::Uuid::new_v4().simple()));
         let mut other_db = db.shared();
         other_db.dir = other_dir.clone();
-        let first = TestServer::start_on(db, admin_args()).await;
-        let second = TestServer::start_on(other_db, admin_args()).await;
+        let first = TestServer::start_on(db, ADMIN).await;
+        let second = TestServer::start_on(other_db, ADMIN).await;
         let (status, body) = upload(&first, fixture("greeter_v1")).await;
         assert_eq!(status, 201, "{body}");
         let took = time_until_greeter_works(&second, Duration::from_secs(2)).await;
@@ -404,9 +400,9 @@ async fn with_redis_other_instances_hear_of_a_change_at_once() {
     let other_dir = std::env::temp_dir().join(format!("xq-other-{}", uuid::Uuid::new_v4().simple()));
     let mut other_db = db.shared();
     other_db.dir = other_dir.clone();
-    let args = || ServeArgs { redis_url: Some(redis.url.clone()), plugin_refresh_ms: Some(600_000), ..admin_args() };
-    let first = TestServer::start_on(db, args()).await;
-    let second = TestServer::start_on(other_db, args()).await;
+    let args = admin_and(&["--plugin-refresh-ms", "600000", "--redis-url", &redis.url]);
+    let first = TestServer::start_on(db, &args).await;
+    let second = TestServer::start_on(other_db, &args).await;
     let (status, body) = upload(&first, fixture("greeter_v1")).await;
     assert_eq!(status, 201, "{body}");
     let took = time_until_greeter_works(&second, Duration::from_secs(2)).await;
@@ -420,7 +416,7 @@ async fn with_redis_other_instances_hear_of_a_change_at_once() {
 async fn a_jobs_own_version_is_found_again_after_another_is_activated() {
     // What job_notifier (and so retry_job) calls for a job: the component of
     // the job's plugin_sha256, not the active version.
-    let server = TestServer::start_with("sqlite", admin_args()).await;
+    let server = TestServer::start_with("sqlite", ADMIN).await;
     let (_, v1) = upload(&server, fixture("greeter_v1")).await;
     let (_, v2) = upload(&server, fixture("greeter_v2")).await;
     let v1_sha = v1["data"]["sha256"].as_str().unwrap().to_owned();

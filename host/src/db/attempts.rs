@@ -1,0 +1,110 @@
+//! Queries on `workflow_task_attempt`: one row per execution attempt of a
+//! task. Execution is at-least-once (a SIGTERM past the grace period, a
+//! kill -9, a lease that expired while its worker was only slow), so one
+//! attempt number may run twice; its rows show who ran it and how it ended.
+//!
+//! An attempt is opened in the transaction that starts its task and closed in
+//! the one that records its result (`db::tasks`), or by whoever takes the
+//! task away from it (hand-back, an expired lease, the job's end). A close
+//! only touches an attempt still open, and a result is recorded only if its
+//! attempt could be closed: the late result of an attempt whose task was
+//! taken away changes nothing.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::models::AttemptRow;
+use super::schema::workflow_task_attempt as attempt;
+use super::{Conn, DbError};
+use crate::on_conn;
+use crate::state::AttemptOutcome;
+
+/// Who runs an attempt, and which: what `open` records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttempt<'a> {
+    pub task_id: i64,
+    pub job_id: i64,
+    pub exe_id: i32,
+    pub attempt_no: i32,
+    pub instance: &'a str,
+}
+
+/// Records an attempt that starts now; returns its id. Call it in the
+/// transaction that started the task: the task row's lock keeps the id read
+/// back this attempt's.
+pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> Result<i64, DbError> {
+    on_conn!(conn, c => {
+        diesel::insert_into(attempt::table)
+            .values((
+                attempt::task_id.eq(new.task_id),
+                attempt::job_id.eq(new.job_id),
+                attempt::exe_id.eq(new.exe_id),
+                attempt::attempt_no.eq(new.attempt_no),
+                attempt::instance.eq(new.instance),
+                attempt::s_time.eq(now),
+                attempt::ret_stat.eq(""),
+            ))
+            .execute(c)
+            .await?;
+        let id: Option<i64> = attempt::table
+            .filter(attempt::task_id.eq(new.task_id))
+            .select(diesel::dsl::max(attempt::attempt_id))
+            .first(c)
+            .await?;
+        id.ok_or_else(|| DbError::Query(diesel::result::Error::NotFound))
+    })
+}
+
+/// Ends an attempt still open with its outcome; `false` if it was closed
+/// already (someone took its task away first).
+pub async fn close(
+    conn: &mut Conn,
+    attempt_id: i64,
+    outcome: AttemptOutcome,
+    ret_stat: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    on_conn!(conn, c => {
+        let closed = diesel::update(attempt::table.find(attempt_id).filter(attempt::outcome.is_null()))
+            .set((attempt::outcome.eq(Some(outcome)), attempt::ret_stat.eq(ret_stat), attempt::e_time.eq(Some(now))))
+            .execute(c)
+            .await?;
+        Ok(closed == 1)
+    })
+}
+
+/// Ends the open attempts of these tasks (their worker stopped, or their job
+/// ended from outside).
+pub async fn close_open(
+    conn: &mut Conn,
+    task_ids: &[i64],
+    outcome: AttemptOutcome,
+    ret_stat: &str,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    if task_ids.is_empty() {
+        return Ok(0);
+    }
+    on_conn!(conn, c => {
+        Ok(diesel::update(attempt::table.filter(attempt::task_id.eq_any(task_ids)).filter(attempt::outcome.is_null()))
+            .set((attempt::outcome.eq(Some(outcome)), attempt::ret_stat.eq(ret_stat), attempt::e_time.eq(Some(now))))
+            .execute(c)
+            .await?)
+    })
+}
+
+/// The attempts of these tasks, oldest first.
+pub async fn of_tasks(conn: &mut Conn, task_ids: &[i64]) -> Result<Vec<AttemptRow>, DbError> {
+    if task_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    on_conn!(conn, c => {
+        Ok(attempt::table
+            .filter(attempt::task_id.eq_any(task_ids))
+            .select(AttemptRow::as_select())
+            .order(attempt::attempt_id.asc())
+            .load(c)
+            .await?)
+    })
+}

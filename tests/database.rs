@@ -1,0 +1,329 @@
+//! The invariant that makes retries, several workers and crash recovery safe:
+//! every transition is a conditional update, so a task is advanced once, and
+//! a job ends once — checked on every backend, with racing callers.
+
+#![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use xingqiao::db::models::{NewJob, NewTask};
+use xingqiao::db::tasks::{Recorded, Started};
+use xingqiao::db::{Database, attempts, jobs, tasks};
+use xingqiao::engine::now;
+use xingqiao::state::{AttemptOutcome, JobStatus, TaskStatus};
+use xingqiao_tests::{TestDb, per_backend};
+
+fn new_job(name: &str, tasks: i32) -> NewJob {
+    let t = now();
+    NewJob {
+        job_client: "test".into(),
+        job_namespace: "n".into(),
+        job_reqid: name.into(),
+        job_name: name.into(),
+        job_status: JobStatus::Started,
+        job_type: "test".into(),
+        job_tags: String::new(),
+        ret_stat: String::new(),
+        ret_data: None,
+        job_cost: 0.0,
+        job_extra: "{}".into(),
+        job_timeout: 3600,
+        job_lock: String::new(),
+        exe_id: 1,
+        operator: String::new(),
+        is_valid: true,
+        c_time: t,
+        s_time: t,
+        e_time: t,
+        u_time: t,
+        plugin_version: "0".into(),
+        tasks_unfinished: tasks,
+        deadline: Some(t + chrono::Duration::hours(1)),
+        plugin_sha256: String::new(),
+    }
+}
+
+fn new_task(label: &str, deps: &[&str], dependents: &[&str]) -> NewTask {
+    let t = now();
+    NewTask {
+        job_id: 0,
+        task_label: label.into(),
+        task_reqid: label.into(),
+        task_cmd: "/demo_api/ping".into(),
+        task_params: None,
+        task_requires: String::new(),
+        task_provides: String::new(),
+        task_dependencies: deps.join(","),
+        task_status: if deps.is_empty() { TaskStatus::Pending } else { TaskStatus::Waiting },
+        task_cost: 0.0,
+        task_extra: "{}".into(),
+        task_is_save: false,
+        ret_stat: String::new(),
+        ret_data: None,
+        task_retrymax: 0,
+        task_retrycount: 0,
+        task_timeout: 0,
+        c_time: t,
+        s_time: t,
+        u_time: t,
+        task_dependents: dependents.join(","),
+        task_waiting_on: i32::try_from(deps.len()).unwrap(),
+        task_lease_until: None,
+    }
+}
+
+/// A lease that will not expire during the test.
+fn later() -> chrono::NaiveDateTime {
+    now() + chrono::Duration::hours(1)
+}
+
+async fn database(test_db: &TestDb) -> Arc<Database> {
+    let db = Database::connect(&test_db.url, 8).unwrap();
+    db.migrate(&test_db.url).await.unwrap();
+    Arc::new(db)
+}
+
+async fn create(db: &Database, job: NewJob, rows: Vec<NewTask>) -> (i64, Vec<i64>) {
+    jobs::create(&mut db.conn().await.unwrap(), job, rows).await.unwrap()
+}
+
+/// pending → started by a worker of instance "test".
+async fn start(db: &Database, task_id: i64, lease_until: NaiveDateTime) -> Option<Started> {
+    tasks::start(&mut db.conn().await.unwrap(), task_id, "test", lease_until, now()).await.unwrap()
+}
+
+async fn finish(db: &Database, started: &Started) -> Option<Recorded> {
+    tasks::finish(&mut db.conn().await.unwrap(), &started.task, started.attempt_id, Some("{}".into()), now())
+        .await
+        .unwrap()
+}
+
+async fn expired_leases(db: &Database) -> Vec<i64> {
+    tasks::expired_leases(&mut db.conn().await.unwrap(), now()).await.unwrap()
+}
+
+per_backend! {
+    async fn a_pending_task_is_started_by_exactly_one_of_many_racing_workers(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let (_, ready) = create(&db, new_job("race", 1), vec![new_task("a", &[], &[])]).await;
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                let task_id = ready[0];
+                tokio::spawn(async move { start(&db, task_id, later()).await.is_some() })
+            })
+            .collect();
+        let mut winners = 0;
+        for racer in racers {
+            winners += usize::from(racer.await.unwrap());
+        }
+        assert_eq!(winners, 1, "{backend}");
+        let attempts = attempts::of_tasks(&mut db.conn().await.unwrap(), &ready).await.unwrap();
+        assert_eq!(attempts.len(), 1, "{backend}: one attempt for the one start");
+    }
+}
+
+per_backend! {
+    async fn a_result_is_recorded_once_and_parallel_sinks_end_the_job_once(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        // root -> (left, right): two sinks that finish at the same time.
+        let rows = vec![
+            new_task("root", &[], &["left", "right"]),
+            new_task("left", &["root"], &[]),
+            new_task("right", &["root"], &[]),
+        ];
+        let (job_id, ready) = create(&db, new_job("sinks", 3), rows).await;
+        let root = start(&db, ready[0], later()).await.unwrap();
+        let recorded = finish(&db, &root).await.unwrap();
+        assert_eq!(recorded.ready.len(), 2, "{backend}: both sinks released");
+        assert_eq!(finish(&db, &root).await, None, "{backend}: twice is a no-op");
+
+        let mut sinks = Vec::new();
+        for id in &recorded.ready {
+            sinks.push(start(&db, *id, later()).await.unwrap());
+        }
+        let finishes: Vec<_> = sinks
+            .into_iter()
+            .map(|started| {
+                let db = db.clone();
+                tokio::spawn(async move { finish(&db, &started).await })
+            })
+            .collect();
+        let mut ends = 0;
+        for finish in finishes {
+            ends += usize::from(finish.await.unwrap().unwrap().job_end.is_some());
+        }
+        assert_eq!(ends, 1, "{backend}: the job ends exactly once");
+        let job = jobs::find(&mut db.conn().await.unwrap(), Some(job_id), None).await.unwrap().unwrap();
+        assert_eq!((job.job_status, job.tasks_unfinished), (JobStatus::Finished, 0), "{backend}");
+        let outcomes: Vec<Option<AttemptOutcome>> = attempts::of_tasks(&mut db.conn().await.unwrap(), &[root.task.task_id])
+            .await
+            .unwrap()
+            .iter()
+            .map(|attempt| attempt.outcome)
+            .collect();
+        assert_eq!(outcomes, [Some(AttemptOutcome::Finished)], "{backend}: the attempt closed once");
+    }
+}
+
+per_backend! {
+    async fn a_task_whose_lease_expired_goes_back_to_pending_once(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let (_, ready) = create(&db, new_job("lease", 1), vec![new_task("a", &[], &[])]).await;
+        let expired = now() - chrono::Duration::seconds(1);
+        let first = start(&db, ready[0], expired).await.unwrap();
+        assert_eq!(expired_leases(&db).await, ready, "{backend}");
+        assert_eq!(expired_leases(&db).await, Vec::<i64>::new(), "{backend}: once");
+        // A renewed lease is not taken over.
+        let second = start(&db, ready[0], expired).await.unwrap();
+        tasks::renew_leases(&mut db.conn().await.unwrap(), &ready, later()).await.unwrap();
+        assert_eq!(expired_leases(&db).await, Vec::<i64>::new(), "{backend}: renewed");
+        // The first attempt's late result is not recorded: its task is the second's now.
+        assert_eq!(finish(&db, &first).await, None, "{backend}: a taken-over attempt records nothing");
+        assert!(finish(&db, &second).await.is_some(), "{backend}: the live attempt records its result");
+        let attempts = attempts::of_tasks(&mut db.conn().await.unwrap(), &ready).await.unwrap();
+        let seen: Vec<(i32, Option<AttemptOutcome>)> = attempts.iter().map(|a| (a.attempt_no, a.outcome)).collect();
+        assert_eq!(
+            seen,
+            [(0, Some(AttemptOutcome::LeaseExpired)), (0, Some(AttemptOutcome::Finished))],
+            "{backend}: the same attempt number ran twice, and it shows"
+        );
+    }
+}
+
+/// One column as the database describes it after the migrations.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, diesel::QueryableByName)]
+struct DbColumn {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    column_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    data_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    is_nullable: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    is_pk: i64,
+}
+
+/// Every column of every table the migrations made (diesel's own table left out).
+async fn migrated_columns(db: &Database) -> Vec<DbColumn> {
+    use diesel_async::RunQueryDsl;
+    let sql = match db.backend() {
+        "sqlite" => {
+            "SELECT m.name AS table_name, p.name AS column_name, p.type AS data_type, \
+             CASE WHEN p.\"notnull\" = 0 AND p.pk = 0 THEN 'YES' ELSE 'NO' END AS is_nullable, \
+             CAST(p.pk > 0 AS BIGINT) AS is_pk \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite!_%' ESCAPE '!' \
+             AND m.name <> '__diesel_schema_migrations'"
+        }
+        "mysql" => {
+            "SELECT CAST(table_name AS CHAR) AS table_name, CAST(column_name AS CHAR) AS column_name, \
+             CAST(column_type AS CHAR) AS data_type, CAST(is_nullable AS CHAR) AS is_nullable, \
+             CAST(column_key = 'PRI' AS SIGNED) AS is_pk \
+             FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND table_name <> '__diesel_schema_migrations'"
+        }
+        _ => {
+            "SELECT c.table_name::text AS table_name, c.column_name::text AS column_name, \
+             c.data_type::text AS data_type, c.is_nullable::text AS is_nullable, \
+             (SELECT COUNT(*) FROM information_schema.table_constraints t \
+              JOIN information_schema.key_column_usage k \
+              ON k.constraint_name = t.constraint_name AND k.table_name = t.table_name \
+              WHERE t.constraint_type = 'PRIMARY KEY' AND t.table_name = c.table_name \
+              AND k.column_name = c.column_name)::bigint AS is_pk \
+             FROM information_schema.columns c WHERE c.table_schema = 'public' \
+             AND c.table_name <> '__diesel_schema_migrations'"
+        }
+    };
+    let mut conn = db.conn().await.unwrap();
+    let mut columns: Vec<DbColumn> = xingqiao::on_conn!(&mut conn, c => {
+        Ok(diesel::sql_query(sql).load::<DbColumn>(c).await?)
+    })
+    .unwrap();
+    columns.sort();
+    columns
+}
+
+/// What `host/src/db/schema.rs` declares: (table, column, diesel type, primary key).
+fn declared_columns() -> Vec<(String, String, String, bool)> {
+    let schema = include_str!("../host/src/db/schema.rs");
+    let mut declared = Vec::new();
+    let mut table = None;
+    let mut keys: Vec<String> = Vec::new();
+    for line in schema.lines().map(str::trim) {
+        if let Some((name, rest)) = line.split_once(" (")
+            && let Some(key_list) = rest.strip_suffix(") {")
+        {
+            table = Some(name.to_owned());
+            keys = key_list.split(',').map(|k| k.trim().to_owned()).collect();
+        } else if let (Some(table), Some((column, kind))) = (&table, line.split_once(" -> ")) {
+            let kind = kind.trim_end_matches(',').to_owned();
+            declared.push((table.clone(), column.to_owned(), kind, keys.iter().any(|k| k == column)));
+        } else if line == "}" {
+            table = None;
+        }
+    }
+    declared.sort();
+    declared
+}
+
+/// Whether a database type is what diesel's SQL type maps to on `backend`.
+fn type_matches(backend: &str, diesel_type: &str, db_type: &str) -> bool {
+    let db_type = db_type.to_ascii_lowercase();
+    let base = diesel_type.strip_prefix("Nullable<").and_then(|t| t.strip_suffix('>')).unwrap_or(diesel_type);
+    let accepted: &[&str] = match (backend, base) {
+        ("sqlite", "BigInt") => &["bigint", "integer"],
+        ("sqlite", "Integer") => &["integer"],
+        ("sqlite", "Text") => &["varchar", "text"],
+        ("sqlite", "Double") => &["double"],
+        ("sqlite", "Bool") => &["boolean"],
+        ("sqlite", "Timestamp") => &["timestamp"],
+        ("sqlite", "Binary") => &["blob"],
+        ("mysql", "BigInt") => &["bigint"],
+        ("mysql", "Integer") => &["int"],
+        ("mysql", "Text") => &["varchar", "text", "mediumtext", "longtext"],
+        ("mysql", "Double") => &["double"],
+        ("mysql", "Bool") => &["tinyint(1)"],
+        ("mysql", "Timestamp") => &["datetime"],
+        ("mysql", "Binary") => &["blob", "mediumblob", "longblob"],
+        ("postgres", "BigInt") => &["bigint"],
+        ("postgres", "Integer") => &["integer"],
+        ("postgres", "Text") => &["character varying", "text"],
+        ("postgres", "Double") => &["double precision"],
+        ("postgres", "Bool") => &["boolean"],
+        ("postgres", "Timestamp") => &["timestamp without time zone"],
+        ("postgres", "Binary") => &["bytea"],
+        _ => &[],
+    };
+    // `varchar(64)` is a varchar; `int(11)` an int; `tinyint(1)` must match whole.
+    accepted.iter().any(|t| db_type == *t || (!t.contains('(') && db_type.split('(').next() == Some(*t)))
+}
+
+per_backend! {
+    async fn the_migrations_create_what_schema_rs_declares(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let migrated = migrated_columns(&db).await;
+        let declared = declared_columns();
+        let migrated_names: Vec<(&str, &str)> =
+            migrated.iter().map(|c| (c.table_name.as_str(), c.column_name.as_str())).collect();
+        let declared_names: Vec<(&str, &str)> = declared.iter().map(|d| (d.0.as_str(), d.1.as_str())).collect();
+        assert_eq!(migrated_names, declared_names, "{backend}: tables and columns differ from schema.rs");
+        for (column, (table, name, kind, primary)) in migrated.iter().zip(&declared) {
+            assert!(
+                type_matches(backend, kind, &column.data_type),
+                "{backend}: {table}.{name} is {} in the database, {kind} in schema.rs",
+                column.data_type
+            );
+            let nullable = column.is_nullable == "YES";
+            assert_eq!(nullable, kind.starts_with("Nullable<"), "{backend}: {table}.{name} nullability");
+            assert_eq!(column.is_pk > 0, *primary, "{backend}: {table}.{name} primary key");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+#![expect(clippy::unwrap_used, reason = "the harness fails a test by panicking")]
+
+//! The harness of the end-to-end suite (see the README): the `xingqiao`
+//! binary under test, a database per test, a running server and a Redis.
+
+#![doc = include_str!("../README.md")]
+
+mod binary;
+mod redis;
+mod server;
+mod test_db;
+
+pub use binary::{fixture_wasm, fixtures_dir, plugins_dir_with, xingqiao_bin};
+pub use redis::Redis;
+pub use server::{TestServer, free_port};
+pub use test_db::TestDb;
+
+/// Writes `async fn name(backend: &str) { … }` once and expands it into one
+/// test per backend: `name::sqlite`, `name::mysql`, `name::postgres` (or only
+/// the networked two, with `networked` first: the cluster needs a database
+/// that several processes share over the network).
+#[macro_export]
+macro_rules! per_backend {
+    (networked $(#[$meta:meta])* async fn $name:ident($backend:ident: &str) $body:block) => {
+        $(#[$meta])*
+        async fn $name($backend: &str) $body
+
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                super::$name("mysql").await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name("postgres").await
+            }
+        }
+    };
+    ($(#[$meta:meta])* async fn $name:ident($backend:ident: &str) $body:block) => {
+        $(#[$meta])*
+        async fn $name($backend: &str) $body
+
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name("sqlite").await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                super::$name("mysql").await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name("postgres").await
+            }
+        }
+    };
+}

@@ -54,7 +54,11 @@ fn ensure_wasm_target() -> Result<(), Box<dyn Error>> {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| String::from("rustc"));
     let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output()?;
     let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
-    if sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir() {
+    let target_lib = sysroot.join("lib/rustlib").join(WASM_TARGET);
+    // Watched so that the build after an install runs this script once more,
+    // finds the target, and stops repeating the warning below.
+    println!("cargo:rerun-if-changed={}", target_lib.display());
+    if target_lib.is_dir() {
         return Ok(());
     }
     // The toolchain rustup chose for this build (rust-toolchain.toml), so the

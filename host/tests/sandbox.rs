@@ -150,7 +150,7 @@ fn ping_notifier_is_told_and_returns() {
         e_time: "2026-11-25 10:00:01".into(),
     };
     plugin.job_notifier(&event).unwrap();
-    let trap = runtime.load(&fixture("trap")).unwrap();
+    let trap = LoadedPlugin::load(&runtime, &fixture("trap")).unwrap();
     let err = trap.job_notifier(&event).unwrap_err();
     assert!(matches!(&err, PluginError::Trap { call: Export::JobNotifier, .. }), "{err}");
 }
@@ -158,7 +158,7 @@ fn ping_notifier_is_told_and_returns() {
 #[test]
 fn an_infinite_loop_is_stopped_at_its_deadline() {
     let runtime = runtime();
-    let plugin = runtime.load(&fixture("infinite_loop")).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, &fixture("infinite_loop")).unwrap();
     let started = Instant::now();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
     assert_eq!(err, PluginError::Timeout { call: Export::Workflow, limit: Duration::from_millis(300) });
@@ -169,7 +169,7 @@ fn an_infinite_loop_is_stopped_at_its_deadline() {
 #[test]
 fn a_memory_bomb_is_refused_at_the_cap() {
     let runtime = runtime();
-    let plugin = runtime.load(&fixture("memory_bomb")).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, &fixture("memory_bomb")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
     assert_eq!(err, PluginError::MemoryLimit { call: Export::Workflow, limit_mib: 64 });
     assert_runtime_still_works(&runtime);
@@ -178,7 +178,7 @@ fn a_memory_bomb_is_refused_at_the_cap() {
 #[test]
 fn a_panicking_plugin_traps_with_its_panic_message() {
     let runtime = runtime();
-    let plugin = runtime.load(&fixture("trap")).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, &fixture("trap")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
     let PluginError::Trap { call: Export::Workflow, message } = &err else { panic!("{err:?}") };
     assert!(message.contains("fixture_trap panics in workflow"), "{message}");
@@ -188,7 +188,7 @@ fn a_panicking_plugin_traps_with_its_panic_message() {
 #[test]
 fn a_million_add_task_calls_stop_at_the_task_cap() {
     let runtime = runtime();
-    let plugin = runtime.load(&fixture("task_flood")).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, &fixture("task_flood")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
     assert_eq!(err, PluginError::TooManyTasks { cap: 10_000 });
     assert_runtime_still_works(&runtime);
@@ -197,7 +197,7 @@ fn a_million_add_task_calls_stop_at_the_task_cap() {
 #[test]
 fn an_unknown_dependency_fails_the_workflow_even_when_the_plugin_ignores_it() {
     let runtime = runtime();
-    let plugin = runtime.load(&fixture("unknown_dependency")).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, &fixture("unknown_dependency")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
     assert_eq!(
         err,
@@ -208,7 +208,7 @@ fn an_unknown_dependency_fails_the_workflow_even_when_the_plugin_ignores_it() {
 #[test]
 fn a_duplicate_label_is_refused_and_the_plugin_sees_why() {
     let runtime = runtime();
-    let plugin = runtime.load(&fixture("duplicate_label")).unwrap();
+    let plugin = LoadedPlugin::load(&runtime, &fixture("duplicate_label")).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
     assert_eq!(err, PluginError::Rejected { call: Export::Workflow, message: "duplicate task label \"a\"".into() });
 }
@@ -256,6 +256,6 @@ fn plan_job_runs_params_check_then_workflow_in_one_instance() {
     assert_eq!(tasks.iter().map(|t| t.label.as_str()).collect::<Vec<_>>(), ["task1", "task2"]);
     let refused = plugin.plan_job(&job(json!({}))).unwrap_err();
     assert!(matches!(refused, PluginError::Rejected { call: Export::ParamsCheck, .. }), "{refused}");
-    let looping = runtime.load(&fixture("infinite_loop")).unwrap();
+    let looping = LoadedPlugin::load(&runtime, &fixture("infinite_loop")).unwrap();
     assert!(matches!(looping.plan_job(&job(json!({}))), Err(PluginError::Timeout { call: Export::Workflow, .. })));
 }

@@ -261,7 +261,7 @@ async fn end_in(conn: &mut Conn, job_id: i64, stat: &str, now: NaiveDateTime) ->
             return Ok(None);
         }
         let running = task::table.filter(task::job_id.eq(job_id)).filter(task::task_status.eq_any(abort.from));
-        let aborted: Vec<i64> = running.select(task::task_id).load(c).await?;
+        let aborted: Vec<i64> = running.clone().select(task::task_id).load(c).await?;
         diesel::update(running)
             .set((task::task_status.eq(abort.to), task::ret_stat.eq(stat), task::u_time.eq(now)))
             .execute(c)

@@ -193,7 +193,7 @@ impl Engine {
         if let Some(Recorded { ready, job_end }) = recorded {
             self.dispatch(&ready);
             if let Some(end) = job_end {
-                tracing::info!(job_id = end.job_id, status = end.job_status, ret_stat = end.ret_stat, "job ended");
+                tracing::info!(job_id = end.job_id, status = %end.job_status, ret_stat = end.ret_stat, "job ended");
                 self.notify(end.job_id);
                 // Its locks are free: the next waiting job may start.
                 self.wake_waiting().await?;

@@ -216,7 +216,7 @@ pub async fn list(
     app: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     app.admin.authorize(&req)?;
-    let registry = app.plugins;
+    let registry = &app.plugins;
     let mut data: Vec<Value> = registry.fixed_entries().map(|(job_type, entry)| fixed_json(job_type, entry)).collect();
     let rows = stored::list(&mut app.conn().await?, None).await?;
     for versions in rows.chunk_by(|a, b| a.job_type == b.job_type) {
@@ -240,7 +240,7 @@ pub async fn detail(
 }
 
 async fn describe(app: &AppState, job_type: &str) -> Result<Value, ApiError> {
-    let registry = app.plugins;
+    let registry = &app.plugins;
     if registry.fixed_source(job_type).is_some()
         && let Some(entry) = registry.entry(job_type)
     {

@@ -181,7 +181,7 @@ mod tests {
         source
             .lines()
             .skip_while(|line| !line.contains(heading))
-            .skip(3)
+            .skip(4)
             .take_while(|line| line.starts_with("//! |"))
             .map(|line| {
                 let cells: Vec<&str> = line.trim_start_matches("//!").split('|').map(str::trim).collect();

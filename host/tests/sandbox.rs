@@ -155,12 +155,19 @@ fn ping_notifier_is_told_and_returns() {
     assert!(matches!(&err, PluginError::Trap { call: Export::JobNotifier, .. }), "{err}");
 }
 
+/// Runs the fixture's workflow, which must fail; gives the runtime back to
+/// check it still works.
+fn workflow_error(name: &str) -> (PluginRuntime, PluginError) {
+    let runtime = runtime();
+    let plugin = LoadedPlugin::load(&runtime, &fixture(name)).unwrap();
+    let err = plugin.workflow(&job(json!({}))).unwrap_err();
+    (runtime, err)
+}
+
 #[test]
 fn an_infinite_loop_is_stopped_at_its_deadline() {
-    let runtime = runtime();
-    let plugin = LoadedPlugin::load(&runtime, &fixture("infinite_loop")).unwrap();
     let started = Instant::now();
-    let err = plugin.workflow(&job(json!({}))).unwrap_err();
+    let (runtime, err) = workflow_error("infinite_loop");
     assert_eq!(err, PluginError::Timeout { call: Export::Workflow, limit: Duration::from_millis(300) });
     assert!(started.elapsed() < Duration::from_secs(20), "stopped, not run to completion");
     assert_runtime_still_works(&runtime);
@@ -168,18 +175,14 @@ fn an_infinite_loop_is_stopped_at_its_deadline() {
 
 #[test]
 fn a_memory_bomb_is_refused_at_the_cap() {
-    let runtime = runtime();
-    let plugin = LoadedPlugin::load(&runtime, &fixture("memory_bomb")).unwrap();
-    let err = plugin.workflow(&job(json!({}))).unwrap_err();
+    let (runtime, err) = workflow_error("memory_bomb");
     assert_eq!(err, PluginError::MemoryLimit { call: Export::Workflow, limit_mib: 64 });
     assert_runtime_still_works(&runtime);
 }
 
 #[test]
 fn a_panicking_plugin_traps_with_its_panic_message() {
-    let runtime = runtime();
-    let plugin = LoadedPlugin::load(&runtime, &fixture("trap")).unwrap();
-    let err = plugin.workflow(&job(json!({}))).unwrap_err();
+    let (runtime, err) = workflow_error("trap");
     let PluginError::Trap { call: Export::Workflow, message } = &err else { panic!("{err:?}") };
     assert!(message.contains("fixture_trap panics in workflow"), "{message}");
     assert_runtime_still_works(&runtime);
@@ -187,18 +190,14 @@ fn a_panicking_plugin_traps_with_its_panic_message() {
 
 #[test]
 fn a_million_add_task_calls_stop_at_the_task_cap() {
-    let runtime = runtime();
-    let plugin = LoadedPlugin::load(&runtime, &fixture("task_flood")).unwrap();
-    let err = plugin.workflow(&job(json!({}))).unwrap_err();
+    let (runtime, err) = workflow_error("task_flood");
     assert_eq!(err, PluginError::TooManyTasks { cap: 10_000 });
     assert_runtime_still_works(&runtime);
 }
 
 #[test]
 fn an_unknown_dependency_fails_the_workflow_even_when_the_plugin_ignores_it() {
-    let runtime = runtime();
-    let plugin = LoadedPlugin::load(&runtime, &fixture("unknown_dependency")).unwrap();
-    let err = plugin.workflow(&job(json!({}))).unwrap_err();
+    let (_, err) = workflow_error("unknown_dependency");
     assert_eq!(
         err,
         PluginError::InvalidDag(DagError::Refused("dependency \"nope\" names no task added before it".into()))
@@ -207,9 +206,7 @@ fn an_unknown_dependency_fails_the_workflow_even_when_the_plugin_ignores_it() {
 
 #[test]
 fn a_duplicate_label_is_refused_and_the_plugin_sees_why() {
-    let runtime = runtime();
-    let plugin = LoadedPlugin::load(&runtime, &fixture("duplicate_label")).unwrap();
-    let err = plugin.workflow(&job(json!({}))).unwrap_err();
+    let (_, err) = workflow_error("duplicate_label");
     assert_eq!(err, PluginError::Rejected { call: Export::Workflow, message: "duplicate task label \"a\"".into() });
 }
 

@@ -15,7 +15,7 @@ use super::attempts;
 use super::models::{JobRow, NewJob, NewTask, split_list};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Conn, DbError};
-use crate::on_conn;
+use crate::{in_transaction, on_conn};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus};
 
 /// Rows per INSERT: keeps a 10,000-task job under every backend's limit of
@@ -56,28 +56,26 @@ chunked_insert!(diesel_async::AsyncMysqlConnection, diesel_async::AsyncPgConnect
 /// Inserts a job and its tasks in one transaction; returns the job id and the
 /// ids of the tasks that are ready at once (`pending`).
 pub async fn create(conn: &mut Conn, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
-    conn.begin().await?;
-    let created = on_conn!(conn, c => {
-            diesel::insert_into(job::table).values(&new_job).execute(c).await?;
-            let job_id: i64 = job::table
-                .filter(job::job_name.eq(&new_job.job_name))
-                .select(job::job_id)
-                .first(c)
-                .await?;
-            for row in &mut tasks {
-                row.job_id = job_id;
-            }
-            c.insert_tasks(&tasks).await?;
-            let ready: Vec<i64> = task::table
-                .filter(task::job_id.eq(job_id))
-                .filter(task::task_status.eq(TaskStatus::Pending))
-                .select(task::task_id)
-                .order(task::task_id.asc())
-                .load(c)
-                .await?;
-            Ok((job_id, ready))
-    });
-    conn.finish(created).await
+    in_transaction!(conn => on_conn!(conn, c => {
+        diesel::insert_into(job::table).values(&new_job).execute(c).await?;
+        let job_id: i64 = job::table
+            .filter(job::job_name.eq(&new_job.job_name))
+            .select(job::job_id)
+            .first(c)
+            .await?;
+        for row in &mut tasks {
+            row.job_id = job_id;
+        }
+        c.insert_tasks(&tasks).await?;
+        let ready: Vec<i64> = task::table
+            .filter(task::job_id.eq(job_id))
+            .filter(task::task_status.eq(TaskStatus::Pending))
+            .select(task::task_id)
+            .order(task::task_id.asc())
+            .load(c)
+            .await?;
+        Ok((job_id, ready))
+    }))
 }
 
 /// A job by id or by name; deleted jobs (`is_valid = 0`) are not found.
@@ -234,44 +232,40 @@ pub async fn expired(conn: &mut Conn, now: NaiveDateTime) -> Result<Vec<i64>, Db
 /// aborted with it (so no further task starts and late results are ignored),
 /// its locks are released. `true` if this call ended it.
 pub async fn end(conn: &mut Conn, job_id: i64, stat: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-    conn.begin().await?;
-    let ended = end_in(conn, job_id, stat, now).await;
-    conn.finish(ended).await
-}
-
-async fn end_in(conn: &mut Conn, job_id: i64, stat: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-    let (end, abort) = (state::job::END, state::task::ABORT);
-    let aborted = on_conn!(conn, c => {
-        // A write first: SQLite takes its write lock now instead of failing
-        // to upgrade a read lock later; elsewhere it locks the job row.
-        diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
-        let row: Option<JobRow> = job::table.find(job_id).select(JobRow::as_select()).first(c).await.optional()?;
-        let Some(row) = row else { return Ok(None) };
-        let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(end.from)))
-            .set((
-                job::job_status.eq(end.to),
-                job::ret_stat.eq(stat),
-                job::e_time.eq(now),
-                job::u_time.eq(now),
-                job::job_cost.eq(cost_seconds(row.s_time, now)),
-            ))
-            .execute(c)
-            .await?;
-        if ended == 0 {
-            return Ok(None);
-        }
-        let running = task::table.filter(task::job_id.eq(job_id)).filter(task::task_status.eq_any(abort.from));
-        let aborted: Vec<i64> = running.clone().select(task::task_id).load(c).await?;
-        diesel::update(running)
-            .set((task::task_status.eq(abort.to), task::ret_stat.eq(stat), task::u_time.eq(now)))
-            .execute(c)
-            .await?;
-        diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
-        Ok(Some(aborted))
-    })?;
-    let Some(aborted) = aborted else { return Ok(false) };
-    attempts::close_open(conn, &aborted, AttemptOutcome::Aborted, stat, now).await?;
-    Ok(true)
+    in_transaction!(conn => {
+        let (end, abort) = (state::job::END, state::task::ABORT);
+        let aborted = on_conn!(conn, c => {
+            // A write first: SQLite takes its write lock now instead of failing
+            // to upgrade a read lock later; elsewhere it locks the job row.
+            diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
+            let row: Option<JobRow> = job::table.find(job_id).select(JobRow::as_select()).first(c).await.optional()?;
+            let Some(row) = row else { return Ok(None) };
+            let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(end.from)))
+                .set((
+                    job::job_status.eq(end.to),
+                    job::ret_stat.eq(stat),
+                    job::e_time.eq(now),
+                    job::u_time.eq(now),
+                    job::job_cost.eq(cost_seconds(row.s_time, now)),
+                ))
+                .execute(c)
+                .await?;
+            if ended == 0 {
+                return Ok(None);
+            }
+            let running = task::table.filter(task::job_id.eq(job_id)).filter(task::task_status.eq_any(abort.from));
+            let aborted: Vec<i64> = running.clone().select(task::task_id).load(c).await?;
+            diesel::update(running)
+                .set((task::task_status.eq(abort.to), task::ret_stat.eq(stat), task::u_time.eq(now)))
+                .execute(c)
+                .await?;
+            diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
+            Ok(Some(aborted))
+        })?;
+        let Some(aborted) = aborted else { return Ok(false) };
+        attempts::close_open(conn, &aborted, AttemptOutcome::Aborted, stat, now).await?;
+        Ok(true)
+    })
 }
 
 /// Soft delete: the job stays in the database with `is_valid = 0`.
@@ -290,56 +284,52 @@ pub async fn invalidate(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Res
 /// unfinished dependencies; the job waits (to take its locks again) with
 /// `exe_id + 1`. `false` if the job is not failed.
 pub async fn reset_failed(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
-    conn.begin().await?;
-    let reset = reset_failed_in(conn, job_id, now).await;
-    conn.finish(reset).await
-}
-
-async fn reset_failed_in(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Result<bool, DbError> {
-    let (job_reset, task_reset) = (state::job::RESET, state::task::RESET);
-    on_conn!(conn, c => {
-        // A write first: SQLite takes its write lock now instead of failing
-        // to upgrade a read lock later; elsewhere it locks the job row.
-        diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
-        let rows: Vec<(i64, String, TaskStatus, String)> = task::table
-            .filter(task::job_id.eq(job_id))
-            .select((task::task_id, task::task_label, task::task_status, task::task_dependencies))
-            .load(c)
-            .await?;
-        let finished: std::collections::HashSet<&str> =
-            rows.iter().filter(|r| r.2 == TaskStatus::Finished).map(|r| r.1.as_str()).collect();
-        let unfinished = rows.len() - finished.len();
-        let reset = diesel::update(
-            job::table.find(job_id).filter(job::job_status.eq_any(job_reset.from)).filter(job::is_valid.eq(true)),
-        )
-        .set((
-            job::job_status.eq(job_reset.to),
-            job::ret_stat.eq(""),
-            job::exe_id.eq(job::exe_id + 1),
-            job::u_time.eq(now),
-            job::deadline.eq(None::<NaiveDateTime>),
-            job::tasks_unfinished.eq(i32::try_from(unfinished).unwrap_or(i32::MAX)),
-        ))
-        .execute(c)
-        .await?;
-        if reset == 0 {
-            return Ok(false);
-        }
-        for (task_id, _, _, deps) in rows.iter().filter(|r| task_reset.from.contains(&r.2)) {
-            let waiting_on = split_list(deps).iter().filter(|d| !finished.contains(d.as_str())).count();
-            diesel::update(task::table.find(*task_id))
-                .set((
-                    task::task_status.eq(task_reset.to),
-                    task::task_waiting_on.eq(i32::try_from(waiting_on).unwrap_or(i32::MAX)),
-                    task::task_retrycount.eq(0),
-                    task::ret_stat.eq(""),
-                    task::ret_data.eq(None::<String>),
-                    task::u_time.eq(now),
-                ))
-                .execute(c)
+    in_transaction!(conn => {
+        let (job_reset, task_reset) = (state::job::RESET, state::task::RESET);
+        on_conn!(conn, c => {
+            // A write first: SQLite takes its write lock now instead of failing
+            // to upgrade a read lock later; elsewhere it locks the job row.
+            diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
+            let rows: Vec<(i64, String, TaskStatus, String)> = task::table
+                .filter(task::job_id.eq(job_id))
+                .select((task::task_id, task::task_label, task::task_status, task::task_dependencies))
+                .load(c)
                 .await?;
-        }
-        Ok(true)
+            let finished: std::collections::HashSet<&str> =
+                rows.iter().filter(|r| r.2 == TaskStatus::Finished).map(|r| r.1.as_str()).collect();
+            let unfinished = rows.len() - finished.len();
+            let reset = diesel::update(
+                job::table.find(job_id).filter(job::job_status.eq_any(job_reset.from)).filter(job::is_valid.eq(true)),
+            )
+            .set((
+                job::job_status.eq(job_reset.to),
+                job::ret_stat.eq(""),
+                job::exe_id.eq(job::exe_id + 1),
+                job::u_time.eq(now),
+                job::deadline.eq(None::<NaiveDateTime>),
+                job::tasks_unfinished.eq(i32::try_from(unfinished).unwrap_or(i32::MAX)),
+            ))
+            .execute(c)
+            .await?;
+            if reset == 0 {
+                return Ok(false);
+            }
+            for (task_id, _, _, deps) in rows.iter().filter(|r| task_reset.from.contains(&r.2)) {
+                let waiting_on = split_list(deps).iter().filter(|d| !finished.contains(d.as_str())).count();
+                diesel::update(task::table.find(*task_id))
+                    .set((
+                        task::task_status.eq(task_reset.to),
+                        task::task_waiting_on.eq(i32::try_from(waiting_on).unwrap_or(i32::MAX)),
+                        task::task_retrycount.eq(0),
+                        task::ret_stat.eq(""),
+                        task::ret_data.eq(None::<String>),
+                        task::u_time.eq(now),
+                    ))
+                    .execute(c)
+                    .await?;
+            }
+            Ok(true)
+        })
     })
 }
 

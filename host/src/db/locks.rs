@@ -20,25 +20,16 @@ use super::jobs::deadline_of;
 use super::models::split_list;
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Conn, DbError};
-use crate::on_conn;
+use crate::{in_transaction, on_conn};
 use crate::state::{self, JobStatus};
 
 /// Starts a waiting job if it can take all its locks now and no earlier
 /// waiting job wants one of them. Returns the tasks it made pending, or
 /// `None` when the job keeps waiting (or is not waiting at all).
 pub async fn try_start(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Result<Option<Vec<i64>>, DbError> {
-    conn.begin().await?;
-    let outcome = try_start_in(conn, job_id, now).await;
-    match conn.finish(outcome).await {
-        // Another instance took one of the locks first: the job keeps waiting.
-        Err(err) if err.is_unique_violation() => Ok(None),
-        other => other,
-    }
-}
-
-async fn try_start_in(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Result<Option<Vec<i64>>, DbError> {
-    let (start, release) = (state::job::START, state::task::RELEASE);
-    on_conn!(conn, c => {
+    let outcome = in_transaction!(conn => {
+        let (start, release) = (state::job::START, state::task::RELEASE);
+        on_conn!(conn, c => {
             // A write first: SQLite takes its write lock now instead of failing
             // to upgrade a read lock later; elsewhere it locks the job row.
             diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
@@ -104,7 +95,13 @@ async fn try_start_in(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Resul
                     .await?;
             }
             Ok(Some(ready))
-    })
+        })
+    });
+    match outcome {
+        // Another instance took one of the locks first: the job keeps waiting.
+        Err(err) if err.is_unique_violation() => Ok(None),
+        other => other,
+    }
 }
 
 /// Waiting jobs, oldest first: candidates to start when a lock is released.

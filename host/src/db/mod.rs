@@ -194,6 +194,19 @@ macro_rules! on_conn {
     }};
 }
 
+/// Runs `$body` — an expression on `$conn` that may `return` early — in one
+/// transaction (a savepoint inside another): committed when it gives `Ok`,
+/// rolled back otherwise.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! in_transaction {
+    ($conn:ident => $body:expr) => {{
+        $conn.begin().await?;
+        let outcome: Result<_, $crate::db::DbError> = async { $body }.await;
+        $conn.finish(outcome).await
+    }};
+}
+
 impl Conn {
     /// "sqlite", "mysql" or "postgres".
     pub fn backend(&self) -> &'static str {

@@ -17,8 +17,8 @@ use super::jobs::cost_seconds;
 use super::models::{JobRow, TaskRow, split_list};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Conn, DbError};
-use crate::on_conn;
-use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus, stat};
+use crate::{in_transaction, on_conn};
+use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus, Transition, stat};
 
 /// How a job ended, when a task's completion ended it.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,58 +56,48 @@ pub async fn start(
     lease_until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Option<Started>, DbError> {
-    conn.begin().await?;
-    let outcome = start_in(conn, task_id, instance, lease_until, now).await;
-    conn.finish(outcome).await
-}
-
-async fn start_in(
-    conn: &mut Conn,
-    task_id: i64,
-    instance: &str,
-    lease_until: NaiveDateTime,
-    now: NaiveDateTime,
-) -> Result<Option<Started>, DbError> {
-    let transition = state::task::START;
-    let context = on_conn!(conn, c => {
-        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from)))
-            .set((
-                task::task_status.eq(transition.to),
-                task::s_time.eq(now),
-                task::u_time.eq(now),
-                task::task_lease_until.eq(Some(lease_until)),
-            ))
-            .execute(c)
-            .await?;
-        if moved == 0 {
-            return Ok(None);
-        }
-        let row: TaskRow = task::table.find(task_id).select(TaskRow::as_select()).first(c).await?;
-        let job_row: JobRow = job::table.find(row.job_id).select(JobRow::as_select()).first(c).await?;
-        let labels = split_list(&row.task_dependencies);
-        let dependencies = if labels.is_empty() {
-            Vec::new()
-        } else {
-            task::table
-                .filter(task::job_id.eq(row.job_id))
-                .filter(task::task_label.eq_any(labels))
-                .select(TaskRow::as_select())
-                .order(task::task_id.asc())
-                .load(c)
-                .await?
+    in_transaction!(conn => {
+        let transition = state::task::START;
+        let context = on_conn!(conn, c => {
+            let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from)))
+                .set((
+                    task::task_status.eq(transition.to),
+                    task::s_time.eq(now),
+                    task::u_time.eq(now),
+                    task::task_lease_until.eq(Some(lease_until)),
+                ))
+                .execute(c)
+                .await?;
+            if moved == 0 {
+                return Ok(None);
+            }
+            let row: TaskRow = task::table.find(task_id).select(TaskRow::as_select()).first(c).await?;
+            let job_row: JobRow = job::table.find(row.job_id).select(JobRow::as_select()).first(c).await?;
+            let labels = split_list(&row.task_dependencies);
+            let dependencies = if labels.is_empty() {
+                Vec::new()
+            } else {
+                task::table
+                    .filter(task::job_id.eq(row.job_id))
+                    .filter(task::task_label.eq_any(labels))
+                    .select(TaskRow::as_select())
+                    .order(task::task_id.asc())
+                    .load(c)
+                    .await?
+            };
+            Ok(Some((row, job_row, dependencies)))
+        })?;
+        let Some((task, job, dependencies)) = context else { return Ok(None) };
+        let attempt = NewAttempt {
+            task_id,
+            job_id: task.job_id,
+            exe_id: job.exe_id,
+            attempt_no: task.task_retrycount,
+            instance,
         };
-        Ok(Some((row, job_row, dependencies)))
-    })?;
-    let Some((task, job, dependencies)) = context else { return Ok(None) };
-    let attempt = NewAttempt {
-        task_id,
-        job_id: task.job_id,
-        exe_id: job.exe_id,
-        attempt_no: task.task_retrycount,
-        instance,
-    };
-    let attempt_id = attempts::open(conn, &attempt, now).await?;
-    Ok(Some(Started { task, job, dependencies, attempt_id }))
+        let attempt_id = attempts::open(conn, &attempt, now).await?;
+        Ok(Some(Started { task, job, dependencies, attempt_id }))
+    })
 }
 
 /// started → finished; releases the dependents whose last dependency this
@@ -122,90 +112,55 @@ pub async fn finish(
     ret_data: Option<String>,
     now: NaiveDateTime,
 ) -> Result<Option<Recorded>, DbError> {
-    conn.begin().await?;
-    let outcome = finish_in(conn, row, attempt_id, ret_data, now).await;
-    conn.finish(outcome).await
-}
-
-async fn finish_in(
-    conn: &mut Conn,
-    row: &TaskRow,
-    attempt_id: i64,
-    ret_data: Option<String>,
-    now: NaiveDateTime,
-) -> Result<Option<Recorded>, DbError> {
-    let dependents = split_list(&row.task_dependents);
-    let cost = cost_seconds(row.s_time, now);
-    let (task_id, job_id, is_save) = (row.task_id, row.job_id, row.task_is_save);
-    let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);
-    if !attempts::close(conn, attempt_id, AttemptOutcome::Finished, stat::OK, now).await? {
-        return Ok(None);
-    }
-    on_conn!(conn, c => {
-        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(finish.from)))
-            .set((
-                task::task_status.eq(finish.to),
-                task::ret_stat.eq(stat::OK),
-                task::ret_data.eq(ret_data.clone()),
-                task::task_cost.eq(cost),
-                task::u_time.eq(now),
-            ))
-            .execute(c)
-            .await?;
-        if moved == 0 {
+    in_transaction!(conn => {
+        let dependents = split_list(&row.task_dependents);
+        let (job_id, is_save) = (row.job_id, row.task_is_save);
+        let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);
+        let end = Ending { attempt_id, ret_stat: stat::OK, ret_data: ret_data.clone(), now };
+        if !end_attempt(conn, row, finish, AttemptOutcome::Finished, &end).await? {
             return Ok(None);
         }
-        // Locks the job row: the finishes of one job are serialised from here.
-        let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
-        if is_save {
-            diesel::update(job::table.find(job_id)).set((countdown, job::ret_data.eq(ret_data.clone()))).execute(c).await?;
-        } else {
-            diesel::update(job::table.find(job_id)).set(countdown).execute(c).await?;
-        }
-        let mut recorded = Recorded::default();
-        if !dependents.is_empty() {
-            let waiting = task::table
-                .filter(task::job_id.eq(job_id))
-                .filter(task::task_label.eq_any(dependents.clone()))
-                .filter(task::task_status.eq_any(release.from));
-            diesel::update(waiting)
-                .set(task::task_waiting_on.eq(task::task_waiting_on - 1))
-                .execute(c)
-                .await?;
-            let released: Vec<i64> = task::table
-                .filter(task::job_id.eq(job_id))
-                .filter(task::task_label.eq_any(dependents.clone()))
-                .filter(task::task_status.eq_any(release.from))
-                .filter(task::task_waiting_on.le(0))
-                .select(task::task_id)
-                .load(c)
-                .await?;
-            for id in released {
-                let moved = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
-                    .set((task::task_status.eq(release.to), task::u_time.eq(now)))
+        let (mut recorded, unfinished) = on_conn!(conn, c => {
+            // Locks the job row: the finishes of one job are serialised from here.
+            let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
+            if is_save {
+                diesel::update(job::table.find(job_id)).set((countdown, job::ret_data.eq(ret_data.clone()))).execute(c).await?;
+            } else {
+                diesel::update(job::table.find(job_id)).set(countdown).execute(c).await?;
+            }
+            let mut recorded = Recorded::default();
+            if !dependents.is_empty() {
+                let waiting = task::table
+                    .filter(task::job_id.eq(job_id))
+                    .filter(task::task_label.eq_any(dependents.clone()))
+                    .filter(task::task_status.eq_any(release.from));
+                diesel::update(waiting)
+                    .set(task::task_waiting_on.eq(task::task_waiting_on - 1))
                     .execute(c)
                     .await?;
-                if moved == 1 {
-                    recorded.ready.push(id);
+                let released: Vec<i64> = task::table
+                    .filter(task::job_id.eq(job_id))
+                    .filter(task::task_label.eq_any(dependents.clone()))
+                    .filter(task::task_status.eq_any(release.from))
+                    .filter(task::task_waiting_on.le(0))
+                    .select(task::task_id)
+                    .load(c)
+                    .await?;
+                for id in released {
+                    let moved = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
+                        .set((task::task_status.eq(release.to), task::u_time.eq(now)))
+                        .execute(c)
+                        .await?;
+                    if moved == 1 {
+                        recorded.ready.push(id);
+                    }
                 }
             }
-        }
-        let (unfinished, started): (i32, NaiveDateTime) =
-            job::table.find(job_id).select((job::tasks_unfinished, job::s_time)).first(c).await?;
+            let unfinished: i32 = job::table.find(job_id).select(job::tasks_unfinished).first(c).await?;
+            Ok((recorded, unfinished))
+        })?;
         if unfinished <= 0 {
-            let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(job_finish.from)))
-                .set((
-                    job::job_status.eq(job_finish.to),
-                    job::ret_stat.eq(stat::OK),
-                    job::e_time.eq(now),
-                    job::job_cost.eq(cost_seconds(started, now)),
-                ))
-                .execute(c)
-                .await?;
-            if ended == 1 {
-                diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
-                recorded.job_end = Some(JobEnd { job_id, job_status: job_finish.to, ret_stat: stat::OK.into() });
-            }
+            recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now).await?;
         }
         Ok(Some(recorded))
     })
@@ -214,80 +169,93 @@ async fn finish_in(
 /// started → failed with `ret_stat`; the job fails with it if it is still
 /// running (so a job's ret_stat is its first failing task's). `None`, as for
 /// [`finish`], when the attempt no longer owns its task.
-pub async fn fail(
-    conn: &mut Conn,
-    row: &TaskRow,
-    attempt_id: i64,
-    ret_stat: &str,
-    ret_data: Option<String>,
-    now: NaiveDateTime,
-) -> Result<Option<Recorded>, DbError> {
-    conn.begin().await?;
-    let outcome = fail_in(conn, row, attempt_id, ret_stat, ret_data, now).await;
-    conn.finish(outcome).await
-}
-
-async fn fail_in(
-    conn: &mut Conn,
-    row: &TaskRow,
-    attempt_id: i64,
-    ret_stat: &str,
-    ret_data: Option<String>,
-    now: NaiveDateTime,
-) -> Result<Option<Recorded>, DbError> {
-    let cost = cost_seconds(row.s_time, now);
-    let (task_id, job_id) = (row.task_id, row.job_id);
-    let (fail, job_fail) = (state::task::FAIL, state::job::FAIL);
-    if !attempts::close(conn, attempt_id, AttemptOutcome::Failed, ret_stat, now).await? {
-        return Ok(None);
-    }
-    on_conn!(conn, c => {
-        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(fail.from)))
-            .set((
-                task::task_status.eq(fail.to),
-                task::ret_stat.eq(ret_stat),
-                task::ret_data.eq(ret_data.clone()),
-                task::task_cost.eq(cost),
-                task::u_time.eq(now),
-            ))
-            .execute(c)
-            .await?;
-        if moved == 0 {
+pub async fn fail(conn: &mut Conn, row: &TaskRow, end: Ending<'_>) -> Result<Option<Recorded>, DbError> {
+    in_transaction!(conn => {
+        let (fail, job_fail) = (state::task::FAIL, state::job::FAIL);
+        if !end_attempt(conn, row, fail, AttemptOutcome::Failed, &end).await? {
             return Ok(None);
         }
+        let job_end = end_job(conn, row.job_id, job_fail, end.ret_stat, end.now).await?;
+        Ok(Some(Recorded { ready: Vec::new(), job_end }))
+    })
+}
+
+/// The job's transition when one of its tasks ended it: `transition` with
+/// `ret_stat` and its cost; its locks are released. `None` when it was not
+/// running any more.
+async fn end_job(
+    conn: &mut Conn,
+    job_id: i64,
+    transition: Transition<JobStatus>,
+    ret_stat: &str,
+    now: NaiveDateTime,
+) -> Result<Option<JobEnd>, DbError> {
+    on_conn!(conn, c => {
         let started: NaiveDateTime = job::table.find(job_id).select(job::s_time).first(c).await?;
-        let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(job_fail.from)))
+        let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(transition.from)))
             .set((
-                job::job_status.eq(job_fail.to),
+                job::job_status.eq(transition.to),
                 job::ret_stat.eq(ret_stat),
                 job::e_time.eq(now),
                 job::job_cost.eq(cost_seconds(started, now)),
             ))
             .execute(c)
             .await?;
-        if ended == 1 {
-            diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
+        if ended == 0 {
+            return Ok(None);
         }
-        let job_end = (ended == 1).then(|| JobEnd { job_id, job_status: job_fail.to, ret_stat: ret_stat.to_owned() });
-        Ok(Some(Recorded { ready: Vec::new(), job_end }))
+        diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
+        Ok(Some(JobEnd { job_id, job_status: transition.to, ret_stat: ret_stat.to_owned() }))
+    })
+}
+
+/// How an attempt ended: what [`fail`] and [`retry`] record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending<'a> {
+    pub attempt_id: i64,
+    pub ret_stat: &'a str,
+    pub ret_data: Option<String>,
+    pub now: NaiveDateTime,
+}
+
+/// The first step of [`finish`] and [`fail`]: the attempt ends with
+/// `outcome`, and its task moves by `transition` with its stat, data and
+/// cost. `false` when the attempt no longer owns its task (or the task is not
+/// started): nothing changed then.
+async fn end_attempt(
+    conn: &mut Conn,
+    row: &TaskRow,
+    transition: Transition<TaskStatus>,
+    outcome: AttemptOutcome,
+    end: &Ending<'_>,
+) -> Result<bool, DbError> {
+    if !attempts::close(conn, end.attempt_id, outcome, end.ret_stat, end.now).await? {
+        return Ok(false);
+    }
+    let (task_id, cost, now) = (row.task_id, cost_seconds(row.s_time, end.now), end.now);
+    on_conn!(conn, c => {
+        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from)))
+            .set((
+                task::task_status.eq(transition.to),
+                task::ret_stat.eq(end.ret_stat),
+                task::ret_data.eq(end.ret_data.clone()),
+                task::task_cost.eq(cost),
+                task::u_time.eq(now),
+            ))
+            .execute(c)
+            .await?;
+        Ok(moved == 1)
     })
 }
 
 /// started → pending for another attempt (retry-max not reached): keeps the
 /// failed attempt's stat and data visible until the next one ends. `true` if
 /// this call moved it (`false` when the attempt no longer owns its task).
-pub async fn retry(
-    conn: &mut Conn,
-    row: &TaskRow,
-    attempt_id: i64,
-    ret_stat: &str,
-    ret_data: Option<String>,
-    now: NaiveDateTime,
-) -> Result<bool, DbError> {
+pub async fn retry(conn: &mut Conn, row: &TaskRow, end: Ending<'_>) -> Result<bool, DbError> {
+    let Ending { attempt_id, ret_stat, ret_data, now } = end;
     let (task_id, count) = (row.task_id, row.task_retrycount);
     let transition = state::task::RETRY;
-    conn.begin().await?;
-    let outcome = async {
+    in_transaction!(conn => {
         if !attempts::close(conn, attempt_id, AttemptOutcome::Retried, ret_stat, now).await? {
             return Ok(false);
         }
@@ -309,9 +277,7 @@ pub async fn retry(
             .await?;
             Ok(moved == 1)
         })
-    }
-    .await;
-    conn.finish(outcome).await
+    })
 }
 
 /// Tasks of a job in creation order, optionally of one status.
@@ -328,19 +294,6 @@ pub async fn list(conn: &mut Conn, job_id: i64, status: Option<TaskStatus>) -> R
 pub async fn get(conn: &mut Conn, task_id: i64) -> Result<Option<TaskRow>, DbError> {
     on_conn!(conn, c => {
         Ok(task::table.find(task_id).select(TaskRow::as_select()).first(c).await.optional()?)
-    })
-}
-
-/// The ids of a job's tasks in one status.
-pub async fn ids_in(conn: &mut Conn, job_id: i64, status: TaskStatus) -> Result<Vec<i64>, DbError> {
-    on_conn!(conn, c => {
-        Ok(task::table
-            .filter(task::job_id.eq(job_id))
-            .filter(task::task_status.eq(status))
-            .select(task::task_id)
-            .order(task::task_id.asc())
-            .load(c)
-            .await?)
     })
 }
 
@@ -460,8 +413,7 @@ pub async fn hand_back(
         return Ok(0);
     }
     let transition = state::task::HAND_BACK;
-    conn.begin().await?;
-    let handed = async {
+    in_transaction!(conn => {
         let handed = on_conn!(conn, c => {
             Ok(diesel::update(task::table.filter(task::task_id.eq_any(task_ids)).filter(task::task_status.eq_any(transition.from)))
                 .set((task::task_status.eq(transition.to), task::u_time.eq(now)))
@@ -470,7 +422,5 @@ pub async fn hand_back(
         })?;
         attempts::close_open(conn, task_ids, outcome, "", now).await?;
         Ok(handed)
-    }
-    .await;
-    conn.finish(handed).await
+    })
 }

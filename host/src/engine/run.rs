@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::db::DbError;
 use crate::db::models::{TaskRow, split_list};
-use crate::db::tasks::{self, Recorded};
+use crate::db::tasks::{self, Ending, Recorded};
 use crate::dispatch::TaskMessage;
 use crate::executor::{self, Outcome, TaskCall};
 
@@ -158,7 +158,7 @@ impl Engine {
             }
             Outcome::Failed { stat, data } if row.task_retrycount < row.task_retrymax => {
                 let data = data.map(|d| d.to_string());
-                if tasks::retry(&mut conn, row, attempt_id, &stat, data, now).await? {
+                if tasks::retry(&mut conn, row, Ending { attempt_id, ret_stat: &stat, ret_data: data, now }).await? {
                     let attempt = row.task_retrycount.unsigned_abs() + 1;
                     let delay = backoff(self.config.retry_backoff, attempt);
                     tracing::warn!(
@@ -175,7 +175,8 @@ impl Engine {
                 None
             }
             Outcome::Failed { stat, data } => {
-                let recorded = tasks::fail(&mut conn, row, attempt_id, &stat, data.map(|d| d.to_string()), now).await?;
+                let ending = Ending { attempt_id, ret_stat: &stat, ret_data: data.map(|d| d.to_string()), now };
+                let recorded = tasks::fail(&mut conn, row, ending).await?;
                 if recorded.is_some() {
                     tracing::warn!(
                         task_id = row.task_id,

@@ -23,9 +23,32 @@ fn built() -> &'static Built {
 fn build() -> Built {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| String::from("cargo"));
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or_else(|| Path::new(".."));
-    let output = Command::new(cargo)
-        .current_dir(workspace)
-        .args(["build", "--locked", "-p", "xingqiao", "--bin", "xingqiao", "--message-format=json"])
+    let mut command = Command::new(cargo);
+    command.current_dir(workspace).args([
+        "build",
+        "--locked",
+        "-p",
+        "xingqiao",
+        "--bin",
+        "xingqiao",
+        "--message-format=json",
+    ]);
+    // What cargo set for this test process describes this crate, not the
+    // build: passed on, it would make crates whose build scripts watch it
+    // (ring watches CARGO_MANIFEST_DIR) rebuild here and again in the next
+    // `cargo test`.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let set_for_this_crate = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_"]
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+            || key == "CARGO_TARGET_TMPDIR"
+            || key == "CARGO_RUSTC_CURRENT_DIR";
+        if set_for_this_crate {
+            command.env_remove(&key);
+        }
+    }
+    let output = command
         .output()
         .unwrap_or_else(|err| panic!("cannot run cargo to build the xingqiao binary: {err}"));
     assert!(

@@ -17,30 +17,9 @@ use xingqiao_tests::{TestDb, per_backend};
 fn new_job(name: &str, tasks: i32) -> NewJob {
     let t = now();
     NewJob {
-        job_client: "test".into(),
-        job_namespace: "n".into(),
-        job_reqid: name.into(),
-        job_name: name.into(),
-        job_status: JobStatus::Started,
-        job_type: "test".into(),
-        job_tags: String::new(),
-        ret_stat: String::new(),
-        ret_data: None,
-        job_cost: 0.0,
-        job_extra: "{}".into(),
-        job_timeout: 3600,
-        job_lock: String::new(),
-        exe_id: 1,
-        operator: String::new(),
-        is_valid: true,
-        c_time: t,
-        s_time: t,
-        e_time: t,
-        u_time: t,
-        plugin_version: "0".into(),
         tasks_unfinished: tasks,
         deadline: Some(t + chrono::Duration::hours(1)),
-        plugin_sha256: String::new(),
+        ..NewJob::new("test", name, JobStatus::Started, t)
     }
 }
 

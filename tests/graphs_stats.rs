@@ -174,31 +174,12 @@ async fn a_ten_thousand_task_job_renders() {
 /// A job row as the statistics see it, created `days_ago` days before now.
 fn report_job(job_type: &str, status: &str, ret_stat: &str, tags: &str, days_ago: i64) -> NewJob {
     let when: NaiveDateTime = xingqiao::engine::now() - Duration::days(days_ago);
+    let name = uuid::Uuid::new_v4().to_string();
     NewJob {
-        job_client: "test".into(),
         job_namespace: "stats".into(),
-        job_reqid: uuid::Uuid::new_v4().to_string(),
-        job_name: uuid::Uuid::new_v4().to_string(),
-        job_status: JobStatus::parse(status).unwrap(),
-        job_type: job_type.into(),
         job_tags: tags.into(),
         ret_stat: ret_stat.into(),
-        ret_data: None,
-        job_cost: 0.0,
-        job_extra: "{}".into(),
-        job_timeout: 60,
-        job_lock: String::new(),
-        exe_id: 1,
-        operator: "test".into(),
-        is_valid: true,
-        c_time: when,
-        s_time: when,
-        e_time: when,
-        u_time: when,
-        plugin_version: "0".into(),
-        tasks_unfinished: 0,
-        deadline: None,
-        plugin_sha256: String::new(),
+        ..NewJob::new(job_type, &name, JobStatus::parse(status).unwrap(), when)
     }
 }
 

@@ -30,31 +30,16 @@ fn job_row(n: i64) -> NewJob {
     let failed = n % 10 == 0;
     let region = REGIONS[usize::try_from(n % 4).unwrap_or(0)];
     let tags = if n % 7 == 0 { format!("region={region},flag=redis") } else { format!("region={region}") };
+    let status = if failed { JobStatus::Failed } else { JobStatus::Finished };
     NewJob {
         job_client: "bench".into(),
         job_namespace: "bench".into(),
-        job_reqid: format!("bench-{n}"),
-        job_name: format!("bench-report-{n}"),
-        job_status: if failed { JobStatus::Failed } else { JobStatus::Finished },
-        job_type: JOB_TYPE.into(),
         job_tags: tags,
         ret_stat: if failed { STATS[usize::try_from(n / 10 % 4).unwrap_or(0)] } else { "OK" }.into(),
-        ret_data: None,
         job_cost: 0.5,
-        job_extra: "{}".into(),
-        job_timeout: 3600,
-        job_lock: String::new(),
-        exe_id: 1,
         operator: "bench".into(),
-        is_valid: true,
-        c_time: when,
-        s_time: when,
-        e_time: when,
-        u_time: when,
         plugin_version: "0.1.0".into(),
-        tasks_unfinished: 0,
-        deadline: None,
-        plugin_sha256: String::new(),
+        ..NewJob::new(JOB_TYPE, &format!("bench-report-{n}"), status, when)
     }
 }
 

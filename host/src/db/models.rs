@@ -74,6 +74,41 @@ impl std::ops::Deref for TaskRow {
     }
 }
 
+impl NewJob {
+    /// A job of `job_type` named `job_name` (also its request id), created at
+    /// `now` in `job_status`; every other column at its starting value: no
+    /// result, tags, locks, plugin or cost yet, its first execution, the
+    /// default timeout of an hour.
+    pub fn new(job_type: &str, job_name: &str, job_status: JobStatus, now: NaiveDateTime) -> Self {
+        Self {
+            job_client: String::new(),
+            job_namespace: String::new(),
+            job_reqid: job_name.to_owned(),
+            job_name: job_name.to_owned(),
+            job_status,
+            job_type: job_type.to_owned(),
+            job_tags: String::new(),
+            ret_stat: String::new(),
+            ret_data: None,
+            job_cost: 0.0,
+            job_extra: String::from("{}"),
+            job_timeout: 3600,
+            job_lock: String::new(),
+            exe_id: 1,
+            operator: String::new(),
+            is_valid: true,
+            c_time: now,
+            s_time: now,
+            e_time: now,
+            u_time: now,
+            plugin_version: String::new(),
+            tasks_unfinished: 0,
+            deadline: None,
+            plugin_sha256: String::new(),
+        }
+    }
+}
+
 /// A task's columns but its id: what create_job inserts.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = workflow_task)]

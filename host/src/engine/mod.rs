@@ -174,27 +174,16 @@ impl Engine {
             job_client: request.job_client,
             job_namespace: request.job_namespace,
             job_reqid: request.job_reqid.clone(),
-            job_name: job_name.clone(),
-            job_status: status,
-            job_type: request.job_type.clone(),
             job_tags: check.job_tags.join(","),
-            ret_stat: String::new(),
-            ret_data: None,
-            job_cost: 0.0,
             job_extra: Value::Object(request.job_extra).to_string(),
             job_timeout,
             job_lock: check.job_locks.join(","),
-            exe_id: 1,
             operator: request.operator,
-            is_valid: true,
-            c_time: now,
-            s_time: now,
-            e_time: now,
-            u_time: now,
             plugin_version: plugin.metadata().version.clone(),
             tasks_unfinished: i32::try_from(dag.len()).unwrap_or(i32::MAX),
             deadline,
             plugin_sha256: entry.sha256,
+            ..NewJob::new(&request.job_type, &job_name, status, now)
         };
         let task_rows = task_rows(&dag, now, locked);
         let (job_id, ready) = jobs::create(&mut self.db.conn().await?, new_job, task_rows).await.map_err(|err| {

@@ -71,7 +71,9 @@ fn ensure_wasm_target() -> Result<(), Box<dyn Error>> {
         )
         .into());
     };
-    println!("cargo:warning=the {WASM_TARGET} target is missing: running `rustup target add {WASM_TARGET} --toolchain {toolchain}`");
+    println!(
+        "cargo:warning=the {WASM_TARGET} target is missing: running `rustup target add {WASM_TARGET} --toolchain {toolchain}`"
+    );
     let status = Command::new("rustup").args(["target", "add", WASM_TARGET, "--toolchain", &toolchain]).status();
     match status {
         Ok(status) if status.success() => Ok(()),

@@ -13,7 +13,7 @@ use xingqiao_tests::{Redis, TestDb, TestServer, per_backend};
 per_backend! {
     networked async fn jobs_created_on_an_api_only_instance_are_run_by_another(backend: &str) {
         let redis = Redis::start();
-        let db = TestDb::create(&backend).await;
+        let db = TestDb::create(backend).await;
         let shared = db.shared();
         let api = TestServer::start_on(db, &["--redis-url", &redis.url, "--no-workers"]).await;
         let worker = TestServer::start_on(shared, &["--redis-url", &redis.url]).await;
@@ -47,7 +47,7 @@ async fn total(client: &reqwest::Client, base: &str, query: &str) -> i64 {
 per_backend! {
     networked async fn killing_one_of_two_instances_loses_no_job(backend: &str) {
         let redis = Redis::start();
-        let db = TestDb::create(&backend).await;
+        let db = TestDb::create(backend).await;
         let args: Vec<String> = ["--redis-url", &redis.url, "--visibility-timeout-ms", "2000", "--sweep-interval-ms", "200", "--workers", "16"]
             .iter()
             .map(|arg| (*arg).to_owned())
@@ -168,7 +168,7 @@ impl Cable {
 
 per_backend! {
     networked async fn while_the_database_is_unreachable_the_api_answers_503_and_work_resumes_after(backend: &str) {
-        let db = TestDb::create(&backend).await;
+        let db = TestDb::create(backend).await;
         let upstream = if backend == "mysql" { 3306 } else { 5432 };
         let cable = Cable::to(upstream).await;
         let through_cable = db.url.replacen(&format!(":{upstream}/"), &format!(":{}/", cable.port), 1);

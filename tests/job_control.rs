@@ -41,7 +41,7 @@ async fn status(server: &TestServer, job_id: i64) -> String {
 
 per_backend! {
     async fn jobs_sharing_a_lock_never_overlap_and_the_waiting_one_says_who_holds_it(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         let (first, second) =
             tokio::join!(server.create_job(sleepy("db1", 0.3)), server.create_job(sleepy("db1", 0.3)));
         let (holder, waiter) = (first.min(second), first.max(second));
@@ -63,7 +63,7 @@ per_backend! {
 
 per_backend! {
     async fn a_two_lock_job_against_two_one_lock_jobs_never_deadlocks_in_either_order(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         for order in [["x,y", "x", "y"], ["x", "y", "x,y"]] {
             let mut ids = Vec::new();
             for locks in order {
@@ -85,7 +85,7 @@ per_backend! {
 
 per_backend! {
     async fn a_job_past_its_timeout_fails_and_frees_its_lock_for_the_next(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         let mut slow = sleepy("t", 2.0);
         slow["job_timeout"] = json!(1);
         let slow = server.create_job(slow).await;
@@ -110,7 +110,7 @@ per_backend! {
 
 per_backend! {
     async fn a_task_failing_twice_then_succeeding_with_retry_max_2_finishes(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "flaky", "fail_times": 2, "retries": 2}}))
             .await;
@@ -127,7 +127,7 @@ per_backend! {
 
 per_backend! {
     async fn retry_job_reruns_only_the_failed_part(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         // Fails its first call and has no retries: the job fails.
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "flaky", "fail_times": 1}}))
@@ -156,7 +156,7 @@ per_backend! {
 
 per_backend! {
     async fn delete_stops_a_running_job_and_frees_its_lock_cancel_keeps_it_listed(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         let running = server.create_job(sleepy("d", 1.0)).await;
         let behind = server.create_job(sleepy("d", 0.0)).await;
         let (status, reply) = server.post("/xingqiao/delete_job", json!({"job_id": running})).await;
@@ -189,7 +189,7 @@ per_backend! {
 
 per_backend! {
     async fn a_trapping_notifier_does_not_fail_its_job(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "passing", "from_job": 1, "trap_notifier": true}}))
             .await;
@@ -206,7 +206,7 @@ per_backend! {
 
 per_backend! {
     async fn a_task_timeout_bounds_each_attempt(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "task_timeout"}}))
             .await;
@@ -222,7 +222,7 @@ per_backend! {
 
 per_backend! {
     async fn two_hello_lock_jobs_created_in_the_same_instant_run_one_after_the_other(backend: &str) {
-        let server = server(&backend).await;
+        let server = server(backend).await;
         let body = json!({"job_namespace": "n", "job_type": "hello_lock", "job_extra": {"str_info": "ceshi", "job_locks": "same"}});
         let (a, b) = tokio::join!(server.create_job(body.clone()), server.create_job(body));
         for job_id in [a, b] {

@@ -23,7 +23,7 @@ fn without_times(mut value: Value, keys: &[&str]) -> Value {
 
 per_backend! {
     async fn the_seed_curl_lines_give_the_seed_answers(backend: &str) {
-        let server = TestServer::start(&backend).await;
+        let server = TestServer::start(backend).await;
         // curl -d '{"job_namespace":"ceshi_namespace", "job_type":"ping"}' .../xingqiao/create_job
         let response = server
             .client
@@ -122,7 +122,7 @@ per_backend! {
 
 per_backend! {
     async fn bad_input_gets_a_stat_and_a_status_never_a_500(backend: &str) {
-        let server = TestServer::start(&backend).await;
+        let server = TestServer::start(backend).await;
         let cases = [
             (json!({"job_namespace": "n", "job_type": "nope"}), 400, "ERR_JOB_TYPE_NOT_EXISTS"),
             (json!({"job_namespace": "n", "job_type": "ping", "job_extra": [1]}), 400, "ERR_JOB_EXTRA_INVALID"),
@@ -174,7 +174,7 @@ per_backend! {
 
 per_backend! {
     async fn list_jobs_filters_orders_and_pages(backend: &str) {
-        let server = TestServer::start(&backend).await;
+        let server = TestServer::start(backend).await;
         let mut ids = Vec::new();
         for (i, namespace) in ["a", "b", "a", "a", "b"].iter().enumerate() {
             let id = server
@@ -217,7 +217,7 @@ per_backend! {
 
 per_backend! {
     async fn parameters_flow_from_job_extra_task_extra_and_dependencies(backend: &str) {
-        let server = server_with_fixture(&backend).await;
+        let server = server_with_fixture(backend).await;
         let job_id = server.create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "passing", "from_job": 7, "str_info": "from job"}})).await;
         let detail = server.wait_job(job_id).await;
         assert_eq!(detail["job_status"], "finished", "{backend}: {detail}");
@@ -232,7 +232,7 @@ per_backend! {
 
 per_backend! {
     async fn failures_fail_the_task_and_the_job_with_a_clear_stat(backend: &str) {
-        let server = server_with_fixture(&backend).await;
+        let server = server_with_fixture(backend).await;
         let cases = [
             ("missing_param", "ERR_TASK_PARAM_MISSING:nowhere"),
             ("provides", "ERR_TASK_PROVIDES_MISSING:absent"),
@@ -262,7 +262,7 @@ per_backend! {
 
 per_backend! {
     async fn shutdown_finishes_running_work_and_a_restart_picks_up_the_rest(backend: &str) {
-        let server = server_with_fixture(&backend).await;
+        let server = server_with_fixture(backend).await;
         let job_id = server
             .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "slow"}}))
             .await;
@@ -294,7 +294,7 @@ async fn healthz_answers_once_ready_and_unknown_routes_get_a_stat() {
 
 per_backend! {
     async fn a_ten_thousand_task_dag_fits_every_backend(backend: &str) {
-        let server = TestServer::start(&backend).await;
+        let server = TestServer::start(backend).await;
         // 9,999 branches and a collect task listing them all as dependencies.
         let job_id =
             server.create_job(json!({"job_namespace": "n", "job_type": "fanout", "job_extra": {"n": 9999}})).await;

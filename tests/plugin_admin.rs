@@ -65,7 +65,7 @@ async fn greeting(server: &TestServer, job_id: i64) -> String {
 
 per_backend! {
     async fn uploaded_versions_run_jobs_roll_forward_and_back_and_can_be_disabled(backend: &str) {
-        let server = TestServer::start_with(&backend, ADMIN).await;
+        let server = TestServer::start_with(backend, ADMIN).await;
         let v1 = fixture("greeter_v1");
         let (status, body) = upload(&server, v1.clone()).await;
         assert_eq!((status, &body["stat"]), (201, &json!("OK")), "{backend}: {body}");
@@ -368,7 +368,7 @@ per_backend! {
     async fn an_upload_on_one_instance_is_usable_on_another_within_two_seconds(backend: &str) {
         // The timed refresh (every second by default) is what guarantees it; the
         // other instance has its own data folder, so it compiles the plugin itself.
-        let db = TestDb::create(&backend).await;
+        let db = TestDb::create(backend).await;
         let other_dir = std::env::temp_dir().join(format!("xq-other-{}", uuid::Uuid::new_v4().simple()));
         let mut other_db = db.shared();
         other_db.dir = other_dir.clone();

@@ -28,7 +28,6 @@ use crate::plugins::{PluginChanges, Registry, RegistryOptions, keep_in_step};
 use crate::runtime::{PluginRuntime, SandboxLimits};
 use crate::worker::{Runner, RunnerConfig};
 
-
 /// Migrations only (`xingqiao migrate`).
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let db = open_database(config)?;

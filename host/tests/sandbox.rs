@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use xingqiao::plugins::{DEMO_PLUGINS, Registry, demo_bytes};
-use xingqiao::runtime::{CheckOutcome, DagError, Export, JobEvent, JobInput, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
+use xingqiao::runtime::{
+    CheckOutcome, DagError, Export, JobEvent, JobInput, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("XINGQIAO_PLUGIN_WASM_DIR")).join(format!("{name}.wasm"));
@@ -29,13 +31,13 @@ fn job(extra: Value) -> JobInput {
 
 /// After any failure the same runtime must still run a good plugin.
 fn assert_runtime_still_works(runtime: &PluginRuntime) {
-    let hello = LoadedPlugin::load(&runtime, demo_bytes("hello").unwrap()).unwrap();
+    let hello = LoadedPlugin::load(runtime, demo_bytes("hello").unwrap()).unwrap();
     let tasks = hello.workflow(&job(json!({"str_info": "ceshi"}))).unwrap();
     assert_eq!(tasks.len(), 3);
 }
 
 fn load_err(runtime: &PluginRuntime, bytes: &[u8]) -> PluginError {
-    LoadedPlugin::load(&runtime, bytes).err().unwrap_or_else(|| panic!("loading should fail"))
+    LoadedPlugin::load(runtime, bytes).err().unwrap_or_else(|| panic!("loading should fail"))
 }
 
 #[test]

@@ -48,9 +48,7 @@ fn build() -> Built {
             command.env_remove(&key);
         }
     }
-    let output = command
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run cargo to build the xingqiao binary: {err}"));
+    let output = command.output().unwrap_or_else(|err| panic!("cannot run cargo to build the xingqiao binary: {err}"));
     assert!(
         output.status.success(),
         "building the xingqiao binary failed:\n{}",

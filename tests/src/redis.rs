@@ -35,4 +35,3 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
-

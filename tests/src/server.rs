@@ -11,9 +11,10 @@ use crate::TestDb;
 
 /// A port nobody listens on now (the OS picks it; the listener is dropped).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|addr| addr.port()).unwrap_or_else(
-        |err| panic!("no free port on 127.0.0.1: {err}"),
-    )
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .unwrap_or_else(|err| panic!("no free port on 127.0.0.1: {err}"))
 }
 
 /// A running server: its own process, killed if the test ends without
@@ -53,7 +54,8 @@ impl TestServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         std::fs::create_dir_all(&db.dir).unwrap_or_else(|err| panic!("cannot create {}: {err}", db.dir.display()));
         let log = db.dir.join(format!("server-{port}.log"));
-        let log_file = std::fs::File::create(&log).unwrap_or_else(|err| panic!("cannot create {}: {err}", log.display()));
+        let log_file =
+            std::fs::File::create(&log).unwrap_or_else(|err| panic!("cannot create {}: {err}", log.display()));
         let err_file = log_file.try_clone().unwrap_or_else(|err| panic!("cannot share the log file: {err}"));
         let child = Command::new(crate::xingqiao_bin())
             .arg("serve")

@@ -15,8 +15,8 @@ use super::attempts;
 use super::models::{JobRow, NewJob, NewTask, split_list};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Conn, DbError};
-use crate::{in_transaction, on_conn};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus};
+use crate::{in_transaction, on_conn};
 
 /// Rows per INSERT: keeps a 10,000-task job under every backend's limit of
 /// bound parameters per statement.

@@ -20,8 +20,8 @@ use super::jobs::deadline_of;
 use super::models::split_list;
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Conn, DbError};
-use crate::{in_transaction, on_conn};
 use crate::state::{self, JobStatus};
+use crate::{in_transaction, on_conn};
 
 /// Starts a waiting job if it can take all its locks now and no earlier
 /// waiting job wants one of them. Returns the tasks it made pending, or

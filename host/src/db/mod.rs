@@ -6,8 +6,8 @@
 //! task can never be advanced twice, whoever else runs the same update.
 
 pub mod attempts;
-pub mod locks;
 pub mod jobs;
+pub mod locks;
 pub mod models;
 pub mod plugins;
 pub mod schema;
@@ -152,6 +152,10 @@ pub struct Conn {
 }
 
 #[doc(hidden)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one lives per checkout, briefly; boxing would add an allocation to every query"
+)]
 pub enum Pooled {
     Sqlite(deadpool::managed::Object<AsyncDieselConnectionManager<SqliteAsync>>),
     Mysql(deadpool::managed::Object<AsyncDieselConnectionManager<AsyncMysqlConnection>>),
@@ -173,21 +177,27 @@ macro_rules! on_conn {
         let conn: &mut $crate::db::Conn = $conn;
         let outcome = match conn.pooled_mut() {
             Err(err) => Err(err),
-            Ok($crate::db::Pooled::Sqlite(object)) => async {
-                let $c = &mut **object;
-                $body
+            Ok($crate::db::Pooled::Sqlite(object)) => {
+                async {
+                    let $c = &mut **object;
+                    $body
+                }
+                .await
             }
-            .await,
-            Ok($crate::db::Pooled::Mysql(object)) => async {
-                let $c = &mut **object;
-                $body
+            Ok($crate::db::Pooled::Mysql(object)) => {
+                async {
+                    let $c = &mut **object;
+                    $body
+                }
+                .await
             }
-            .await,
-            Ok($crate::db::Pooled::Postgres(object)) => async {
-                let $c = &mut **object;
-                $body
+            Ok($crate::db::Pooled::Postgres(object)) => {
+                async {
+                    let $c = &mut **object;
+                    $body
+                }
+                .await
             }
-            .await,
         };
         conn.note(&outcome);
         outcome

@@ -17,8 +17,8 @@ use super::jobs::cost_seconds;
 use super::models::{JobRow, TaskRow, split_list};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Conn, DbError};
-use crate::{in_transaction, on_conn};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus, Transition, stat};
+use crate::{in_transaction, on_conn};
 
 /// How a job ended, when a task's completion ended it.
 #[derive(Debug, Clone, PartialEq)]

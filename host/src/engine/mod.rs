@@ -125,14 +125,7 @@ impl Engine {
         executor: HttpExecutor,
         config: EngineConfig,
     ) -> Self {
-        Self {
-            db,
-            plugins,
-            queue,
-            executor,
-            config,
-            recovered: std::sync::atomic::AtomicBool::new(false),
-        }
+        Self { db, plugins, queue, executor, config, recovered: std::sync::atomic::AtomicBool::new(false) }
     }
 
     /// Runs the plugin (params_check, workflow) off the async threads, then

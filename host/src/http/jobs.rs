@@ -190,7 +190,8 @@ pub async fn list_jobs(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Re
     if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
         return Err(ApiError::bad_params(format!("page must be ≥ 1 and the page size 1 to {MAX_PAGE_SIZE}")));
     }
-    let (total, rows) = jobs::list(&mut app.conn().await?, &filter, &order_by, descending, (page - 1) * size, size).await?;
+    let (total, rows) =
+        jobs::list(&mut app.conn().await?, &filter, &order_by, descending, (page - 1) * size, size).await?;
     let list: Vec<Value> = rows.iter().map(render::job).collect();
     Ok(HttpResponse::Ok().json(render::ok_data(json!({"total": total, "list": list}))))
 }

@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::error::ApiError;
 use super::params::Params;
 use super::render::ok_data;
-use crate::db::stats::{self, StatsFilter};
 use super::state::AppState;
+use crate::db::stats::{self, StatsFilter};
 use crate::engine::now;
 use crate::stats::{DEFAULT_DAYS, MAX_DAYS, jobtag_ratio, retstat_ratio, success_rate};
 
@@ -27,11 +27,7 @@ fn list(params: &Params, key: &str) -> Result<Vec<String>, ApiError> {
         .unwrap_or_default())
 }
 
-pub async fn success_rate_report(
-    app: Data<AppState>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn success_rate_report(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let mut filter = filter(&params)?;
     let days = match params.integer("days")? {
@@ -48,11 +44,7 @@ pub async fn success_rate_report(
     Ok(HttpResponse::Ok().json(ok_data(success_rate(&counts, today, days, &exclude))))
 }
 
-pub async fn jobtag_ratio_report(
-    app: Data<AppState>,
-    req: HttpRequest,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+pub async fn jobtag_ratio_report(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let filter = filter(&params)?;
     let name = params.required_string("jobtag_name")?;

@@ -276,7 +276,9 @@ impl Registry {
     }
 
     async fn fetch(&self, db: &Database, sha256: &str) -> anyhow::Result<Arc<LoadedPlugin>> {
-        let bytes = stored::bytes(&mut db.conn().await?, sha256).await?.ok_or_else(|| anyhow::anyhow!("no stored component"))?;
+        let bytes = stored::bytes(&mut db.conn().await?, sha256)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no stored component"))?;
         if sha256_hex(&bytes) != sha256 {
             anyhow::bail!("the stored component does not match its sha256");
         }

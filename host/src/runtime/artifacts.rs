@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::component::Component;
 
-use super::sandbox::PluginRuntime;
 use super::error::PluginError;
 use super::plugin::LoadedPlugin;
+use super::sandbox::PluginRuntime;
 
 #[derive(Debug, Clone)]
 pub struct ArtifactCache {

@@ -25,7 +25,7 @@ mod store;
 pub use artifacts::{ArtifactCache, is_sha256};
 pub use bindings::JobEvent;
 pub use dag::{DagError, TaskSpec};
-pub use sandbox::{PluginRuntime, RuntimeSetupError};
 pub use error::{Export, PluginError};
 pub use limits::SandboxLimits;
 pub use plugin::{CheckOutcome, JobInput, LoadedPlugin, PluginMetadata};
+pub use sandbox::{PluginRuntime, RuntimeSetupError};

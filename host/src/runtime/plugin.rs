@@ -8,8 +8,8 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 
 use super::bindings::{self, CheckResult, JobEvent};
 use super::dag::{DagOverflow, DagRecorder, TaskSpec, is_valid_name};
-use super::sandbox::PluginRuntime;
 use super::error::{Export, PluginError};
+use super::sandbox::PluginRuntime;
 use super::store::{CallState, cut};
 
 /// What a plugin says about itself.
@@ -77,11 +77,7 @@ impl LoadedPlugin {
         Self::new(runtime.clone(), pre, size)
     }
 
-    fn new(
-        runtime: PluginRuntime,
-        pre: bindings::PluginPre<CallState>,
-        size: usize,
-    ) -> Result<Self, PluginError> {
+    fn new(runtime: PluginRuntime, pre: bindings::PluginPre<CallState>, size: usize) -> Result<Self, PluginError> {
         let unknown = PluginMetadata {
             job_type: String::from("(loading)"),
             version: String::new(),

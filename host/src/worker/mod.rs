@@ -80,8 +80,7 @@ impl Runner {
             tracing::info!("no task workers in this process (--no-workers)");
             tokio::spawn(async {})
         };
-        let sweeping =
-            tokio::spawn(sweep(self.engine.clone(), self.config.sweep_interval, in_flight.clone(), stopped));
+        let sweeping = tokio::spawn(sweep(self.engine.clone(), self.config.sweep_interval, in_flight.clone(), stopped));
         RunnerHandle {
             engine: self.engine,
             stop,

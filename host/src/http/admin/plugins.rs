@@ -131,11 +131,7 @@ fn refuse_fixed(app: &AppState, job_type: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /admin/plugins`: validate, store, activate.
-pub async fn upload(
-    req: HttpRequest,
-    payload: Payload,
-    app: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn upload(req: HttpRequest, payload: Payload, app: Data<AppState>) -> Result<HttpResponse, ApiError> {
     app.admin.authorize(&req)?;
     let params = Params::from_request(&req, &Bytes::new())?;
     let uploader = params.string("operator")?.unwrap_or_else(|| String::from("admin"));
@@ -211,10 +207,7 @@ async fn publish(app: &AppState, job_type: &str) {
 }
 
 /// `GET /admin/plugins`: every job type, fixed and uploaded.
-pub async fn list(
-    req: HttpRequest,
-    app: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(req: HttpRequest, app: Data<AppState>) -> Result<HttpResponse, ApiError> {
     app.admin.authorize(&req)?;
     let registry = &app.plugins;
     let mut data: Vec<Value> = registry.fixed_entries().map(|(job_type, entry)| fixed_json(job_type, entry)).collect();
@@ -230,11 +223,7 @@ pub async fn list(
 }
 
 /// `GET /admin/plugins/{job_type}`: its versions, metadata and job_extra schema.
-pub async fn detail(
-    req: HttpRequest,
-    path: Path<String>,
-    app: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn detail(req: HttpRequest, path: Path<String>, app: Data<AppState>) -> Result<HttpResponse, ApiError> {
     app.admin.authorize(&req)?;
     Ok(ok(describe(&app, &path.into_inner()).await?))
 }
@@ -309,11 +298,7 @@ pub async fn activate(
 /// `DELETE /admin/plugins/{job_type}`: no version is active any more; new
 /// create_job calls answer ERR_JOB_TYPE_NOT_EXISTS, running jobs finish, and
 /// every version stays stored (activate brings one back).
-pub async fn disable(
-    req: HttpRequest,
-    path: Path<String>,
-    app: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn disable(req: HttpRequest, path: Path<String>, app: Data<AppState>) -> Result<HttpResponse, ApiError> {
     app.admin.authorize(&req)?;
     let job_type = path.into_inner();
     refuse_fixed(&app, &job_type)?;

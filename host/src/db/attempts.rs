@@ -94,6 +94,19 @@ pub async fn close_open(
     })
 }
 
+/// The attempts of every task of a job, oldest first (one bound parameter,
+/// however many tasks the job has).
+pub async fn of_job(conn: &mut Conn, job_id: i64) -> Result<Vec<AttemptRow>, DbError> {
+    on_conn!(conn, c => {
+        Ok(attempt::table
+            .filter(attempt::job_id.eq(job_id))
+            .select(AttemptRow::as_select())
+            .order(attempt::attempt_id.asc())
+            .load(c)
+            .await?)
+    })
+}
+
 /// The attempts of these tasks, oldest first.
 pub async fn of_tasks(conn: &mut Conn, task_ids: &[i64]) -> Result<Vec<AttemptRow>, DbError> {
     if task_ids.is_empty() {

@@ -27,8 +27,7 @@ pub async fn list_tasks(app: Data<AppState>, req: HttpRequest, body: Bytes) -> R
     let job = find_job(&mut conn, &params).await?;
     let rows = tasks::list(&mut conn, job.job_id, status).await?;
     let list: Vec<Value> = if with_attempts {
-        let ids: Vec<i64> = rows.iter().map(|row| row.task_id).collect();
-        let attempts = attempts::of_tasks(&mut conn, &ids).await?;
+        let attempts = attempts::of_job(&mut conn, job.job_id).await?;
         rows.iter().map(|row| render::task_with_attempts(row, attempts_of(&attempts, row.task_id))).collect()
     } else {
         rows.iter().map(render::task).collect()

@@ -13,3 +13,4 @@ CREATE TABLE workflow_task_attempt (
   ret_stat VARCHAR(64) NOT NULL
 );
 CREATE INDEX attempt_task ON workflow_task_attempt (task_id, attempt_id);
+CREATE INDEX attempt_job ON workflow_task_attempt (job_id, attempt_id);

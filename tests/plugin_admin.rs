@@ -369,9 +369,7 @@ per_backend! {
         // The timed refresh (every second by default) is what guarantees it; the
         // other instance has its own data folder, so it compiles the plugin itself.
         let db = TestDb::create(backend).await;
-        let other_dir = std::env::temp_dir().join(format!("xq-other-{}", uuid::Uuid::new_v4().simple()));
-        let mut other_db = db.shared();
-        other_db.dir = other_dir.clone();
+        let other_db = db.shared_with_own_dir();
         let first = TestServer::start_on(db, ADMIN).await;
         let second = TestServer::start_on(other_db, ADMIN).await;
         let (status, body) = upload(&first, fixture("greeter_v1")).await;
@@ -387,7 +385,6 @@ per_backend! {
         }
         second.stop().await.unwrap();
         first.stop().await.unwrap();
-        let _ = std::fs::remove_dir_all(other_dir);
     }
 }
 
@@ -397,9 +394,7 @@ async fn with_redis_other_instances_hear_of_a_change_at_once() {
     // can make the other instance see the upload in time.
     let redis = Redis::start();
     let db = TestDb::create("sqlite").await;
-    let other_dir = std::env::temp_dir().join(format!("xq-other-{}", uuid::Uuid::new_v4().simple()));
-    let mut other_db = db.shared();
-    other_db.dir = other_dir.clone();
+    let other_db = db.shared_with_own_dir();
     let args = admin_and(&["--plugin-refresh-ms", "600000", "--redis-url", &redis.url]);
     let first = TestServer::start_on(db, &args).await;
     let second = TestServer::start_on(other_db, &args).await;
@@ -409,7 +404,6 @@ async fn with_redis_other_instances_hear_of_a_change_at_once() {
     eprintln!("announced through Redis: usable on the other instance after {took:?}");
     second.stop().await.unwrap();
     first.stop().await.unwrap();
-    let _ = std::fs::remove_dir_all(other_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

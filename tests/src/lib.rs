@@ -21,41 +21,23 @@ pub use test_db::TestDb;
 /// that several processes share over the network).
 #[macro_export]
 macro_rules! per_backend {
-    (networked $(#[$meta:meta])* async fn $name:ident($backend:ident: &str) $body:block) => {
+    (@tests [$($db:ident)*] $(#[$meta:meta])* async fn $name:ident($backend:ident: &str) $body:block) => {
         $(#[$meta])*
         async fn $name($backend: &str) $body
 
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                super::$name("mysql").await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name("postgres").await
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $db() {
+                    super::$name(stringify!($db)).await
+                }
+            )*
         }
     };
-    ($(#[$meta:meta])* async fn $name:ident($backend:ident: &str) $body:block) => {
-        $(#[$meta])*
-        async fn $name($backend: &str) $body
-
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name("sqlite").await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                super::$name("mysql").await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name("postgres").await
-            }
-        }
+    (networked $($test:tt)*) => {
+        $crate::per_backend!(@tests [mysql postgres] $($test)*);
+    };
+    ($($test:tt)*) => {
+        $crate::per_backend!(@tests [sqlite mysql postgres] $($test)*);
     };
 }

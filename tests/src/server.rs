@@ -25,7 +25,6 @@ pub struct TestServer {
     pub db: TestDb,
     child: Option<Child>,
     log: PathBuf,
-    args: Vec<String>,
 }
 
 impl TestServer {
@@ -69,7 +68,7 @@ impl TestServer {
             .stderr(err_file)
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start {}: {err}", crate::xingqiao_bin().display()));
-        Self { addr, client: reqwest::Client::new(), db, child: Some(child), log, args }
+        Self { addr, client: reqwest::Client::new(), db, child: Some(child), log }
     }
 
     /// Waits until `/healthz` answers 200; fails the test, with the server's
@@ -97,11 +96,6 @@ impl TestServer {
     /// What the server printed so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The `serve` flags it was started with (to restart it alike).
-    pub fn args(&self) -> Vec<&str> {
-        self.args.iter().map(String::as_str).collect()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -183,11 +177,6 @@ impl TestServer {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    /// The process id, while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
     }
 }
 

@@ -65,10 +65,11 @@ impl TestDb {
     }
 
     /// Like [`TestDb::shared`], with a data folder of its own (a second
-    /// instance compiles and caches plugins itself).
+    /// instance compiles and caches plugins itself); the folder, not the
+    /// database, is removed on drop.
     pub fn shared_with_own_dir(&self) -> TestDb {
         let dir = std::env::temp_dir().join(format!("xq-instance-{}", uuid::Uuid::new_v4().simple()));
-        TestDb { backend: String::from("none"), url: self.url.clone(), name: String::new(), dir }
+        TestDb { backend: String::from("dir-only"), url: self.url.clone(), name: String::new(), dir }
     }
 
     /// Moves the database out, leaving an inert value to drop.

@@ -116,11 +116,6 @@ impl RunnerHandle {
         tracing::warn!(handed, "tasks still running at shutdown were handed back");
         Ok(handed)
     }
-
-    /// Task ids of the attempts running now.
-    pub fn running(&self) -> Vec<i64> {
-        self.in_flight.snapshot()
-    }
 }
 
 /// The message loop: takes messages while not stopping, runs at most

@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::web::Data;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -21,8 +22,9 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::dispatch::{InProcessQueue, Queue, RedisQueue};
 use crate::engine::{Engine, EngineConfig};
-use crate::executor::HttpExecutor;
+use crate::executor::{HttpExecutor, TaskLimits};
 use crate::graph::Renderer;
+use crate::http::guard::Access;
 use crate::http::{AdminSettings, AppState};
 use crate::plugins::{PluginChanges, Registry, RegistryOptions, keep_in_step};
 use crate::runtime::{PluginRuntime, SandboxLimits};
@@ -87,7 +89,10 @@ pub async fn run(
         db.clone(),
         plugins.clone(),
         queue.clone(),
-        HttpExecutor::new(&base_url)?,
+        HttpExecutor::new(
+            &base_url,
+            TaskLimits { extra_hosts: config.task_hosts.clone(), max_reply_bytes: config.max_task_reply_bytes },
+        )?,
         EngineConfig {
             default_job_timeout: config.default_job_timeout,
             instance: instance.clone(),
@@ -134,29 +139,33 @@ pub async fn run(
         sync_stopped,
     ));
 
+    let draining = Arc::new(AtomicBool::new(false));
     let http = match listener {
         Some(listener) => {
+            let bind_host = config.bind.rsplit_once(':').map_or(config.bind.as_str(), |(host, _)| host);
             let state = Data::new(AppState {
                 db,
                 engine,
                 plugins,
                 renderer: Renderer::new(config.graphviz_dot.clone(), config.graph_timeout),
-                admin: AdminSettings {
-                    token: config.admin_token.clone(),
-                    max_plugin_bytes: config.max_plugin_bytes,
-                    changes: plugin_changes,
-                },
+                admin: AdminSettings { max_plugin_bytes: config.max_plugin_bytes, changes: plugin_changes },
+                access: Access::new(&config.access, bind_host),
+                draining: draining.clone(),
             });
+            let demo_handlers = config.demo_plugins;
             // Shared by all HTTP workers, so a task's calls are counted once.
             let flaky_counts = Data::new(crate::http::FlakyCounts::default());
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(state.clone())
                     .app_data(flaky_counts.clone())
-                    .configure(crate::http::configure)
+                    .configure(|cfg| crate::http::configure(cfg, demo_handlers))
                     .default_service(web::to(|| async {
                         HttpResponse::NotFound().json(json!({"stat": "ERR_NOT_FOUND", "message": "no such route"}))
                     }))
+                    // The last wrap runs first: the guard sees every request.
+                    .wrap(crate::http::error::json_error_bodies())
+                    .wrap(actix_web::middleware::from_fn(crate::http::guard::guard))
             })
             .listen(listener)?
             .disable_signals()
@@ -170,6 +179,7 @@ pub async fn run(
     };
 
     shutdown.await;
+    draining.store(true, Ordering::Relaxed);
     // Workers stop first, while the HTTP side still serves: running tasks may
     // be calling this very server's handlers.
     tracing::info!("shutting down: no new tasks; waiting for running ones");

@@ -68,7 +68,7 @@ impl TestServer {
             .stderr(err_file)
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start {}: {err}", crate::xingqiao_bin().display()));
-        Self { addr, client: reqwest::Client::new(), db, child: Some(child), log }
+        Self { addr, client: client_for(&args), db, child: Some(child), log }
     }
 
     /// Waits until `/healthz` answers 200; fails the test, with the server's
@@ -171,6 +171,19 @@ impl TestServer {
         (outcome, self.db.take_over())
     }
 
+    /// SIGTERM without waiting: the server drains while the test watches.
+    pub fn begin_stop(&self) {
+        if let Some(child) = &self.child {
+            let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            assert!(sent.is_ok_and(|status| status.success()), "could not send SIGTERM");
+        }
+    }
+
+    /// The server's process id (to look at its child processes).
+    pub fn process_id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: no chance to hand anything back.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -178,6 +191,21 @@ impl TestServer {
             let _ = child.wait();
         }
     }
+}
+
+/// A client that sends the server's admin token, when it has one, with every
+/// request: with a token configured every API route needs one. The security
+/// suite makes its own clients to send other tokens or none.
+fn client_for(args: &[String]) -> reqwest::Client {
+    let token = args.iter().position(|arg| arg == "--admin-token").and_then(|at| args.get(at + 1));
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = token.and_then(|token| format!("Bearer {token}").parse().ok()) {
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap_or_else(|err| panic!("cannot build the test client: {err}"))
 }
 
 async fn terminate(mut child: Child) -> Result<(), String> {

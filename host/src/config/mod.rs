@@ -83,10 +83,41 @@ pub struct ServeArgs {
     /// back to another run, in ms [default: 10000].
     #[arg(long, env = "XINGQIAO_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<u64>,
-    /// Leave out the demo job types built into the binary.
+    /// Leave out the demo job types built into the binary (and their `/demo_api/*` handlers).
     #[arg(long, env = "XINGQIAO_NO_DEMO_PLUGINS")]
     #[serde(default)]
     pub no_demo_plugins: bool,
+    /// API tokens, comma-separated `name:role:token` (roles read, write, admin;
+    /// tokens of 16 characters or more). With any token, every API route needs one.
+    #[arg(long, env = "XINGQIAO_API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
+    /// A file of API tokens, one `name:role:token` per line (`#` starts a comment);
+    /// keeps the secrets out of the command line and the config file.
+    #[arg(long, env = "XINGQIAO_API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+    /// Serve without tokens on an address other than loopback (anyone who can
+    /// reach it may create and delete jobs).
+    #[arg(long, env = "XINGQIAO_INSECURE_NO_AUTH")]
+    #[serde(default)]
+    pub insecure_no_auth: bool,
+    /// Web origins allowed to call the API from a browser, comma-separated
+    /// (`https://console.example.com`); others are refused.
+    #[arg(long, env = "XINGQIAO_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// Host names this server answers to besides its bind address and
+    /// localhost while no token is configured, comma-separated.
+    #[arg(long, env = "XINGQIAO_ALLOWED_HOSTS")]
+    pub allowed_hosts: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated IP addresses.
+    #[arg(long, env = "XINGQIAO_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Hosts that absolute `http(s)://` task cmds may reach besides the handler
+    /// base URL's host, comma-separated.
+    #[arg(long, env = "XINGQIAO_TASK_HOSTS")]
+    pub task_hosts: Option<String>,
+    /// Largest reply of a task handler, in bytes [default: 1048576 (1 MiB)].
+    #[arg(long, env = "XINGQIAO_MAX_TASK_REPLY_BYTES")]
+    pub max_task_reply_bytes: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -115,7 +146,24 @@ pub struct Config {
     pub graphviz_dot: String,
     pub graph_timeout: std::time::Duration,
     pub shutdown_grace: std::time::Duration,
+    pub access: AccessConfig,
+    pub task_hosts: Vec<String>,
+    pub max_task_reply_bytes: usize,
 }
+
+/// Who may call the API, and from where (see `crate::http::guard`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccessConfig {
+    /// `--api-tokens` and the file's, then `--admin-token` as an admin named `admin`.
+    pub tokens: Vec<ApiToken>,
+    pub cors_origins: Vec<String>,
+    /// Lower-case host names without port.
+    pub allowed_hosts: Vec<String>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+mod tokens;
+pub use tokens::{ApiToken, Role};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -211,6 +259,63 @@ impl Config {
             std::time::Duration::from_millis(args.graph_timeout_ms.or(file.graph_timeout_ms).unwrap_or(20_000).max(1));
         let shutdown_grace =
             std::time::Duration::from_millis(args.shutdown_grace_ms.or(file.shutdown_grace_ms).unwrap_or(10_000));
+        let mut api_tokens = Vec::new();
+        if let Some(text) = args.api_tokens.or(file.api_tokens) {
+            api_tokens = tokens::parse_list(text.split(','))
+                .map_err(|reason| invalid("--api-tokens / XINGQIAO_API_TOKENS", reason))?;
+        }
+        if let Some(path) = args.api_tokens_file.or(file.api_tokens_file) {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|err| ConfigError::File { path: path.display().to_string(), reason: err.to_string() })?;
+            let lines = text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#'));
+            api_tokens.extend(
+                tokens::parse_list(lines)
+                    .map_err(|reason| invalid("--api-tokens-file / XINGQIAO_API_TOKENS_FILE", reason))?,
+            );
+        }
+        if let Some(token) = &admin_token {
+            api_tokens.push(ApiToken { name: String::from("admin"), role: Role::Admin, token: token.clone() });
+        }
+        tokens::check_unique(&api_tokens).map_err(|reason| invalid("--api-tokens / XINGQIAO_API_TOKENS", reason))?;
+        let insecure_no_auth = args.insecure_no_auth || file.insecure_no_auth;
+        if api_tokens.is_empty() && !insecure_no_auth && !is_loopback_bind(&bind) {
+            return Err(invalid(
+                "--bind / XINGQIAO_BIND",
+                format!(
+                    "{bind} is reachable from other machines, and no API token is configured: anyone who can \
+                     reach it could create, retry and delete jobs. Set XINGQIAO_API_TOKENS (or --api-tokens) to \
+                     name:role:token entries, bind 127.0.0.1, or pass --insecure-no-auth to serve open anyway"
+                ),
+            ));
+        }
+        let cors_origins = comma_list(args.cors_origins.or(file.cors_origins))
+            .into_iter()
+            .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
+            .collect::<Vec<_>>();
+        if let Some(bad) = cors_origins.iter().find(|o| !o.starts_with("http://") && !o.starts_with("https://")) {
+            return Err(invalid(
+                "--cors-origins / XINGQIAO_CORS_ORIGINS",
+                format!("{bad:?} is not an http(s):// origin"),
+            ));
+        }
+        let allowed_hosts = comma_list(args.allowed_hosts.or(file.allowed_hosts))
+            .into_iter()
+            .map(|host| host.to_ascii_lowercase())
+            .collect();
+        let trusted_proxies = comma_list(args.trusted_proxies.or(file.trusted_proxies))
+            .iter()
+            .map(|ip| {
+                ip.parse().map_err(|_| {
+                    invalid("--trusted-proxies / XINGQIAO_TRUSTED_PROXIES", format!("{ip:?} is not an IP address"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let task_hosts =
+            comma_list(args.task_hosts.or(file.task_hosts)).into_iter().map(|host| host.to_ascii_lowercase()).collect();
+        let max_task_reply_bytes = args.max_task_reply_bytes.or(file.max_task_reply_bytes).unwrap_or(1 << 20);
+        if max_task_reply_bytes < 64 {
+            return Err(invalid("--max-task-reply-bytes / XINGQIAO_MAX_TASK_REPLY_BYTES", "must be at least 64"));
+        }
         Ok(Self {
             bind,
             data_dir,
@@ -234,8 +339,23 @@ impl Config {
             graphviz_dot,
             graph_timeout,
             shutdown_grace,
+            access: AccessConfig { tokens: api_tokens, cors_origins, allowed_hosts, trusted_proxies },
+            task_hosts,
+            max_task_reply_bytes,
         })
     }
+}
+
+fn comma_list(text: Option<String>) -> Vec<String> {
+    text.unwrap_or_default().split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect()
+}
+
+/// Whether `bind` (HOST:PORT) listens on loopback only: 127.0.0.0/8, ::1 or localhost.
+fn is_loopback_bind(bind: &str) -> bool {
+    if let Ok(address) = bind.parse::<SocketAddr>() {
+        return address.ip().is_loopback();
+    }
+    bind.rsplit_once(':').is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
 }
 
 fn read_file(path: &Path) -> Result<ServeArgs, ConfigError> {
@@ -261,7 +381,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xingqiao-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("xingqiao.toml");
-        std::fs::write(&file, "workers = 8\nbind = \"0.0.0.0:9000\"\n").unwrap();
+        std::fs::write(&file, "workers = 8\nbind = \"0.0.0.0:9000\"\napi_tokens = \"ci:write:0123456789abcdef\"\n")
+            .unwrap();
         let args = ServeArgs { config: Some(file.clone()), workers: Some(2), ..Default::default() };
         let config = Config::load(args).unwrap();
         assert_eq!((config.workers, config.bind.as_str()), (2, "0.0.0.0:9000"));
@@ -272,5 +393,26 @@ mod tests {
         let err = Config::load(ServeArgs { config: Some(file), ..Default::default() }).unwrap_err().to_string();
         assert!(err.contains("wrkers"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_open_api_off_loopback_is_refused_unless_asked_for() {
+        let open = |bind: &str, insecure: bool| {
+            Config::load(ServeArgs { bind: Some(bind.into()), insecure_no_auth: insecure, ..Default::default() })
+        };
+        let err = open("0.0.0.0:8585", false).unwrap_err().to_string();
+        assert!(err.contains("XINGQIAO_API_TOKENS") && err.contains("--insecure-no-auth"), "{err}");
+        assert!(open("192.168.1.2:8585", false).is_err());
+        assert!(open("0.0.0.0:8585", true).is_ok());
+        for loopback in ["127.0.0.1:8585", "[::1]:8585", "localhost:8585", "127.0.0.2:1"] {
+            assert!(open(loopback, false).is_ok(), "{loopback}");
+        }
+        let with_admin = ServeArgs {
+            bind: Some("0.0.0.0:8585".into()),
+            admin_token: Some("0123456789abcdef".into()),
+            ..Default::default()
+        };
+        let config = Config::load(with_admin).unwrap();
+        assert_eq!((config.access.tokens[0].name.as_str(), config.access.tokens[0].role), ("admin", Role::Admin));
     }
 }

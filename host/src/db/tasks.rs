@@ -297,6 +297,20 @@ pub async fn get(conn: &mut Conn, task_id: i64) -> Result<Option<TaskRow>, DbErr
     })
 }
 
+/// A task as the API shows it: one of a deleted job is not found.
+pub async fn get_of_valid_job(conn: &mut Conn, task_id: i64) -> Result<Option<TaskRow>, DbError> {
+    on_conn!(conn, c => {
+        let job_is_valid = job::table.filter(job::job_id.eq(task::job_id)).filter(job::is_valid.eq(true));
+        Ok(task::table
+            .find(task_id)
+            .filter(diesel::dsl::exists(job_is_valid))
+            .select(TaskRow::as_select())
+            .first(c)
+            .await
+            .optional()?)
+    })
+}
+
 /// At start: re-dispatch the pending tasks of running jobs. With
 /// `take_over_started` (one instance, in-process queue) a task left `started`
 /// by a previous run of this instance is handed back to `pending` first.

@@ -51,8 +51,13 @@ pub enum EngineError {
     JobTypeNotExists(String),
     #[error("{0}")]
     ParamsCheck(String),
-    #[error("the plugin's workflow failed: {0}")]
+    /// The plugin's workflow refused the job on purpose (its `Err(message)`).
+    #[error("the plugin's workflow refused the job: {0}")]
     Workflow(String),
+    /// The plugin failed: trapped, panicked, ran past its deadline or
+    /// memory, or answered something the server cannot use.
+    #[error("the plugin failed ({kind}): {message}")]
+    PluginFault { kind: &'static str, message: String },
     #[error("a job named {0:?} already exists")]
     JobExists(String),
     #[error("plugins are busy; try again")]
@@ -91,6 +96,8 @@ pub struct Engine {
     config: EngineConfig,
     /// Whether this process has re-dispatched what a previous run left.
     recovered: std::sync::atomic::AtomicBool,
+    /// Plugin faults answered to create_job since start.
+    plugin_faults: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -125,7 +132,15 @@ impl Engine {
         executor: HttpExecutor,
         config: EngineConfig,
     ) -> Self {
-        Self { db, plugins, queue, executor, config, recovered: std::sync::atomic::AtomicBool::new(false) }
+        Self {
+            db,
+            plugins,
+            queue,
+            executor,
+            config,
+            recovered: std::sync::atomic::AtomicBool::new(false),
+            plugin_faults: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     /// Runs the plugin (params_check, workflow) off the async threads, then
@@ -148,14 +163,7 @@ impl Engine {
         let planned = tokio::task::spawn_blocking(move || planner.plan_job(&input))
             .await
             .map_err(|err| EngineError::Internal(err.to_string()))?;
-        let (check, dag) = planned.map_err(|err| match err {
-            PluginError::Rejected { message, .. } => EngineError::ParamsCheck(message),
-            PluginError::Busy => EngineError::Busy,
-            PluginError::Timeout { call: crate::runtime::Export::ParamsCheck, .. }
-            | PluginError::Trap { call: crate::runtime::Export::ParamsCheck, .. }
-            | PluginError::BadCheck(_) => EngineError::ParamsCheck(err.to_string()),
-            other => EngineError::Workflow(other.to_string()),
-        })?;
+        let (check, dag) = planned.map_err(|err| self.plugin_failure(&request.job_type, &entry.sha256, err))?;
         let now = now();
         let job_timeout = request.job_timeout.or(check.job_timeout).unwrap_or(self.config.default_job_timeout);
         let job_timeout = i32::try_from(job_timeout).unwrap_or(i32::MAX);
@@ -191,6 +199,31 @@ impl Engine {
             self.dispatch(&ready);
         }
         Ok(job_id)
+    }
+
+    /// A refusal the plugin chose stays the caller's answer; anything else is
+    /// the plugin's fault, logged and counted for its operator.
+    fn plugin_failure(&self, job_type: &str, sha256: &str, err: PluginError) -> EngineError {
+        let kind = match &err {
+            PluginError::Rejected { call: crate::runtime::Export::Workflow, message } => {
+                return EngineError::Workflow(message.clone());
+            }
+            PluginError::Rejected { message, .. } => return EngineError::ParamsCheck(message.clone()),
+            PluginError::Busy => return EngineError::Busy,
+            PluginError::Trap { .. } => "trap",
+            PluginError::Timeout { .. } => "deadline",
+            PluginError::MemoryLimit { .. } => "memory",
+            PluginError::TooManyTasks { .. } | PluginError::DagTooLarge { .. } => "too_large",
+            _ => "unusable_answer",
+        };
+        let faults = self.plugin_faults.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        tracing::warn!(job_type, plugin_sha256 = sha256, kind, faults, error = %err, "plugin fault");
+        EngineError::PluginFault { kind, message: err.to_string() }
+    }
+
+    /// Plugin faults since start, all job types together.
+    pub fn plugin_faults(&self) -> u64 {
+        self.plugin_faults.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn dispatch(&self, task_ids: &[i64]) {

@@ -1,7 +1,9 @@
 //! Rendering DOT: Graphviz's `dot` program when it is installed (SVG, PNG);
 //! without it SVG falls back to layout-rs (pure Rust) and PNG is refused with
 //! how to install Graphviz. Rendering never runs on the request threads and
-//! has a time bound: a `dot` past it is killed.
+//! has a time bound that includes the wait for a free render slot: a `dot`
+//! past it is killed. layout-rs cannot be stopped once started, so it only
+//! takes graphs small enough to finish quickly ([`MAX_FALLBACK_NODES`]).
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -45,34 +47,54 @@ pub enum RenderError {
     NoGraphviz,
     #[error("rendering took longer than {0:?}; ask for format=dot and render it yourself")]
     TimedOut(Duration),
+    #[error(
+        "this graph has {0} tasks; without Graphviz the server draws at most {MAX_FALLBACK_NODES}: install the \
+         Debian package `graphviz`, or ask for format=dot and render it yourself"
+    )]
+    TooLarge(usize),
     #[error("rendering failed: {0}")]
     Failed(String),
 }
+
+/// The largest graph layout-rs is given (measured: see the README's graph section).
+pub const MAX_FALLBACK_NODES: usize = 1000;
 
 /// Renders DOT text; shared by every request.
 #[derive(Debug, Clone)]
 pub struct Renderer {
     dot_command: String,
     time_limit: Duration,
-    /// One pure-Rust layout at a time: it cannot be stopped once started.
-    fallback: Arc<tokio::sync::Semaphore>,
+    /// Renders at the same time, one per core: more would only slow each down.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Renderer {
     pub fn new(dot_command: impl Into<String>, time_limit: Duration) -> Self {
-        Self { dot_command: dot_command.into(), time_limit, fallback: Arc::new(tokio::sync::Semaphore::new(1)) }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Self { dot_command: dot_command.into(), time_limit, slots: Arc::new(tokio::sync::Semaphore::new(cores)) }
     }
 
-    pub async fn render(&self, dot: String, format: GraphFormat) -> Result<Vec<u8>, RenderError> {
+    /// `nodes`: the graph's task count, which decides whether layout-rs may take it.
+    pub async fn render(&self, dot: String, format: GraphFormat, nodes: usize) -> Result<Vec<u8>, RenderError> {
         let flag = match format {
             GraphFormat::Dot => return Ok(dot.into_bytes()),
             GraphFormat::Svg => "-Tsvg",
             GraphFormat::Png => "-Tpng",
         };
-        match self.with_graphviz(&dot, flag).await {
-            Err(RenderError::NoGraphviz) if format == GraphFormat::Svg => self.with_layout_rs(dot).await,
-            outcome => outcome,
-        }
+        let work = async {
+            let _slot = self.slots.acquire().await.map_err(|err| RenderError::Failed(err.to_string()))?;
+            match self.with_graphviz(&dot, flag).await {
+                Err(RenderError::NoGraphviz) if format == GraphFormat::Svg => {
+                    if nodes > MAX_FALLBACK_NODES {
+                        return Err(RenderError::TooLarge(nodes));
+                    }
+                    self.with_layout_rs(dot.clone()).await
+                }
+                outcome => outcome,
+            }
+        };
+        // Dropping the work on timeout kills `dot` (kill_on_drop) and frees the slot.
+        tokio::time::timeout(self.time_limit, work).await.unwrap_or(Err(RenderError::TimedOut(self.time_limit)))
     }
 
     async fn with_graphviz(&self, dot: &str, flag: &str) -> Result<Vec<u8>, RenderError> {
@@ -99,12 +121,7 @@ impl Renderer {
             let _ = writer.await;
             output
         };
-        let output = match tokio::time::timeout(self.time_limit, run).await {
-            Ok(Ok(output)) => output,
-            Ok(Err(err)) => return Err(RenderError::Failed(err.to_string())),
-            // Dropping the future drops the child, which kills it.
-            Err(_) => return Err(RenderError::TimedOut(self.time_limit)),
-        };
+        let output = run.await.map_err(|err| RenderError::Failed(err.to_string()))?;
         if !output.status.success() {
             let why = String::from_utf8_lossy(&output.stderr);
             return Err(RenderError::Failed(format!("{} {flag}: {}", self.dot_command, why.trim())));
@@ -113,16 +130,9 @@ impl Renderer {
     }
 
     async fn with_layout_rs(&self, dot: String) -> Result<Vec<u8>, RenderError> {
-        let slot = self.fallback.clone().acquire_owned().await.map_err(|err| RenderError::Failed(err.to_string()))?;
-        let work = tokio::task::spawn_blocking(move || {
-            let outcome = layout_svg(&dot);
-            drop(slot);
-            outcome
-        });
-        match tokio::time::timeout(self.time_limit, work).await {
-            Ok(Ok(outcome)) => outcome.map(String::into_bytes),
-            Ok(Err(err)) => Err(RenderError::Failed(err.to_string())),
-            Err(_) => Err(RenderError::TimedOut(self.time_limit)),
+        match tokio::task::spawn_blocking(move || layout_svg(&dot)).await {
+            Ok(outcome) => outcome.map(String::into_bytes),
+            Err(_) => Err(RenderError::Failed(String::from("layout-rs stopped unexpectedly"))),
         }
     }
 }

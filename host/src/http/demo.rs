@@ -57,9 +57,38 @@ pub async fn echo(req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok().json(json!({"stat": "OK", "echo": Value::Object(params.0)})))
 }
 
-/// Calls seen per idempotency key, for `/demo_api/flaky`.
+/// Calls seen per idempotency key, for `/demo_api/flaky`. At most
+/// [`FlakyCounts::CAP`] keys are kept (the oldest goes first), so callers
+/// inventing keys cannot grow the server's memory.
 #[derive(Debug, Default)]
-pub struct FlakyCounts(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+pub struct FlakyCounts(std::sync::Mutex<KeyCounts>);
+
+#[derive(Debug, Default)]
+struct KeyCounts {
+    counts: std::collections::HashMap<String, u64>,
+    oldest_first: std::collections::VecDeque<String>,
+}
+
+impl FlakyCounts {
+    pub const CAP: usize = 10_000;
+
+    /// Counts one more call of `key`; answers the calls seen so far.
+    fn count(&self, key: String) -> u64 {
+        let mut state = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(calls) = state.counts.get_mut(&key) {
+            *calls += 1;
+            return *calls;
+        }
+        if state.counts.len() >= Self::CAP
+            && let Some(oldest) = state.oldest_first.pop_front()
+        {
+            state.counts.remove(&oldest);
+        }
+        state.oldest_first.push_back(key.clone());
+        state.counts.insert(key, 1);
+        1
+    }
+}
 
 /// Fails the first `fail_times` calls of each task (by its idempotency key)
 /// with `ERR_FLAKY`, then succeeds; answers how many calls it has seen.
@@ -76,13 +105,27 @@ pub async fn flaky(
         .get(crate::executor::HEADER_IDEMPOTENCY_KEY)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_owned();
-    let calls = {
-        let mut counts = counts.0.lock().map_err(|_| ApiError::bad_params("flaky counter poisoned"))?;
-        let calls = counts.entry(key).or_insert(0);
-        *calls += 1;
-        *calls
-    };
+        .chars()
+        .take(128)
+        .collect();
+    let calls = counts.count(key);
     let stat = if i64::try_from(calls).unwrap_or(i64::MAX) <= fail_times { "ERR_FLAKY" } else { "OK" };
     Ok(HttpResponse::Ok().json(json!({"stat": stat, "calls": calls})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FlakyCounts;
+
+    #[test]
+    fn flaky_counts_keep_a_bounded_number_of_keys() {
+        let counts = FlakyCounts::default();
+        assert_eq!((counts.count("a".into()), counts.count("a".into())), (1, 2));
+        for key in 0..FlakyCounts::CAP {
+            counts.count(key.to_string());
+        }
+        let state = counts.0.lock().unwrap();
+        assert_eq!(state.counts.len(), FlakyCounts::CAP);
+        assert!(!state.counts.contains_key("a"), "the oldest key goes first");
+    }
 }

@@ -94,6 +94,13 @@ impl From<EngineError> for ApiError {
             }
             EngineError::ParamsCheck(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_PARAMS_CHECK", message),
             EngineError::Workflow(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_WORKFLOW_INVALID", message),
+            // The same stat for every kind: the caller did nothing wrong and
+            // can only report it; the kind is in the message.
+            EngineError::PluginFault { kind, message } => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ERR_PLUGIN_FAULT",
+                format!("the job type's plugin failed ({kind}): {}", without_paths(&message)),
+            ),
             EngineError::JobExists(name) => {
                 Self::new(StatusCode::CONFLICT, "ERR_JOB_EXIST", format!("a job named {name:?} already exists"))
             }
@@ -111,5 +118,85 @@ impl From<EngineError> for ApiError {
                 }
             }
         }
+    }
+}
+
+/// Replaces each absolute file path in a plugin's message (a panic location
+/// in a dependency, say) by its file name: no host folder reaches a client.
+pub fn without_paths(message: &str) -> String {
+    message
+        .split(' ')
+        .map(|word| {
+            let start = word.find('/').filter(|&at| at == 0 || word[..at].ends_with(['(', '"', '\'', '`']));
+            match start {
+                Some(at) if word[at + 1..].contains('/') => {
+                    let file = word.rsplit('/').next().unwrap_or_default();
+                    format!("{}…/{file}", &word[..at])
+                }
+                _ => word.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `stat` of an answer actix made itself (no route, wrong method, a body
+/// over the limit, an undecodable body).
+fn stat_of_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "ERR_NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "ERR_METHOD_NOT_ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => "ERR_PAYLOAD_TOO_LARGE",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "ERR_HEADERS_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "ERR_UNSUPPORTED_MEDIA_TYPE",
+        status if status.is_server_error() => "ERR_SERVER_EXCEPTION",
+        _ => "ERR_PARAMS_INVALID",
+    }
+}
+
+/// Gives every error answer that is not already JSON a JSON body with its
+/// `stat`. actix's own error texts (which may quote Rust debug output) are
+/// replaced by the status's reason, never passed on.
+pub fn json_error_bodies<B: actix_web::body::MessageBody + 'static>() -> actix_web::middleware::ErrorHandlers<B> {
+    use actix_web::dev::ServiceResponse;
+    use actix_web::http::header;
+    use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+    ErrorHandlers::new().default_handler(|response: ServiceResponse<B>| {
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+        }
+        let status = response.status();
+        let (request, old) = response.into_parts();
+        let message = match status {
+            StatusCode::NOT_FOUND => String::from("no such route"),
+            StatusCode::METHOD_NOT_ALLOWED => format!("{} is not allowed on {}", request.method(), request.path()),
+            _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        };
+        let mut answer = HttpResponse::build(status).json(json!({"stat": stat_of_status(status), "message": message}));
+        for (name, value) in old.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                answer.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+        Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, answer).map_into_right_body()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_paths;
+
+    #[test]
+    fn absolute_paths_lose_their_folders() {
+        let message = "workflow crashed (trap): unreachable; stderr: panicked at /root/.cargo/registry/src/x-1.0/src/de.rs:12:5: boom (see \"/work/main/plugins/a.rs\")";
+        let cleaned = without_paths(message);
+        assert!(!cleaned.contains("/root") && !cleaned.contains("/work"), "{cleaned}");
+        assert!(cleaned.contains("…/de.rs:12:5:") && cleaned.contains("boom"), "{cleaned}");
+        assert_eq!(without_paths("params-check refused: a/b is fine"), "params-check refused: a/b is fine");
     }
 }

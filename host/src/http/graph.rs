@@ -24,16 +24,21 @@ pub async fn get_graph(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Re
     let job = find_job(&mut conn, &params).await?;
     let rows = tasks::list(&mut conn, job.job_id, None).await?;
     drop(conn);
+    let nodes = rows.len();
     // Building the text of a 10,000-task job takes milliseconds: off the async threads all the same.
-    let dot = tokio::task::spawn_blocking(move || job_dot(&job, &rows))
-        .await
-        .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_SERVER_EXCEPTION", err.to_string()))?;
-    let image = app.renderer.render(dot, format).await.map_err(|err| match err {
+    let dot = tokio::task::spawn_blocking(move || job_dot(&job, &rows)).await.map_err(|err| {
+        tracing::error!(%err, "building the DOT text failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "ERR_SERVER_EXCEPTION", "the graph could not be built")
+    })?;
+    let image = app.renderer.render(dot, format, nodes).await.map_err(|err| match err {
         RenderError::NoGraphviz => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ERR_GRAPHVIZ_NOT_INSTALLED", err.to_string())
         }
         RenderError::TimedOut(_) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ERR_GRAPH_TIMEOUT", err.to_string())
+        }
+        RenderError::TooLarge(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ERR_GRAPH_TOO_LARGE", err.to_string())
         }
         RenderError::Failed(why) => {
             tracing::error!(%why, "graph rendering failed");

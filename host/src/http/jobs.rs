@@ -2,10 +2,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
+use super::guard::{Caller, client_ip};
 use super::params::Params;
 use super::render;
 use super::state::AppState;
@@ -54,20 +55,28 @@ pub async fn create_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> R
     let params = Params::from_request(&req, &body)?;
     let job_timeout = match params.integer("job_timeout")? {
         None => None,
-        Some(t) if t > 0 => Some(u32::try_from(t).map_err(|_| ApiError::bad_params("job_timeout is too large"))?),
+        // Stored as a 32-bit signed column on every backend.
+        Some(t) if t > 0 && t <= i64::from(i32::MAX) => Some(u32::try_from(t).unwrap_or(u32::MAX)),
+        Some(t) if t > 0 => {
+            return Err(ApiError::bad_params(format!("job_timeout must be at most {} seconds", i32::MAX)));
+        }
         Some(_) => {
             return Err(ApiError::bad_params("job_timeout must be a positive number of seconds"));
         }
     };
-    let operator = req
-        .headers()
-        .get("x_username")
-        .or_else(|| req.headers().get("x-username"))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .chars()
-        .take(MAX_NAME_LEN)
-        .collect();
+    // With tokens, the token's name; on an open server, the seed's header.
+    let operator = match req.extensions().get::<Caller>() {
+        Some(caller) => caller.name.clone(),
+        None => req
+            .headers()
+            .get("x_username")
+            .or_else(|| req.headers().get("x-username"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_NAME_LEN)
+            .collect(),
+    };
     let reqid = new_reqid();
     let request = CreateJob {
         job_namespace: short_string(&params, "job_namespace")?
@@ -77,7 +86,7 @@ pub async fn create_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> R
         job_extra: job_extra(&params)?,
         job_timeout,
         operator,
-        job_client: req.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default(),
+        job_client: client_ip(&req, &app.access.trusted_proxies),
         job_reqid: reqid.clone(),
     };
     let job_id = app.engine.create_job(request).await?;
@@ -154,6 +163,8 @@ pub async fn cancel_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> R
 
 const DEFAULT_PAGE_SIZE: i64 = 10;
 const MAX_PAGE_SIZE: i64 = 1000;
+/// Far beyond any real listing, and within every backend's OFFSET.
+const MAX_OFFSET: i64 = 1 << 40;
 
 pub async fn list_jobs(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
@@ -187,11 +198,13 @@ pub async fn list_jobs(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Re
     // amis sends page/perPage; page_index/page_size are accepted too. Pages start at 1.
     let page = params.integer("page")?.or(params.integer("page_index")?).unwrap_or(1);
     let size = params.integer("perPage")?.or(params.integer("page_size")?).unwrap_or(DEFAULT_PAGE_SIZE);
-    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
-        return Err(ApiError::bad_params(format!("page must be ≥ 1 and the page size 1 to {MAX_PAGE_SIZE}")));
-    }
-    let (total, rows) =
-        jobs::list(&mut app.conn().await?, &filter, &order_by, descending, (page - 1) * size, size).await?;
+    let offset = (page - 1).checked_mul(size).filter(|_| page >= 1 && (1..=MAX_PAGE_SIZE).contains(&size));
+    let Some(offset) = offset.filter(|offset| *offset <= MAX_OFFSET) else {
+        return Err(ApiError::bad_params(format!(
+            "page must be ≥ 1, the page size 1 to {MAX_PAGE_SIZE}, and the page may start at most {MAX_OFFSET} jobs in"
+        )));
+    };
+    let (total, rows) = jobs::list(&mut app.conn().await?, &filter, &order_by, descending, offset, size).await?;
     let list: Vec<Value> = rows.iter().map(render::job).collect();
     Ok(HttpResponse::Ok().json(render::ok_data(json!({"total": total, "list": list}))))
 }

@@ -6,6 +6,7 @@ mod admin;
 mod demo;
 pub mod error;
 mod graph;
+pub mod guard;
 mod jobs;
 pub mod params;
 pub mod render;
@@ -30,7 +31,8 @@ fn get_and_post(path: &str, cfg: &mut ServiceConfig, route: impl Fn() -> Route) 
     );
 }
 
-pub fn configure(cfg: &mut ServiceConfig) {
+/// The routes; the demo task handlers only with the demo plugins that call them.
+pub fn configure(cfg: &mut ServiceConfig, demo_handlers: bool) {
     get_and_post("/xingqiao/create_job", cfg, || web::route().to(jobs::create_job));
     get_and_post("/xingqiao/get_job_detail", cfg, || web::route().to(jobs::get_job_detail));
     get_and_post("/xingqiao/list_jobs", cfg, || web::route().to(jobs::list_jobs));
@@ -43,17 +45,27 @@ pub fn configure(cfg: &mut ServiceConfig) {
     get_and_post("/xingqiao/statistics_success_rate", cfg, || web::route().to(statistics::success_rate_report));
     get_and_post("/xingqiao/statistics_jobtag_ratio", cfg, || web::route().to(statistics::jobtag_ratio_report));
     get_and_post("/xingqiao/statistics_retstat_ratio", cfg, || web::route().to(statistics::retstat_ratio_report));
-    get_and_post("/demo_api/ping", cfg, || web::route().to(demo::ping));
-    get_and_post("/demo_api/hello", cfg, || web::route().to(demo::hello));
-    get_and_post("/demo_api/collect", cfg, || web::route().to(demo::collect));
-    get_and_post("/demo_api/sleep", cfg, || web::route().to(demo::sleep));
-    get_and_post("/demo_api/echo", cfg, || web::route().to(demo::echo));
-    get_and_post("/demo_api/flaky", cfg, || web::route().to(demo::flaky));
+    if demo_handlers {
+        get_and_post("/demo_api/ping", cfg, || web::route().to(demo::ping));
+        get_and_post("/demo_api/hello", cfg, || web::route().to(demo::hello));
+        get_and_post("/demo_api/collect", cfg, || web::route().to(demo::collect));
+        get_and_post("/demo_api/sleep", cfg, || web::route().to(demo::sleep));
+        get_and_post("/demo_api/echo", cfg, || web::route().to(demo::echo));
+        get_and_post("/demo_api/flaky", cfg, || web::route().to(demo::flaky));
+    }
     admin::configure(cfg);
     cfg.route("/healthz", web::get().to(healthz));
 }
 
+/// 200 while the server takes work; 503 while it drains or its database is away.
 async fn healthz(app: Data<AppState>) -> Result<HttpResponse, error::ApiError> {
+    if app.is_draining() {
+        return Err(error::ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "ERR_DRAINING",
+            "the server is shutting down",
+        ));
+    }
     app.db.ping().await?;
     Ok(HttpResponse::Ok().json(json!({"stat": "OK"})))
 }

@@ -6,8 +6,10 @@
 //! dispatch. The handlers never reach the queue or the worker runner.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::admin::AdminSettings;
+use super::guard::Access;
 use crate::db::{Conn, Database};
 use crate::engine::Engine;
 use crate::graph::Renderer;
@@ -20,11 +22,19 @@ pub struct AppState {
     pub plugins: Arc<Registry>,
     pub renderer: Renderer,
     pub admin: AdminSettings,
+    pub access: Access,
+    /// Set when the server starts to stop: `/healthz` answers 503 from then
+    /// on, so a load balancer sends new requests elsewhere.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl AppState {
     /// A pooled connection for the read queries of one request.
     pub async fn conn(&self) -> Result<Conn, super::error::ApiError> {
         Ok(self.db.conn().await?)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 }

@@ -40,7 +40,7 @@ pub async fn get_task(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Res
     let params = Params::from_request(&req, &body)?;
     let task_id = params.integer("task_id")?.ok_or_else(|| ApiError::bad_params("task_id is required"))?;
     let mut conn = app.conn().await?;
-    let row = tasks::get(&mut conn, task_id).await?.ok_or_else(ApiError::task_not_exist)?;
+    let row = tasks::get_of_valid_job(&mut conn, task_id).await?.ok_or_else(ApiError::task_not_exist)?;
     let attempts = attempts::of_tasks(&mut conn, &[task_id]).await?;
     Ok(HttpResponse::Ok().json(render::ok_data(render::task_with_attempts(&row, attempts.iter()))))
 }

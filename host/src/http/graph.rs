@@ -12,6 +12,22 @@ use super::state::AppState;
 use crate::db::tasks;
 use crate::graph::{GraphFormat, RenderError, job_dot};
 
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/get_graph",
+    tag = "tasks",
+    params(crate::http::openapi::schemas::GraphParams),
+    request_body(content((Option<crate::http::openapi::schemas::GraphParams> = "application/json"), (Option<crate::http::openapi::schemas::GraphParams> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The DAG coloured by task state.", content((String = "image/svg+xml"), (Vec<u8> = "image/png"), (String = "text/vnd.graphviz"))),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 404, description = "ERR_JOB_NOT_EXIST: no such job (or it was deleted)", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 500, description = "ERR_SERVER_EXCEPTION: the graph could not be rendered", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 503, description = "ERR_GRAPHVIZ_NOT_INSTALLED (PNG without Graphviz), ERR_GRAPH_TOO_LARGE (too many tasks to draw without Graphviz), ERR_GRAPH_TIMEOUT (past --graph-timeout-ms, waiting included), ERR_STORE_UNAVAILABLE", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn get_graph(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let format = match params.string("format")? {

@@ -51,6 +51,21 @@ fn job_extra(params: &Params) -> Result<serde_json::Map<String, Value>, ApiError
     Ok(extra)
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/create_job",
+    tag = "jobs",
+    params(crate::http::openapi::schemas::CreateJobParams),
+    request_body(content((Option<crate::http::openapi::schemas::CreateJobParams> = "application/json"), (Option<crate::http::openapi::schemas::CreateJobParams> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The job was created and started (or waits for its locks); its request id is in `x-reqid`.", body = crate::http::openapi::schemas::Created),
+        (status = 400, description = "ERR_PARAMS_INVALID (a missing or bad parameter), ERR_JOB_EXTRA_INVALID, ERR_JOB_TYPE_NOT_EXISTS, ERR_JOB_PARAMS_CHECK (the plugin's params_check refused), ERR_JOB_WORKFLOW_INVALID (its workflow refused)", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 409, description = "ERR_JOB_EXIST: a job of this name exists", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 500, description = "ERR_PLUGIN_FAULT: the job type's plugin failed (trap, deadline, memory, too_large or unusable_answer, in the message); ERR_SERVER_EXCEPTION", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn create_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job_timeout = match params.integer("job_timeout")? {
@@ -103,6 +118,20 @@ pub async fn find_job(conn: &mut Conn, params: &Params) -> Result<JobRow, ApiErr
     jobs::find(conn, id, name.as_deref()).await?.ok_or_else(ApiError::job_not_exist)
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/get_job_detail",
+    tag = "jobs",
+    params(crate::http::openapi::schemas::JobRef),
+    request_body(content((Option<crate::http::openapi::schemas::JobRef> = "application/json"), (Option<crate::http::openapi::schemas::JobRef> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The job.", body = crate::http::openapi::schemas::JobDetail),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 404, description = "ERR_JOB_NOT_EXIST: no such job (or it was deleted)", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn get_job_detail(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let mut conn = app.conn().await?;
@@ -128,6 +157,21 @@ fn status_conflict(stat: &'static str, job_id: i64, message: &str) -> ApiError {
 }
 
 /// Seed 4.1.3: resumes a failed job from its failed tasks.
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/retry_job",
+    tag = "jobs",
+    params(crate::http::openapi::schemas::JobRef),
+    request_body(content((Option<crate::http::openapi::schemas::JobRef> = "application/json"), (Option<crate::http::openapi::schemas::JobRef> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The failed job runs again from its failed tasks.", body = crate::http::openapi::schemas::JobDone),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 404, description = "ERR_JOB_NOT_EXIST: no such job (or it was deleted)", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 409, description = "ERR_JOB_STATUS_NOT_FAILED", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn retry_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job = find_job(&mut app.conn().await?, &params).await?;
@@ -138,6 +182,20 @@ pub async fn retry_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Re
 }
 
 /// Seed 4.1.2: soft delete; a running job is cancelled first.
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/delete_job",
+    tag = "jobs",
+    params(crate::http::openapi::schemas::JobRef),
+    request_body(content((Option<crate::http::openapi::schemas::JobRef> = "application/json"), (Option<crate::http::openapi::schemas::JobRef> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Deleted (kept in the database, hidden); a running job is cancelled first.", body = crate::http::openapi::schemas::Done),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 404, description = "ERR_JOB_NOT_EXIST: no such job (or it was deleted)", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn delete_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job = find_job(&mut app.conn().await?, &params).await?;
@@ -148,6 +206,21 @@ pub async fn delete_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> R
 }
 
 /// Stops a running job that should stay listed (ret_stat ERR_JOB_CANCELLED).
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/cancel_job",
+    tag = "jobs",
+    params(crate::http::openapi::schemas::JobRef),
+    request_body(content((Option<crate::http::openapi::schemas::JobRef> = "application/json"), (Option<crate::http::openapi::schemas::JobRef> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Cancelled: the job fails with ERR_JOB_CANCELLED.", body = crate::http::openapi::schemas::JobDone),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 404, description = "ERR_JOB_NOT_EXIST: no such job (or it was deleted)", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 409, description = "ERR_JOB_STATUS_NOT_RUNNING", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn cancel_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job = find_job(&mut app.conn().await?, &params).await?;
@@ -166,6 +239,19 @@ const MAX_PAGE_SIZE: i64 = 1000;
 /// Far beyond any real listing, and within every backend's OFFSET.
 const MAX_OFFSET: i64 = 1 << 40;
 
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/list_jobs",
+    tag = "jobs",
+    params(crate::http::openapi::schemas::ListJobsParams),
+    request_body(content((Option<crate::http::openapi::schemas::ListJobsParams> = "application/json"), (Option<crate::http::openapi::schemas::ListJobsParams> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "One page of jobs.", body = crate::http::openapi::schemas::JobPage),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn list_jobs(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let job_status = match params.string("job_status")? {
@@ -198,7 +284,9 @@ pub async fn list_jobs(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Re
     // amis sends page/perPage; page_index/page_size are accepted too. Pages start at 1.
     let page = params.integer("page")?.or(params.integer("page_index")?).unwrap_or(1);
     let size = params.integer("perPage")?.or(params.integer("page_size")?).unwrap_or(DEFAULT_PAGE_SIZE);
-    let offset = (page - 1).checked_mul(size).filter(|_| page >= 1 && (1..=MAX_PAGE_SIZE).contains(&size));
+    let offset = Some(page)
+        .filter(|page| *page >= 1 && (1..=MAX_PAGE_SIZE).contains(&size))
+        .and_then(|page| (page - 1).checked_mul(size));
     let Some(offset) = offset.filter(|offset| *offset <= MAX_OFFSET) else {
         return Err(ApiError::bad_params(format!(
             "page must be ≥ 1, the page size 1 to {MAX_PAGE_SIZE}, and the page may start at most {MAX_OFFSET} jobs in"

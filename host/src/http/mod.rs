@@ -2,12 +2,13 @@
 //! demo task handlers and `/healthz`. Every `/xingqiao/*` route answers GET
 //! (query string) and POST (JSON or form body) alike.
 
-mod admin;
+pub(crate) mod admin;
 mod demo;
 pub mod error;
 mod graph;
 pub mod guard;
 mod jobs;
+pub mod openapi;
 pub mod params;
 pub mod render;
 mod state;
@@ -55,9 +56,21 @@ pub fn configure(cfg: &mut ServiceConfig, demo_handlers: bool) {
     }
     admin::configure(cfg);
     cfg.route("/healthz", web::get().to(healthz));
+    cfg.route("/openapi.json", web::get().to(openapi::openapi_json));
 }
 
 /// 200 while the server takes work; 503 while it drains or its database is away.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Serving.", body = openapi::schemas::Done),
+        (status = 403, description = "ERR_FORBIDDEN_ORIGIN, ERR_FORBIDDEN_HOST", body = openapi::schemas::ErrorBody),
+        (status = 431, description = "ERR_HEADERS_TOO_LARGE", body = openapi::schemas::ErrorBody),
+        (status = 503, description = "ERR_DRAINING (shutting down), ERR_STORE_UNAVAILABLE", body = openapi::schemas::ErrorBody),
+    ),
+)]
 async fn healthz(app: Data<AppState>) -> Result<HttpResponse, error::ApiError> {
     if app.is_draining() {
         return Err(error::ApiError::new(

@@ -27,6 +27,19 @@ fn list(params: &Params, key: &str) -> Result<Vec<String>, ApiError> {
         .unwrap_or_default())
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/statistics_success_rate",
+    tag = "statistics",
+    params(crate::http::openapi::schemas::SuccessRateParams),
+    request_body(content((Option<crate::http::openapi::schemas::SuccessRateParams> = "application/json"), (Option<crate::http::openapi::schemas::SuccessRateParams> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Success rate per day.", body = crate::http::openapi::schemas::Chart),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn success_rate_report(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let mut filter = filter(&params)?;
@@ -44,6 +57,19 @@ pub async fn success_rate_report(app: Data<AppState>, req: HttpRequest, body: By
     Ok(HttpResponse::Ok().json(ok_data(success_rate(&counts, today, days, &exclude))))
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/statistics_jobtag_ratio",
+    tag = "statistics",
+    params(crate::http::openapi::schemas::JobtagRatioParams),
+    request_body(content((Option<crate::http::openapi::schemas::JobtagRatioParams> = "application/json"), (Option<crate::http::openapi::schemas::JobtagRatioParams> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Jobs per tag value.", body = crate::http::openapi::schemas::Chart),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn jobtag_ratio_report(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let filter = filter(&params)?;
@@ -56,6 +82,19 @@ pub async fn jobtag_ratio_report(app: Data<AppState>, req: HttpRequest, body: By
     Ok(HttpResponse::Ok().json(ok_data(jobtag_ratio(&counts, &name, &values))))
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/statistics_retstat_ratio",
+    tag = "statistics",
+    params(crate::http::openapi::schemas::RetstatRatioParams),
+    request_body(content((Option<crate::http::openapi::schemas::RetstatRatioParams> = "application/json"), (Option<crate::http::openapi::schemas::RetstatRatioParams> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Ended jobs per ret_stat.", body = crate::http::openapi::schemas::Chart),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn retstat_ratio_report(
     app: Data<AppState>,
     req: HttpRequest,

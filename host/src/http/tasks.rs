@@ -14,6 +14,20 @@ use crate::db::{attempts, tasks};
 use crate::state::TaskStatus;
 
 /// The tasks of a job; `with_attempts=1` adds each task's execution attempts.
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/list_tasks",
+    tag = "tasks",
+    params(crate::http::openapi::schemas::ListTasksParams),
+    request_body(content((Option<crate::http::openapi::schemas::ListTasksParams> = "application/json"), (Option<crate::http::openapi::schemas::ListTasksParams> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The job's tasks.", body = crate::http::openapi::schemas::TaskList),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 404, description = "ERR_JOB_NOT_EXIST: no such job (or it was deleted)", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn list_tasks(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let status = match params.string("task_status")? {
@@ -36,6 +50,20 @@ pub async fn list_tasks(app: Data<AppState>, req: HttpRequest, body: Bytes) -> R
 }
 
 /// One task, with its execution attempts.
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/get_task",
+    tag = "tasks",
+    params(crate::http::openapi::schemas::GetTaskParams),
+    request_body(content((Option<crate::http::openapi::schemas::GetTaskParams> = "application/json"), (Option<crate::http::openapi::schemas::GetTaskParams> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The task, with its attempts.", body = crate::http::openapi::schemas::TaskDetail),
+        (status = 400, description = "ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 404, description = "ERR_TASK_NOT_EXIST: no such task (or its job was deleted)", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
 pub async fn get_task(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
     let task_id = params.integer("task_id")?.ok_or_else(|| ApiError::bad_params("task_id is required"))?;

@@ -4,7 +4,7 @@
 //! `ERR_ADMIN_DISABLED`).
 
 mod body;
-mod plugins;
+pub(super) mod plugins;
 
 use actix_web::web::{self, ServiceConfig};
 

@@ -132,6 +132,21 @@ fn refuse_fixed(app: &AppState, job_type: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /admin/plugins`: validate, store, activate.
+#[utoipa::path(
+    post,
+    path = "/admin/plugins",
+    tag = "admin",
+    params(("operator" = Option<String>, Query, description = "Who uploads (default: the token's name)")),
+    request_body(content((Vec<u8> = "application/wasm"), ("multipart/form-data")), description = "The component: the raw bytes, or a multipart form with one file"),
+    responses(
+        (status = 201, description = "Stored and made the active version of its job type.", body = crate::http::openapi::schemas::AdminAnswer),
+        (status = 200, description = "These bytes were stored already; now active.", body = crate::http::openapi::schemas::AdminAnswer),
+        (status = 400, description = "ERR_PLUGIN_NOT_WASM, ERR_PLUGIN_NOT_COMPONENT, ERR_PLUGIN_COMPILE, ERR_PLUGIN_COMPILE_TIMEOUT, ERR_PLUGIN_IMPORTS, ERR_PLUGIN_EXPORTS, ERR_PLUGIN_METADATA, ERR_PLUGIN_TOO_LARGE, ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 409, description = "ERR_PLUGIN_BUILTIN (the job type is built in or from --plugins-dir), ERR_PLUGIN_VERSION_EXISTS (another build under a version already uploaded)", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security(("bearer_token" = [])),
+)]
 pub async fn upload(req: HttpRequest, payload: Payload, app: Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &Bytes::new())?;
     // The guard let only an admin token through; `?operator=` may name a person behind it.
@@ -209,6 +224,16 @@ async fn publish(app: &AppState, job_type: &str) {
 }
 
 /// `GET /admin/plugins`: every job type, fixed and uploaded.
+#[utoipa::path(
+    get,
+    path = "/admin/plugins",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every job type: built in, from --plugins-dir or uploaded, with its active version.", body = crate::http::openapi::schemas::AdminAnswer),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security(("bearer_token" = [])),
+)]
 pub async fn list(app: Data<AppState>) -> Result<HttpResponse, ApiError> {
     let registry = &app.plugins;
     let mut data: Vec<Value> = registry.fixed_entries().map(|(job_type, entry)| fixed_json(job_type, entry)).collect();
@@ -224,6 +249,18 @@ pub async fn list(app: Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 /// `GET /admin/plugins/{job_type}`: its versions, metadata and job_extra schema.
+#[utoipa::path(
+    get,
+    path = "/admin/plugins/{job_type}",
+    tag = "admin",
+    params(("job_type" = String, Path, description = "The job type")),
+    responses(
+        (status = 200, description = "The job type and all its versions.", body = crate::http::openapi::schemas::AdminAnswer),
+        (status = 404, description = "ERR_PLUGIN_NOT_FOUND", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security(("bearer_token" = [])),
+)]
 pub async fn detail(path: Path<String>, app: Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(ok(describe(&app, &path.into_inner()).await?))
 }
@@ -260,6 +297,21 @@ async fn describe(app: &AppState, job_type: &str) -> Result<Value, ApiError> {
 
 /// `POST /admin/plugins/{job_type}/activate` with `version` or `sha256`:
 /// roll forward or back; also re-enables a disabled job type.
+#[utoipa::path(
+    post,
+    path = "/admin/plugins/{job_type}/activate",
+    tag = "admin",
+    params(("job_type" = String, Path, description = "The job type")),
+    request_body(content((Option<crate::http::openapi::schemas::ActivateBody> = "application/json"), (Option<crate::http::openapi::schemas::ActivateBody> = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "That version is now active.", body = crate::http::openapi::schemas::AdminAnswer),
+        (status = 400, description = "ERR_PARAMS_INVALID (neither or both of version and sha256; a bad sha256)", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 404, description = "ERR_PLUGIN_NOT_FOUND, ERR_PLUGIN_VERSION_NOT_FOUND", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 409, description = "ERR_PLUGIN_BUILTIN", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security(("bearer_token" = [])),
+)]
 pub async fn activate(
     req: HttpRequest,
     path: Path<String>,
@@ -297,6 +349,19 @@ pub async fn activate(
 /// `DELETE /admin/plugins/{job_type}`: no version is active any more; new
 /// create_job calls answer ERR_JOB_TYPE_NOT_EXISTS, running jobs finish, and
 /// every version stays stored (activate brings one back).
+#[utoipa::path(
+    delete,
+    path = "/admin/plugins/{job_type}",
+    tag = "admin",
+    params(("job_type" = String, Path, description = "The job type")),
+    responses(
+        (status = 200, description = "Disabled: new jobs are refused; running ones finish.", body = crate::http::openapi::schemas::AdminAnswer),
+        (status = 404, description = "ERR_PLUGIN_NOT_FOUND", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 409, description = "ERR_PLUGIN_BUILTIN", body = crate::http::openapi::schemas::ErrorBody),
+        crate::http::openapi::schemas::GuardRefusals,
+    ),
+    security(("bearer_token" = [])),
+)]
 pub async fn disable(path: Path<String>, app: Data<AppState>) -> Result<HttpResponse, ApiError> {
     let job_type = path.into_inner();
     refuse_fixed(&app, &job_type)?;

@@ -285,6 +285,20 @@ per_backend! {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_handlers_exist_only_with_the_demo_plugins() {
+    let server = TestServer::start_with("sqlite", &["--no-demo-plugins"]).await;
+    let (status, body) = server.post("/demo_api/echo", json!({"a": 1})).await;
+    assert_eq!((status, &body["stat"]), (404, &json!("ERR_NOT_FOUND")), "{body}");
+    let (status, body) = server.post("/xingqiao/create_job", hello_job("gone")).await;
+    assert_eq!((status, &body["stat"]), (400, &json!("ERR_JOB_TYPE_NOT_EXISTS")), "{body}");
+    server.stop().await.unwrap();
+    let server = TestServer::start("sqlite").await;
+    let (status, body) = server.post("/demo_api/echo", json!({"a": 1})).await;
+    assert_eq!((status, &body["echo"]), (200, &json!({"a": 1})), "{body}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_503_while_the_server_drains() {
     let plugins = plugins_dir_with(&["e2e"]);
     let server = TestServer::start_with("sqlite", &["--plugins-dir", plugins.to_str().unwrap()]).await;

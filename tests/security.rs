@@ -69,9 +69,9 @@ per_backend! {
         let (status, body) = send(client.get(url("/admin/plugins")).bearer_auth(WRITE)).await;
         assert_eq!((status, &body["stat"]), (403, &json!("ERR_FORBIDDEN")), "{body}");
         let (status, body) = send(client.get(url("/admin/plugins")).bearer_auth(ADMIN)).await;
-        assert_eq!((status, &body["stat"]), (200, &json!("OK")), "{body}");
+        assert_eq!((status, &body["stat"]), (200, &json!("OK")), "{body}\n{}", server.log_text());
         let (status, body) = send(client.get(url(&format!("/xingqiao/delete_job?job_id={job_id}"))).bearer_auth(ADMIN)).await;
-        assert_eq!((status, &body["stat"]), (200, &json!("OK")), "{body}");
+        assert_eq!((status, &body["stat"]), (200, &json!("OK")), "{body}\n{}", server.log_text());
         // Health checks need no token.
         let (status, _) = send(client.get(url("/healthz"))).await;
         assert_eq!(status, 200);

@@ -82,7 +82,12 @@ enum Mode {
 }
 
 fn serve(args: ServeArgs, mode: Mode) -> ExitCode {
-    let config = match Config::load(args) {
+    let config = match Config::load(args).and_then(|config| {
+        if mode == Mode::Serve {
+            config.check_exposure()?;
+        }
+        Ok(config)
+    }) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("error: {err}");

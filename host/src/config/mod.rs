@@ -147,6 +147,8 @@ pub struct Config {
     pub graph_timeout: std::time::Duration,
     pub shutdown_grace: std::time::Duration,
     pub access: AccessConfig,
+    /// Serve an API without tokens off loopback all the same.
+    pub insecure_no_auth: bool,
     pub task_hosts: Vec<String>,
     pub max_task_reply_bytes: usize,
 }
@@ -278,16 +280,6 @@ impl Config {
         }
         tokens::check_unique(&api_tokens).map_err(|reason| invalid("--api-tokens / XINGQIAO_API_TOKENS", reason))?;
         let insecure_no_auth = args.insecure_no_auth || file.insecure_no_auth;
-        if api_tokens.is_empty() && !insecure_no_auth && !is_loopback_bind(&bind) {
-            return Err(invalid(
-                "--bind / XINGQIAO_BIND",
-                format!(
-                    "{bind} is reachable from other machines, and no API token is configured: anyone who can \
-                     reach it could create, retry and delete jobs. Set XINGQIAO_API_TOKENS (or --api-tokens) to \
-                     name:role:token entries, bind 127.0.0.1, or pass --insecure-no-auth to serve open anyway"
-                ),
-            ));
-        }
         let cors_origins = comma_list(args.cors_origins.or(file.cors_origins))
             .into_iter()
             .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
@@ -340,9 +332,29 @@ impl Config {
             graph_timeout,
             shutdown_grace,
             access: AccessConfig { tokens: api_tokens, cors_origins, allowed_hosts, trusted_proxies },
+            insecure_no_auth,
             task_hosts,
             max_task_reply_bytes,
         })
+    }
+}
+
+impl Config {
+    /// Before serving the API: without tokens, only on loopback (unless
+    /// `--insecure-no-auth`), as Redis's protected mode.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        if !self.access.tokens.is_empty() || self.insecure_no_auth || is_loopback_bind(&self.bind) {
+            return Ok(());
+        }
+        Err(invalid(
+            "--bind / XINGQIAO_BIND",
+            format!(
+                "{} is reachable from other machines, and no API token is configured: anyone who can reach it \
+                 could create, retry and delete jobs. Set XINGQIAO_API_TOKENS (or --api-tokens) to \
+                 name:role:token entries, bind 127.0.0.1, or pass --insecure-no-auth to serve open anyway",
+                self.bind
+            ),
+        ))
     }
 }
 
@@ -399,6 +411,7 @@ mod tests {
     fn an_open_api_off_loopback_is_refused_unless_asked_for() {
         let open = |bind: &str, insecure: bool| {
             Config::load(ServeArgs { bind: Some(bind.into()), insecure_no_auth: insecure, ..Default::default() })
+                .and_then(|config| config.check_exposure())
         };
         let err = open("0.0.0.0:8585", false).unwrap_err().to_string();
         assert!(err.contains("XINGQIAO_API_TOKENS") && err.contains("--insecure-no-auth"), "{err}");
@@ -413,6 +426,7 @@ mod tests {
             ..Default::default()
         };
         let config = Config::load(with_admin).unwrap();
+        assert!(config.check_exposure().is_ok());
         assert_eq!((config.access.tokens[0].name.as_str(), config.access.tokens[0].role), ("admin", Role::Admin));
     }
 }

@@ -133,6 +133,17 @@ impl DbError {
         matches!(self, Self::Unavailable(_))
     }
 
+    /// A deadlock or a serialization failure: the database chose this
+    /// transaction to give way, and it may simply be run again.
+    pub fn is_conflict(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
+            Self::Query(Error::DatabaseError(_, info)) => info.message().to_ascii_lowercase().contains("deadlock"),
+            _ => false,
+        }
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(
             self,

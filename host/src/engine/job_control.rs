@@ -2,12 +2,40 @@
 //! timer-driven sweep (timeouts, leases, re-dispatch), cancel, delete,
 //! retry_job, recovery at start and shutdown hand-back.
 
+use std::future::Future;
+use std::time::Duration;
+
 use crate::db::{DbError, jobs, locks, tasks};
 use crate::state::{AttemptOutcome, stat};
 
 use super::{Engine, WAKE_BATCH, now};
 
+/// Tries of a job transition that keeps meeting deadlocks.
+const CONFLICT_TRIES: u32 = 5;
+
 impl Engine {
+    /// Runs a job transition again when the database resolved a deadlock by
+    /// aborting it: ending a job locks the job row then its tasks, while
+    /// finishing a task locks them the other way round, and on MariaDB and
+    /// PostgreSQL the loser of that race is told to try again.
+    async fn again_on_conflict<T, F, Fut>(&self, mut transition: F) -> Result<T, DbError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        let mut tries = 1;
+        loop {
+            match transition().await {
+                Err(err) if err.is_conflict() && tries < CONFLICT_TRIES => {
+                    tracing::debug!(error = %err, tries, "a job transition met a deadlock; trying again");
+                    tokio::time::sleep(Duration::from_millis(5 << tries)).await;
+                    tries += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
     /// Starts a waiting job if it can take its locks now.
     pub(super) async fn try_start(&self, job_id: i64) -> Result<bool, DbError> {
         match locks::try_start(&mut self.db.conn().await?, job_id, now()).await? {
@@ -59,7 +87,10 @@ impl Engine {
             self.dispatch(&stale);
         }
         for job_id in jobs::expired(&mut self.db.conn().await?, now()).await? {
-            if jobs::end(&mut self.db.conn().await?, job_id, stat::JOB_TIMEOUT, now()).await? {
+            let ended = self.again_on_conflict(|| async {
+                jobs::end(&mut self.db.conn().await?, job_id, stat::JOB_TIMEOUT, now()).await
+            });
+            if ended.await? {
                 tracing::warn!(job_id, "job timed out");
                 self.notify(job_id);
             }
@@ -70,7 +101,11 @@ impl Engine {
     /// Stops a running or waiting job (it stays listed, failed with
     /// ERR_JOB_CANCELLED); `false` if it was not running.
     pub async fn cancel_job(&self, job_id: i64) -> Result<bool, DbError> {
-        let ended = jobs::end(&mut self.db.conn().await?, job_id, stat::JOB_CANCELLED, now()).await?;
+        let ended = self
+            .again_on_conflict(|| async {
+                jobs::end(&mut self.db.conn().await?, job_id, stat::JOB_CANCELLED, now()).await
+            })
+            .await?;
         if ended {
             tracing::warn!(job_id, "job cancelled");
             self.notify(job_id);
@@ -91,7 +126,9 @@ impl Engine {
 
     /// Resumes a failed job from its failed tasks; `false` if it is not failed.
     pub async fn retry_job(&self, job_id: i64) -> Result<bool, DbError> {
-        if !jobs::reset_failed(&mut self.db.conn().await?, job_id, now()).await? {
+        let reset =
+            self.again_on_conflict(|| async { jobs::reset_failed(&mut self.db.conn().await?, job_id, now()).await });
+        if !reset.await? {
             return Ok(false);
         }
         tracing::info!(job_id, "job retried from its failed tasks");

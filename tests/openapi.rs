@@ -1,5 +1,3 @@
-#![expect(clippy::unwrap_used, reason = "a test fails by panicking")]
-
 //! The API's contract: `/openapi.json` describes every route, and a live
 //! server answers schemathesis's generated requests as the document says (no
 //! 5xx, every status, content type and body as documented).

@@ -36,7 +36,7 @@ fn request_host(req: &HttpRequest) -> Option<String> {
 /// browser always sends one.
 pub fn check_host(req: &HttpRequest, local_hosts: &[String]) -> Result<(), ApiError> {
     match request_host(req) {
-        Some(host) if !local_hosts.iter().any(|allowed| *allowed == host) => Err(ApiError::new(
+        Some(host) if !local_hosts.contains(&host) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "ERR_FORBIDDEN_HOST",
             format!(
@@ -68,7 +68,7 @@ pub fn check_origin(req: &HttpRequest, cors_origins: &[String]) -> Result<Option
         };
     };
     let origin = origin.to_str().unwrap_or_default().trim_end_matches('/').to_ascii_lowercase();
-    if cors_origins.iter().any(|allowed| *allowed == origin) {
+    if cors_origins.contains(&origin) {
         return Ok(Some(origin));
     }
     let own = req.headers().get(header::HOST).and_then(|value| value.to_str().ok()).map(str::to_ascii_lowercase);

@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod dispatch;
 pub mod engine;
+pub mod events;
 pub mod executor;
 pub mod graph;
 pub mod http;

@@ -11,7 +11,6 @@
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::web::Data;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -22,6 +21,7 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::dispatch::{InProcessQueue, Queue, RedisQueue};
 use crate::engine::{Engine, EngineConfig};
+use crate::events::EventHub;
 use crate::executor::{HttpExecutor, TaskLimits};
 use crate::graph::Renderer;
 use crate::http::guard::Access;
@@ -85,6 +85,10 @@ pub async fn run(
         None => Queue::InProcess(InProcessQueue::default()),
     });
     let instance = instance_name();
+    let events = match &config.redis_url {
+        Some(url) => EventHub::through_redis(url, &config.redis_stream)?,
+        None => Arc::new(EventHub::local()),
+    };
     let engine = Arc::new(Engine::new(
         db.clone(),
         plugins.clone(),
@@ -99,6 +103,7 @@ pub async fn run(
             retry_backoff: config.retry_backoff,
             visibility_timeout: config.visibility_timeout,
         },
+        events,
     ));
     // A recovery that fails (a busy database, say) must not keep the server
     // down: the sweeper tries again on its next tick.
@@ -139,7 +144,7 @@ pub async fn run(
         sync_stopped,
     ));
 
-    let draining = Arc::new(AtomicBool::new(false));
+    let (draining, drain_signal) = watch::channel(false);
     let http = match listener {
         Some(listener) => {
             let bind_host = config.bind.rsplit_once(':').map_or(config.bind.as_str(), |(host, _)| host);
@@ -150,7 +155,7 @@ pub async fn run(
                 renderer: Renderer::new(config.graphviz_dot.clone(), config.graph_timeout),
                 admin: AdminSettings { max_plugin_bytes: config.max_plugin_bytes, changes: plugin_changes },
                 access: Access::new(&config.access, bind_host),
-                draining: draining.clone(),
+                draining: drain_signal,
             });
             let demo_handlers = config.demo_plugins;
             // Shared by all HTTP workers, so a task's calls are counted once.
@@ -179,7 +184,8 @@ pub async fn run(
     };
 
     shutdown.await;
-    draining.store(true, Ordering::Relaxed);
+    // /healthz turns 503 and event streams end: clients move elsewhere.
+    let _ = draining.send(true);
     // Workers stop first, while the HTTP side still serves: running tasks may
     // be calling this very server's handlers.
     tracing::info!("shutting down: no new tasks; waiting for running ones");

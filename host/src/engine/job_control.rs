@@ -42,7 +42,10 @@ impl Engine {
             Some(ready) => {
                 tracing::info!(job_id, "job started: locks taken");
                 self.notify(job_id);
-                self.dispatch(&ready);
+                match self.publish_job(job_id).await? {
+                    Some(job) => self.dispatch(&ready, &job),
+                    None => self.redispatch(&ready),
+                }
                 Ok(true)
             }
             None => Ok(false),
@@ -73,7 +76,7 @@ impl Engine {
         let orphans = tasks::expired_leases(&mut self.db.conn().await?, now()).await?;
         if !orphans.is_empty() {
             tracing::warn!(tasks = orphans.len(), "tasks of a dead worker taken over");
-            self.dispatch(&orphans);
+            self.redispatch(&orphans);
         }
         // A message lost with the queue leaves its task pending: dispatch it again.
         let stale = tasks::stale_pending(
@@ -84,7 +87,7 @@ impl Engine {
         .await?;
         if !stale.is_empty() {
             tracing::warn!(tasks = stale.len(), "pending tasks with no message in sight dispatched again");
-            self.dispatch(&stale);
+            self.redispatch(&stale);
         }
         for job_id in jobs::expired(&mut self.db.conn().await?, now()).await? {
             let ended = self.again_on_conflict(|| async {
@@ -93,6 +96,7 @@ impl Engine {
             if ended.await? {
                 tracing::warn!(job_id, "job timed out");
                 self.notify(job_id);
+                self.publish_job(job_id).await?;
             }
         }
         self.wake_waiting().await
@@ -109,6 +113,7 @@ impl Engine {
         if ended {
             tracing::warn!(job_id, "job cancelled");
             self.notify(job_id);
+            self.publish_job(job_id).await?;
             self.wake_waiting().await?;
         }
         Ok(ended)
@@ -132,6 +137,7 @@ impl Engine {
             return Ok(false);
         }
         tracing::info!(job_id, "job retried from its failed tasks");
+        self.publish_job(job_id).await?;
         self.try_start(job_id).await?;
         Ok(true)
     }
@@ -144,7 +150,7 @@ impl Engine {
         // tasks: only the pending ones are dispatched again.
         let take_over_started = !self.queue.is_shared();
         let pending = tasks::recover_pending(&mut self.db.conn().await?, &running, take_over_started, now()).await?;
-        self.dispatch(&pending);
+        self.redispatch(&pending);
         self.recovered.store(true, std::sync::atomic::Ordering::Release);
         self.wake_waiting().await?;
         Ok(pending.len())

@@ -23,6 +23,7 @@ use crate::db::jobs::{self, deadline_of};
 use crate::db::models::{NewJob, NewTask};
 use crate::db::{Database, DbError};
 use crate::dispatch::{Queue, TaskMessage};
+use crate::events::{Event, EventHub};
 use crate::executor::HttpExecutor;
 use crate::plugins::Registry;
 use crate::runtime::{JobInput, PluginError, TaskSpec};
@@ -98,6 +99,8 @@ pub struct Engine {
     recovered: std::sync::atomic::AtomicBool,
     /// Plugin faults answered to create_job since start.
     plugin_faults: std::sync::atomic::AtomicU64,
+    /// Where status changes are told (`/xingqiao/events`, `wait_ms`).
+    events: Arc<EventHub>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -131,8 +134,10 @@ impl Engine {
         queue: Arc<Queue>,
         executor: HttpExecutor,
         config: EngineConfig,
+        events: Arc<EventHub>,
     ) -> Self {
         Self {
+            events,
             db,
             plugins,
             queue,
@@ -173,7 +178,7 @@ impl Engine {
             if locked { (JobStatus::Waiting, None) } else { (JobStatus::Started, Some(deadline_of(now, job_timeout))) };
         let new_job = NewJob {
             job_client: request.job_client,
-            job_namespace: request.job_namespace,
+            job_namespace: request.job_namespace.clone(),
             job_reqid: request.job_reqid.clone(),
             job_tags: check.job_tags.join(","),
             job_extra: Value::Object(request.job_extra).to_string(),
@@ -190,13 +195,15 @@ impl Engine {
         let (job_id, ready) = jobs::create(&mut self.db.conn().await?, new_job, task_rows).await.map_err(|err| {
             if err.is_unique_violation() { EngineError::JobExists(job_name.clone()) } else { EngineError::Db(err) }
         })?;
+        let job_event = Event::job(job_id, &request.job_type, &request.job_namespace, status, "");
+        self.events.publish(job_event.clone());
         if locked {
             tracing::info!(job_id, job_name, job_type = request.job_type, tasks = dag.len(), locks = ?check.job_locks, "job waiting for its locks");
             self.try_start(job_id).await?;
         } else {
             tracing::info!(job_id, job_name, job_type = request.job_type, tasks = dag.len(), "job started");
             self.notify(job_id);
-            self.dispatch(&ready);
+            self.dispatch(&ready, &job_event);
         }
         Ok(job_id)
     }
@@ -226,11 +233,34 @@ impl Engine {
         self.plugin_faults.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn dispatch(&self, task_ids: &[i64]) {
+    /// Queues tasks that just became `pending`; `job` names their job in the events.
+    fn dispatch(&self, task_ids: &[i64], job: &Event) {
+        for &task_id in task_ids {
+            tracing::info!(task_id, "task pending");
+            self.events.publish(Event::task(job, task_id, TaskStatus::Pending, ""));
+            self.queue.push(TaskMessage { task_id, attempt: 0 });
+        }
+    }
+
+    /// Queues tasks that are `pending` again (recovery, lost messages): no
+    /// status changed, so nothing is told.
+    fn redispatch(&self, task_ids: &[i64]) {
         for &task_id in task_ids {
             tracing::info!(task_id, "task pending");
             self.queue.push(TaskMessage { task_id, attempt: 0 });
         }
+    }
+
+    /// Tells a job's new status, reading its type and namespace first.
+    async fn publish_job(&self, job_id: i64) -> Result<Option<Event>, DbError> {
+        let Some(row) = jobs::find_any(&mut self.db.conn().await?, job_id).await? else { return Ok(None) };
+        let event = Event::job(job_id, &row.job_type, &row.job_namespace, row.job_status, &row.ret_stat);
+        self.events.publish(event.clone());
+        Ok(Some(event))
+    }
+
+    pub fn events(&self) -> &Arc<EventHub> {
+        &self.events
     }
 }
 

@@ -13,7 +13,8 @@ use crate::db::tasks::{self, Ending, Recorded};
 use crate::dispatch::TaskMessage;
 use crate::executor::{self, Outcome, TaskCall};
 
-use crate::state::{JobStatus, stat};
+use crate::events::Event;
+use crate::state::{JobStatus, TaskStatus, stat};
 
 use super::{Engine, MAX_RETRY_BACKOFF, RECORD_ATTEMPTS, cut_stat, now, resolve};
 
@@ -29,6 +30,8 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
 struct Attempt<'a> {
     row: &'a TaskRow,
     id: i64,
+    /// Its job, as the events name it.
+    job: Event,
 }
 
 impl Engine {
@@ -60,7 +63,9 @@ impl Engine {
             return Ok(());
         };
         let tasks::Started { task: row, job, dependencies: deps, attempt_id } = started;
-        let attempt = Attempt { row: &row, id: attempt_id };
+        let job_event = Event::job(row.job_id, &job.job_type, &job.job_namespace, job.job_status, "");
+        self.events.publish(Event::task(&job_event, row.task_id, TaskStatus::Started, ""));
+        let attempt = Attempt { row: &row, id: attempt_id, job: job_event };
         tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, attempt_id, "task started");
         if job.job_status != JobStatus::Started {
             let stat = stat::JOB_NOT_RUNNING;
@@ -144,7 +149,7 @@ impl Engine {
     }
 
     async fn record(&self, attempt: &Attempt<'_>, outcome: Outcome) -> Result<(), DbError> {
-        let (row, attempt_id) = (attempt.row, attempt.id);
+        let (row, attempt_id, job) = (attempt.row, attempt.id, &attempt.job);
         let now = now();
         let mut conn = self.db.conn().await?;
         let recorded = match outcome {
@@ -153,6 +158,7 @@ impl Engine {
                 let recorded = tasks::finish(&mut conn, row, attempt_id, Some(data), now).await?;
                 if recorded.is_some() {
                     tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task finished");
+                    self.events.publish(Event::task(job, row.task_id, TaskStatus::Finished, "OK"));
                 }
                 recorded
             }
@@ -170,6 +176,7 @@ impl Engine {
                         ?delay,
                         "task failed; retrying"
                     );
+                    self.events.publish(Event::task(job, row.task_id, "retrying", &stat));
                     self.queue.push_later(TaskMessage { task_id: row.task_id, attempt }, delay);
                 }
                 None
@@ -185,6 +192,7 @@ impl Engine {
                         stat,
                         "task failed"
                     );
+                    self.events.publish(Event::task(job, row.task_id, TaskStatus::Failed, &stat));
                 }
                 recorded
             }
@@ -192,9 +200,16 @@ impl Engine {
         // Back to the pool before the next transitions take their own.
         drop(conn);
         if let Some(Recorded { ready, job_end }) = recorded {
-            self.dispatch(&ready);
+            self.dispatch(&ready, job);
             if let Some(end) = job_end {
                 tracing::info!(job_id = end.job_id, status = %end.job_status, ret_stat = end.ret_stat, "job ended");
+                self.events.publish(Event::job(
+                    end.job_id,
+                    &job.job_type,
+                    &job.job_namespace,
+                    end.job_status,
+                    &end.ret_stat,
+                ));
                 self.notify(end.job_id);
                 // Its locks are free: the next waiting job may start.
                 self.wake_waiting().await?;

@@ -1,5 +1,7 @@
 //! `/xingqiao/create_job`, `get_job_detail`, `list_jobs` (seed 4.1).
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
@@ -15,6 +17,9 @@ use crate::db::models::JobRow;
 use crate::db::{Conn, locks};
 use crate::engine::{CreateJob, MAX_JOB_EXTRA_BYTES};
 use crate::state::JobStatus;
+
+/// Longest `wait_ms` of get_job_detail.
+const MAX_WAIT_MS: i64 = 60_000;
 
 /// Header carrying the request id (also stored as `job_reqid`).
 pub const REQID_HEADER: &str = "x-reqid";
@@ -134,8 +139,24 @@ pub async fn find_job(conn: &mut Conn, params: &Params) -> Result<JobRow, ApiErr
 )]
 pub async fn get_job_detail(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, ApiError> {
     let params = Params::from_request(&req, &body)?;
+    let wait = match params.integer("wait_ms")? {
+        None | Some(0) => None,
+        Some(ms) if (1..=MAX_WAIT_MS).contains(&ms) => Some(Duration::from_millis(ms.unsigned_abs())),
+        Some(_) => return Err(ApiError::bad_params(format!("wait_ms must be 0 to {MAX_WAIT_MS}"))),
+    };
+    // Listening starts before the job is read: an end in between is heard.
+    let listening = wait.map(|_| app.engine.events().subscribe(None).1);
     let mut conn = app.conn().await?;
-    let job = find_job(&mut conn, &params).await?;
+    let mut job = find_job(&mut conn, &params).await?;
+    if let (Some(wait), Some(listening)) = (wait, listening)
+        && !matches!(job.job_status, JobStatus::Finished | JobStatus::Failed)
+    {
+        // The connection goes back to the pool while we wait.
+        drop(conn);
+        super::events::wait_for_end(listening, job.job_id, wait).await;
+        conn = app.conn().await?;
+        job = find_job(&mut conn, &params).await?;
+    }
     let mut data = render::job(&job);
     // A job waiting for its locks says which lock and which job holds it.
     if job.job_status == JobStatus::Waiting {

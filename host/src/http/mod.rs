@@ -5,6 +5,7 @@
 pub(crate) mod admin;
 mod demo;
 pub mod error;
+mod events;
 mod graph;
 pub mod guard;
 mod jobs;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut ServiceConfig, demo_handlers: bool) {
     get_and_post("/xingqiao/retry_job", cfg, || web::route().to(jobs::retry_job));
     get_and_post("/xingqiao/delete_job", cfg, || web::route().to(jobs::delete_job));
     get_and_post("/xingqiao/cancel_job", cfg, || web::route().to(jobs::cancel_job));
+    cfg.route("/xingqiao/events", web::get().to(events::events));
     get_and_post("/xingqiao/list_tasks", cfg, || web::route().to(tasks::list_tasks));
     get_and_post("/xingqiao/get_task", cfg, || web::route().to(tasks::get_task));
     get_and_post("/xingqiao/get_graph", cfg, || web::route().to(graph::get_graph));

@@ -6,7 +6,6 @@
 //! dispatch. The handlers never reach the queue or the worker runner.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::admin::AdminSettings;
 use super::guard::Access;
@@ -23,9 +22,10 @@ pub struct AppState {
     pub renderer: Renderer,
     pub admin: AdminSettings,
     pub access: Access,
-    /// Set when the server starts to stop: `/healthz` answers 503 from then
-    /// on, so a load balancer sends new requests elsewhere.
-    pub draining: Arc<AtomicBool>,
+    /// Turns true when the server starts to stop: `/healthz` answers 503
+    /// from then on, so a load balancer sends new requests elsewhere, and
+    /// event streams end.
+    pub draining: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -35,6 +35,6 @@ impl AppState {
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+        *self.draining.borrow()
     }
 }

@@ -10,7 +10,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, graph, jobs, statistics, tasks};
+use super::{admin, events, graph, jobs, statistics, tasks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,7 @@ use super::{admin, graph, jobs, statistics, tasks};
         jobs::retry_job,
         jobs::delete_job,
         jobs::cancel_job,
+        events::events,
         tasks::list_tasks,
         tasks::get_task,
         graph::get_graph,

@@ -1,0 +1,227 @@
+//! Job and task status changes, for clients that would rather be told than
+//! poll: `GET /xingqiao/events` (Server-Sent Events) and
+//! `get_job_detail?wait_ms=N` both listen here.
+//!
+//! The engine publishes each change once. Alone, an instance numbers its
+//! events itself and hands them to its listeners. In a cluster every event
+//! goes through one Redis stream (`<stream>:events`, `redis.rs`), which every
+//! instance reads: a client sees every instance's changes, whichever it is
+//! connected to, and the stream's ids are the events' ids. The last
+//! [`KEPT_EVENTS`] events are kept in memory, so a client that reconnects
+//! with `Last-Event-ID` gets what it missed.
+
+mod redis;
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+
+/// How many past events a reconnecting client can catch up on.
+pub const KEPT_EVENTS: usize = 10_000;
+const CHANNEL_CAPACITY: usize = 4096;
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Job,
+    Task,
+}
+
+/// One status change, as clients receive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub kind: EventKind,
+    pub job_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub task_id: Option<i64>,
+    pub job_type: String,
+    pub job_namespace: String,
+    /// The new status: a job or task status (`waiting`, `pending`, `started`,
+    /// `finished`, `failed`), or `retrying` for a task that failed and waits
+    /// for its next attempt.
+    pub status: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub ret_stat: String,
+    /// When it happened, `YYYY-MM-DD HH:MM:SS.ffffff` UTC.
+    pub at: String,
+}
+
+impl Event {
+    pub fn job(job_id: i64, job_type: &str, job_namespace: &str, status: impl ToString, ret_stat: &str) -> Self {
+        Self {
+            kind: EventKind::Job,
+            job_id,
+            task_id: None,
+            job_type: job_type.to_owned(),
+            job_namespace: job_namespace.to_owned(),
+            status: status.to_string(),
+            ret_stat: ret_stat.to_owned(),
+            at: crate::engine::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+        }
+    }
+
+    pub fn task(job: &Self, task_id: i64, status: impl ToString, ret_stat: &str) -> Self {
+        Self {
+            kind: EventKind::Task,
+            task_id: Some(task_id),
+            status: status.to_string(),
+            ret_stat: ret_stat.to_owned(),
+            ..job.clone()
+        }
+    }
+
+    /// Whether a job event says the job has ended.
+    pub fn ends_job(&self) -> bool {
+        self.kind == EventKind::Job && (self.status == "finished" || self.status == "failed")
+    }
+}
+
+/// An event's position: the Redis stream id (`ms-seq`), or the same shape
+/// made up locally. Ordered, so a client's `Last-Event-ID` says what it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventId(u64, u64);
+
+impl EventId {
+    pub fn parse(text: &str) -> Option<Self> {
+        let (ms, seq) = text.trim().split_once('-')?;
+        Some(Self(ms.parse().ok()?, seq.parse().ok()?))
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
+
+/// An event with its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Numbered {
+    pub id: EventId,
+    pub event: Event,
+}
+
+/// Where events are published and listened to; one per process.
+#[derive(Debug)]
+pub struct EventHub {
+    live: broadcast::Sender<std::sync::Arc<Numbered>>,
+    kept: Mutex<VecDeque<std::sync::Arc<Numbered>>>,
+    /// With Redis: events go there first and come back through the reader.
+    outbox: Option<mpsc::UnboundedSender<Event>>,
+    sequence: AtomicU64,
+}
+
+impl EventHub {
+    /// Events of this process only.
+    pub fn local() -> Self {
+        Self {
+            live: broadcast::channel(CHANNEL_CAPACITY).0,
+            kept: Mutex::new(VecDeque::with_capacity(KEPT_EVENTS)),
+            outbox: None,
+            sequence: AtomicU64::new(0),
+        }
+    }
+
+    /// Events of every instance, through `<stream>:events` on Redis.
+    pub fn through_redis(url: &str, stream: &str) -> anyhow::Result<std::sync::Arc<Self>> {
+        let (outbox, pending) = mpsc::unbounded_channel();
+        let hub = std::sync::Arc::new(Self { outbox: Some(outbox), ..Self::local() });
+        redis::start(url, &format!("{stream}:events"), pending, std::sync::Arc::downgrade(&hub))?;
+        Ok(hub)
+    }
+
+    /// Publishes a change; never waits.
+    pub fn publish(&self, event: Event) {
+        match &self.outbox {
+            Some(outbox) => {
+                let _ = outbox.send(event);
+            }
+            None => {
+                let ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or_default();
+                let id = EventId(ms, self.sequence.fetch_add(1, Ordering::Relaxed));
+                self.deliver(id, event);
+            }
+        }
+    }
+
+    /// Keeps an event and hands it to the listeners.
+    fn deliver(&self, id: EventId, event: Event) {
+        let numbered = std::sync::Arc::new(Numbered { id, event });
+        let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() == KEPT_EVENTS {
+            kept.pop_front();
+        }
+        kept.push_back(numbered.clone());
+        // Sent under the lock: a subscriber sees each event once, either in
+        // its catch-up or live.
+        let _ = self.live.send(numbered);
+    }
+
+    /// The kept events after `after` (none without it: a new client starts
+    /// from now), and a receiver of the next ones.
+    pub fn subscribe(
+        &self,
+        after: Option<EventId>,
+    ) -> (Vec<std::sync::Arc<Numbered>>, broadcast::Receiver<std::sync::Arc<Numbered>>) {
+        let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let missed = match after {
+            Some(after) => kept.iter().filter(|event| event.id > after).cloned().collect(),
+            None => Vec::new(),
+        };
+        (missed, self.live.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(job_id: i64) -> Event {
+        Event::job(job_id, "hello", "n", "started", "")
+    }
+
+    #[test]
+    fn a_client_catches_up_from_its_last_event_id_then_hears_live_ones() {
+        let hub = EventHub::local();
+        hub.publish(event(1));
+        hub.publish(event(2));
+        let (missed, _) = hub.subscribe(None);
+        assert!(missed.is_empty(), "a new client starts from now");
+        let all = {
+            let kept = hub.kept.lock().unwrap();
+            kept.iter().map(|e| e.id).collect::<Vec<_>>()
+        };
+        let (missed, mut live) = hub.subscribe(Some(all[0]));
+        assert_eq!(missed.iter().map(|e| e.event.job_id).collect::<Vec<_>>(), vec![2]);
+        hub.publish(event(3));
+        assert_eq!(live.try_recv().unwrap().event.job_id, 3);
+        assert!(EventId::parse(&all[1].to_string()) == Some(all[1]) && all[0] < all[1]);
+    }
+
+    #[test]
+    fn only_the_last_events_are_kept() {
+        let hub = EventHub::local();
+        for job_id in 0..(KEPT_EVENTS as i64 + 5) {
+            hub.publish(event(job_id));
+        }
+        let kept = hub.kept.lock().unwrap();
+        assert_eq!((kept.len(), kept.front().map(|e| e.event.job_id)), (KEPT_EVENTS, Some(5)));
+    }
+
+    #[test]
+    fn events_read_as_clients_receive_them() {
+        let job = event(7);
+        let task = Event::task(&job, 9, "finished", "OK");
+        let json = serde_json::to_value(&task).unwrap();
+        assert_eq!(
+            (json["kind"].as_str(), json["task_id"].as_i64(), json["job_type"].as_str()),
+            (Some("task"), Some(9), Some("hello"))
+        );
+        assert!(serde_json::to_value(&job).unwrap().get("task_id").is_none());
+        assert!(Event::job(1, "t", "n", "failed", "X").ends_job() && !job.ends_job());
+    }
+}

@@ -1,0 +1,94 @@
+//! The cluster's event stream on Redis: a writer XADDs what this instance
+//! publishes (pipelined, trimmed to about [`super::KEPT_EVENTS`]), a reader
+//! follows the stream and delivers every instance's events locally with the
+//! stream's ids. A Redis outage loses events (clients still read the truth
+//! from the API), never a job.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use tokio::sync::mpsc;
+
+use super::{Event, EventHub, EventId, KEPT_EVENTS};
+
+const BATCH: usize = 256;
+const READ_BLOCK_MS: usize = 1000;
+
+pub fn start(
+    url: &str,
+    stream: &str,
+    pending: mpsc::UnboundedReceiver<Event>,
+    hub: Weak<EventHub>,
+) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    tokio::spawn(write(client.clone(), stream.to_owned(), pending));
+    tokio::spawn(read(client, stream.to_owned(), hub));
+    Ok(())
+}
+
+async fn write(client: redis::Client, stream: String, mut pending: mpsc::UnboundedReceiver<Event>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while pending.recv_many(&mut batch, BATCH).await > 0 {
+        let written = async {
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let mut pipe = redis::pipe();
+            for event in &batch {
+                let json = serde_json::to_string(event).unwrap_or_default();
+                pipe.cmd("XADD")
+                    .arg(&stream)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(KEPT_EVENTS)
+                    .arg("*")
+                    .arg("e")
+                    .arg(json)
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut conn).await
+        };
+        if let Err(err) = written.await {
+            tracing::warn!(error = %err, events = batch.len(), "cannot write events to Redis; these are lost to listeners");
+        }
+        batch.clear();
+    }
+}
+
+async fn read(client: redis::Client, stream: String, hub: Weak<EventHub>) {
+    // From now: what was published before this instance started is not its
+    // listeners' concern. (Not `$`: that would skip what arrives between reads.)
+    let mut last = format!("{}-0", chrono::Utc::now().timestamp_millis());
+    while hub.strong_count() > 0 {
+        let mut conn = match client.get_multiplexed_async_connection().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot reach Redis for events; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let options = StreamReadOptions::default().block(READ_BLOCK_MS).count(BATCH);
+            let reply = conn.xread_options::<_, _, Option<StreamReadReply>>(&[&stream], &[&last], &options).await;
+            let Some(hub) = hub.upgrade() else { return };
+            match reply {
+                Ok(Some(reply)) => {
+                    for entry in reply.keys.into_iter().flat_map(|key| key.ids) {
+                        last.clone_from(&entry.id);
+                        let event = entry.get::<String>("e").and_then(|json| serde_json::from_str::<Event>(&json).ok());
+                        if let (Some(id), Some(event)) = (EventId::parse(&entry.id), event) {
+                            hub.deliver(id, event);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read events from Redis; reconnecting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod events;
 pub mod executor;
 pub mod graph;
 pub mod http;
+pub mod metrics;
 pub mod plugins;
 pub mod runtime;
 pub mod server;

@@ -311,6 +311,16 @@ fn fast_recycling<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
 }
 
 impl Database {
+    /// Connections open and, of those, in use: `(size, in use, max)`.
+    pub fn pool_use(&self) -> (usize, usize, usize) {
+        let status = match self {
+            Self::Sqlite(pool) => pool.status(),
+            Self::Mysql(pool) => pool.status(),
+            Self::Postgres(pool) => pool.status(),
+        };
+        (status.size, status.size.saturating_sub(status.available), status.max_size)
+    }
+
     /// `sqlite://path` (or a bare path), `mysql://…`, `postgres://…`.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, DbError> {
         if url.starts_with("mysql://") || url.starts_with("mariadb://") {

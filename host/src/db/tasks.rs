@@ -297,6 +297,17 @@ pub async fn get(conn: &mut Conn, task_id: i64) -> Result<Option<TaskRow>, DbErr
     })
 }
 
+/// How many tasks are `pending` (queued, not started), and since when the
+/// oldest one waits.
+pub async fn pending_summary(conn: &mut Conn) -> Result<(i64, Option<NaiveDateTime>), DbError> {
+    on_conn!(conn, c => {
+        let pending = task::table.filter(task::task_status.eq(TaskStatus::Pending));
+        let count: i64 = pending.count().get_result(c).await?;
+        let oldest: Option<NaiveDateTime> = pending.select(diesel::dsl::min(task::u_time)).first(c).await?;
+        Ok((count, oldest))
+    })
+}
+
 /// A task as the API shows it: one of a deleted job is not found.
 pub async fn get_of_valid_job(conn: &mut Conn, task_id: i64) -> Result<Option<TaskRow>, DbError> {
     on_conn!(conn, c => {

@@ -25,6 +25,7 @@ use crate::db::{Database, DbError};
 use crate::dispatch::{Queue, TaskMessage};
 use crate::events::{Event, EventHub};
 use crate::executor::HttpExecutor;
+use crate::metrics::Metrics;
 use crate::plugins::Registry;
 use crate::runtime::{JobInput, PluginError, TaskSpec};
 use crate::state::{JobStatus, TaskStatus};
@@ -101,6 +102,7 @@ pub struct Engine {
     plugin_faults: std::sync::atomic::AtomicU64,
     /// Where status changes are told (`/xingqiao/events`, `wait_ms`).
     events: Arc<EventHub>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -138,6 +140,7 @@ impl Engine {
     ) -> Self {
         Self {
             events,
+            metrics: Arc::default(),
             db,
             plugins,
             queue,
@@ -165,9 +168,11 @@ impl Engine {
             job_extra: request.job_extra.clone(),
         };
         let planner = plugin.clone();
+        let planning = std::time::Instant::now();
         let planned = tokio::task::spawn_blocking(move || planner.plan_job(&input))
             .await
             .map_err(|err| EngineError::Internal(err.to_string()))?;
+        self.metrics.plugin_called(&request.job_type, "plan", planning.elapsed());
         let (check, dag) = planned.map_err(|err| self.plugin_failure(&request.job_type, &entry.sha256, err))?;
         let now = now();
         let job_timeout = request.job_timeout.or(check.job_timeout).unwrap_or(self.config.default_job_timeout);
@@ -195,6 +200,7 @@ impl Engine {
         let (job_id, ready) = jobs::create(&mut self.db.conn().await?, new_job, task_rows).await.map_err(|err| {
             if err.is_unique_violation() { EngineError::JobExists(job_name.clone()) } else { EngineError::Db(err) }
         })?;
+        self.metrics.job_created(&request.job_type);
         let job_event = Event::job(job_id, &request.job_type, &request.job_namespace, status, "");
         self.events.publish(job_event.clone());
         if locked {
@@ -224,6 +230,7 @@ impl Engine {
             _ => "unusable_answer",
         };
         let faults = self.plugin_faults.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        self.metrics.plugin_fault(job_type, kind);
         tracing::warn!(job_type, plugin_sha256 = sha256, kind, faults, error = %err, "plugin fault");
         EngineError::PluginFault { kind, message: err.to_string() }
     }
@@ -255,12 +262,19 @@ impl Engine {
     async fn publish_job(&self, job_id: i64) -> Result<Option<Event>, DbError> {
         let Some(row) = jobs::find_any(&mut self.db.conn().await?, job_id).await? else { return Ok(None) };
         let event = Event::job(job_id, &row.job_type, &row.job_namespace, row.job_status, &row.ret_stat);
+        if event.ends_job() {
+            self.metrics.job_ended(&event.job_type, &event.status, &event.ret_stat);
+        }
         self.events.publish(event.clone());
         Ok(Some(event))
     }
 
     pub fn events(&self) -> &Arc<EventHub> {
         &self.events
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }
 

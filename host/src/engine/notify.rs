@@ -13,7 +13,7 @@ impl Engine {
     /// Tells the job's plugin (job_notifier) about its current state, in the
     /// background: a failing or slow notifier is logged and changes nothing.
     pub(super) fn notify(&self, job_id: i64) {
-        let (db, plugins) = (self.db.clone(), self.plugins.clone());
+        let (db, plugins, metrics) = (self.db.clone(), self.plugins.clone(), self.metrics.clone());
         tokio::spawn(async move {
             let row = match find_job(&db, job_id).await {
                 Ok(Some(row)) => row,
@@ -26,7 +26,9 @@ impl Engine {
             // The version that planned the job, even if another is active now.
             let Some(plugin) = plugins.for_job(&db, &row.job_type, &row.plugin_sha256).await else { return };
             let event = job_event(&row);
+            let calling = std::time::Instant::now();
             let called = tokio::task::spawn_blocking(move || plugin.job_notifier(&event)).await;
+            metrics.plugin_called(&row.job_type, "job_notifier", calling.elapsed());
             match called {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => tracing::warn!(job_id, error = %err, "job_notifier failed; the job is unchanged"),

@@ -90,7 +90,10 @@ impl Engine {
                     idempotency_key: &row.task_reqid,
                     timeout,
                 };
-                match self.executor.run(&call).await {
+                let calling = std::time::Instant::now();
+                let outcome = self.executor.run(&call).await;
+                self.metrics.task_called(&row.task_cmd, calling.elapsed());
+                match outcome {
                     Outcome::Finished(result) => {
                         let missing = executor::missing_provides(&result, &split_list(&row.task_provides));
                         if missing.is_empty() {
@@ -159,6 +162,7 @@ impl Engine {
                 if recorded.is_some() {
                     tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task finished");
                     self.events.publish(Event::task(job, row.task_id, TaskStatus::Finished, "OK"));
+                    self.metrics.task_attempt_ended(&row.task_cmd, "finished");
                 }
                 recorded
             }
@@ -177,6 +181,7 @@ impl Engine {
                         "task failed; retrying"
                     );
                     self.events.publish(Event::task(job, row.task_id, "retrying", &stat));
+                    self.metrics.task_attempt_ended(&row.task_cmd, "retrying");
                     self.queue.push_later(TaskMessage { task_id: row.task_id, attempt }, delay);
                 }
                 None
@@ -193,6 +198,7 @@ impl Engine {
                         "task failed"
                     );
                     self.events.publish(Event::task(job, row.task_id, TaskStatus::Failed, &stat));
+                    self.metrics.task_attempt_ended(&row.task_cmd, "failed");
                 }
                 recorded
             }
@@ -203,6 +209,7 @@ impl Engine {
             self.dispatch(&ready, job);
             if let Some(end) = job_end {
                 tracing::info!(job_id = end.job_id, status = %end.job_status, ret_stat = end.ret_stat, "job ended");
+                self.metrics.job_ended(&job.job_type, &end.job_status.to_string(), &end.ret_stat);
                 self.events.publish(Event::job(
                     end.job_id,
                     &job.job_type,

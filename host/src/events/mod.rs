@@ -60,16 +60,18 @@ impl Event {
             job_namespace: job_namespace.to_owned(),
             status: status.to_string(),
             ret_stat: ret_stat.to_owned(),
-            at: crate::engine::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+            at: now_text(),
         }
     }
 
+    /// A change of one of `job`'s tasks, now.
     pub fn task(job: &Self, task_id: i64, status: impl ToString, ret_stat: &str) -> Self {
         Self {
             kind: EventKind::Task,
             task_id: Some(task_id),
             status: status.to_string(),
             ret_stat: ret_stat.to_owned(),
+            at: now_text(),
             ..job.clone()
         }
     }
@@ -78,6 +80,10 @@ impl Event {
     pub fn ends_job(&self) -> bool {
         self.kind == EventKind::Job && (self.status == "finished" || self.status == "failed")
     }
+}
+
+fn now_text() -> String {
+    crate::engine::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
 /// An event's position: the Redis stream id (`ms-seq`), or the same shape

@@ -59,6 +59,25 @@ pub fn configure(cfg: &mut ServiceConfig, demo_handlers: bool) {
     admin::configure(cfg);
     cfg.route("/healthz", web::get().to(healthz));
     cfg.route("/openapi.json", web::get().to(openapi::openapi_json));
+    cfg.route("/metrics", web::get().to(metrics));
+}
+
+/// The Prometheus scrape: the counters, then the queue and the pool as they are now.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses(
+        (status = 200, description = "The metrics in the Prometheus text format 0.0.4.", content_type = "text/plain", body = String),
+        openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
+async fn metrics(app: Data<AppState>) -> Result<HttpResponse, error::ApiError> {
+    let (pending, oldest) = crate::db::tasks::pending_summary(&mut app.conn().await?).await?;
+    let age = oldest.and_then(|since| (crate::engine::now() - since).to_std().ok());
+    let text = app.engine.metrics().render(pending, age, app.db.pool_use());
+    Ok(HttpResponse::Ok().content_type(crate::metrics::CONTENT_TYPE).body(text))
 }
 
 /// 200 while the server takes work; 503 while it drains or its database is away.

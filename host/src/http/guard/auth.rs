@@ -25,7 +25,7 @@ fn required_role(path: &str) -> Option<Role> {
         Some(Role::Admin)
     } else if WRITE_ROUTES.contains(&path.trim_end_matches('/')) {
         Some(Role::Write)
-    } else if path.starts_with("/xingqiao/") {
+    } else if path.starts_with("/xingqiao/") || path == "/metrics" {
         Some(Role::Read)
     } else {
         None
@@ -111,6 +111,7 @@ mod tests {
         assert_eq!(required_role("/xingqiao/create_job/"), Some(Role::Write));
         assert_eq!(required_role("/admin/plugins/hello/activate"), Some(Role::Admin));
         assert_eq!(required_role("/healthz"), None);
+        assert_eq!(required_role("/metrics"), Some(Role::Read));
         assert_eq!(required_role("/demo_api/ping"), None);
     }
 }

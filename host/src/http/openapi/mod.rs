@@ -40,6 +40,7 @@ use super::{admin, events, graph, jobs, statistics, tasks};
         admin::plugins::disable,
         admin::plugins::activate,
         super::healthz,
+        super::metrics,
     ),
     modifiers(&BearerToken),
     tags(

@@ -3,6 +3,7 @@
 //! (query string) and POST (JSON or form body) alike.
 
 pub(crate) mod admin;
+mod console;
 mod demo;
 pub mod error;
 mod events;
@@ -60,6 +61,58 @@ pub fn configure(cfg: &mut ServiceConfig, demo_handlers: bool) {
     cfg.route("/healthz", web::get().to(healthz));
     cfg.route("/openapi.json", web::get().to(openapi::openapi_json));
     cfg.route("/metrics", web::get().to(metrics));
+    get_and_post("/xingqiao/whoami", cfg, || web::route().to(whoami));
+    get_and_post("/xingqiao/list_job_types", cfg, || web::route().to(list_job_types));
+    console::configure(cfg);
+}
+
+/// Who the caller is, as the console shows it: the token's name and role,
+/// or, on a server without tokens, everyone is `admin`.
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/whoami",
+    tag = "jobs",
+    responses(
+        (status = 200, description = "The caller.", body = openapi::schemas::WhoAmI),
+        openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
+async fn whoami(app: Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    use actix_web::HttpMessage;
+    let caller = req.extensions().get::<guard::Caller>().cloned();
+    let (name, role) = caller.map_or((String::new(), String::from("admin")), |c| (c.name, c.role.to_string()));
+    HttpResponse::Ok().json(json!({"stat": "OK", "data": {"tokens": app.access.tokens_required(), "name": name, "role": role}}))
+}
+
+/// The job types create_job takes now, with each one's job_extra JSON Schema.
+#[utoipa::path(
+    method(get, post),
+    path = "/xingqiao/list_job_types",
+    tag = "jobs",
+    responses(
+        (status = 200, description = "Every job type, sorted.", body = openapi::schemas::JobTypes),
+        openapi::schemas::GuardRefusals,
+    ),
+    security((), ("bearer_token" = [])),
+)]
+async fn list_job_types(app: Data<AppState>) -> HttpResponse {
+    let list: Vec<serde_json::Value> = app
+        .plugins
+        .job_types()
+        .into_iter()
+        .filter_map(|job_type| {
+            let entry = app.plugins.entry(&job_type)?;
+            let metadata = entry.plugin.metadata();
+            Some(json!({
+                "job_type": job_type,
+                "version": metadata.version,
+                "description": metadata.description,
+                "job_extra_schema": metadata.job_extra_schema,
+            }))
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({"stat": "OK", "data": list}))
 }
 
 /// The Prometheus scrape: the counters, then the queue and the pool as they are now.

@@ -41,6 +41,8 @@ use super::{admin, events, graph, jobs, statistics, tasks};
         admin::plugins::activate,
         super::healthz,
         super::metrics,
+        super::whoami,
+        super::list_job_types,
     ),
     modifiers(&BearerToken),
     tags(

@@ -362,3 +362,35 @@ pub struct ActivateBody {
     version: Option<String>,
     sha256: Option<String>,
 }
+
+/// The caller, for the console.
+#[derive(ToSchema)]
+pub struct WhoAmI {
+    stat: String,
+    data: Caller,
+}
+
+#[derive(ToSchema)]
+pub struct Caller {
+    /// Whether the server needs tokens.
+    tokens: bool,
+    /// The token's name; empty without tokens.
+    name: String,
+    /// `read`, `write` or `admin` (everyone is `admin` without tokens).
+    role: String,
+}
+
+#[derive(ToSchema)]
+pub struct JobTypes {
+    stat: String,
+    data: Vec<JobType>,
+}
+
+#[derive(ToSchema)]
+pub struct JobType {
+    job_type: String,
+    version: String,
+    description: String,
+    /// The JSON Schema of job_extra, if the plugin declares one.
+    job_extra_schema: Option<Value>,
+}

@@ -6,10 +6,12 @@
 #![doc = include_str!("../README.md")]
 
 mod binary;
+mod browser;
 mod redis;
 mod server;
 mod test_db;
 
+pub use browser::Browser;
 pub use binary::{fixture_wasm, fixtures_dir, plugins_dir_with, xingqiao_bin};
 pub use redis::Redis;
 pub use server::{TestServer, free_port};

@@ -1,5 +1,3 @@
-#![expect(clippy::unwrap_used, reason = "a test fails by panicking")]
-
 //! The console (`/ui/`) in a real browser: headless Chromium through
 //! chromedriver (`scripts/test` installs both). Each test saves a screenshot
 //! of its page in `docs/images/console-*.png`, shown in the README.
@@ -30,10 +28,12 @@ fn node_fill_is(label: &str, fill: &str) -> String {
 async fn the_job_list_shows_created_jobs_with_counts_and_filters() {
     let server = TestServer::start("sqlite").await;
     for name in ["nightly-report", "weekly-report", "ad-hoc"] {
-        let job = json!({"job_namespace": "reports", "job_type": "hello", "job_name": name, "job_extra": {"str_info": name}});
+        let job =
+            json!({"job_namespace": "reports", "job_type": "hello", "job_name": name, "job_extra": {"str_info": name}});
         server.wait_job(server.create_job(job).await).await;
     }
-    let failing = server.create_job(json!({"job_namespace": "reports", "job_type": "fanout", "job_extra": {"n": 3}})).await;
+    let failing =
+        server.create_job(json!({"job_namespace": "reports", "job_type": "fanout", "job_extra": {"n": 3}})).await;
     server.wait_job(failing).await;
     let browser = Browser::start().await;
     browser.client.goto(&server.url("/ui/jobs")).await.unwrap();
@@ -58,7 +58,9 @@ async fn a_running_jobs_graph_changes_colour_as_its_tasks_finish() {
     let server = TestServer::start_with("sqlite", &["--plugins-dir", plugins.to_str().unwrap()]).await;
     let browser = Browser::start().await;
     let job_id = server
-        .create_job(json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "sleep", "seconds": 2}}))
+        .create_job(
+            json!({"job_namespace": "n", "job_type": "fixture_e2e", "job_extra": {"case": "sleep", "seconds": 2}}),
+        )
         .await;
     browser.client.goto(&server.url(&format!("/ui/jobs/{job_id}"))).await.unwrap();
     // Drawn in the browser from the server's DOT: the server's colours.
@@ -69,8 +71,16 @@ async fn a_running_jobs_graph_changes_colour_as_its_tasks_finish() {
     browser.wait_for("nap2 started", &node_fill_is("nap2", "palegreen"), WAIT).await;
     browser.wait_for("nap2 finished", &node_fill_is("nap2", "lightblue"), WAIT).await;
     // A click on a task shows its details.
-    browser.client.execute("document.querySelector('#graph g.node').dispatchEvent(new MouseEvent('click', {bubbles: true}));", Vec::new()).await.unwrap();
-    let detail = browser.wait_for("the task detail", "return document.querySelector('#task-detail')?.textContent;", WAIT).await;
+    browser
+        .client
+        .execute(
+            "document.querySelector('#graph g.node').dispatchEvent(new MouseEvent('click', {bubbles: true}));",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let detail =
+        browser.wait_for("the task detail", "return document.querySelector('#task-detail')?.textContent;", WAIT).await;
     assert!(detail.as_str().unwrap().contains("attempts"), "{detail}");
     browser.screenshot("job").await;
     server.stop().await.unwrap();
@@ -92,7 +102,11 @@ async fn a_failed_job_is_retried_from_its_page_and_finishes() {
     retry.click().await.unwrap();
     browser.client.accept_alert().await.unwrap();
     browser
-        .wait_for("the job finished", "return document.querySelector('#field-job_status')?.textContent === 'finished';", WAIT)
+        .wait_for(
+            "the job finished",
+            "return document.querySelector('#field-job_status')?.textContent === 'finished';",
+            WAIT,
+        )
         .await;
     assert_eq!(server.wait_job(job_id).await["exe_id"], 2);
     server.stop().await.unwrap();
@@ -107,16 +121,29 @@ async fn a_job_is_created_from_its_schema_form_and_refused_inline_for_bad_input(
     let select = browser.client.wait().at_most(WAIT).for_element(Locator::Css("#job_type")).await.unwrap();
     select.select_by_value("chain").await.unwrap();
     // chain's job_extra schema has `n`, an integer: the form has a number field for it.
-    let n = browser.client.wait().at_most(WAIT).for_element(Locator::Css("input[name='extra.n'][type=number]")).await.unwrap();
+    let n = browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("input[name='extra.n'][type=number]"))
+        .await
+        .unwrap();
     n.send_keys("0").await.unwrap();
     browser.client.find(Locator::Css("#new-job button[type=submit]")).await.unwrap().click().await.unwrap();
-    let refusal = browser.wait_for("the refusal", "return document.querySelector('#message')?.textContent;", WAIT).await;
+    let refusal =
+        browser.wait_for("the refusal", "return document.querySelector('#message')?.textContent;", WAIT).await;
     assert!(refusal.as_str().unwrap().starts_with("ERR_JOB_PARAMS_CHECK"), "{refusal}");
     browser.screenshot("new").await;
     n.clear().await.unwrap();
     n.send_keys("3").await.unwrap();
     browser.client.find(Locator::Css("#new-job button[type=submit]")).await.unwrap().click().await.unwrap();
-    let url = browser.wait_for("the new job's page", "return /\\/ui\\/jobs\\/\\d+$/.test(location.pathname) && location.pathname;", WAIT).await;
+    let url = browser
+        .wait_for(
+            "the new job's page",
+            "return /\\/ui\\/jobs\\/\\d+$/.test(location.pathname) && location.pathname;",
+            WAIT,
+        )
+        .await;
     let job_id: i64 = url.as_str().unwrap().rsplit('/').next().unwrap().parse().unwrap();
     let job = server.wait_job(job_id).await;
     assert_eq!((&job["job_type"], &job["job_extra"]), (&json!("chain"), &json!("{\"n\":3}")), "{job}");
@@ -133,7 +160,11 @@ async fn the_statistics_page_draws_its_three_charts() {
     let browser = Browser::start().await;
     browser.client.goto(&server.url("/ui/stats?job_type=hello&days=7")).await.unwrap();
     browser
-        .wait_for("three charts drawn", "return document.querySelectorAll('.chart[data-drawn] canvas').length === 3;", WAIT)
+        .wait_for(
+            "three charts drawn",
+            "return document.querySelectorAll('.chart[data-drawn] canvas').length === 3;",
+            WAIT,
+        )
         .await;
     browser.screenshot("stats").await;
     server.stop().await.unwrap();
@@ -146,11 +177,18 @@ async fn a_plugin_is_uploaded_and_activated_from_the_plugins_page() {
     let browser = Browser::start().await;
     browser.client.goto(&server.url("/ui/plugins")).await.unwrap();
     // With tokens, the console asks for one and keeps it for the session.
-    let token = browser.client.wait().at_most(WAIT).for_element(Locator::Css("#token-form:not([hidden]) #token")).await.unwrap();
+    let token = browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#token-form:not([hidden]) #token"))
+        .await
+        .unwrap();
     token.send_keys(TOKEN).await.unwrap();
     browser.client.find(Locator::Css("#token-form button")).await.unwrap().click().await.unwrap();
     for version in ["greeter_v1", "greeter_v2"] {
-        let file = browser.client.wait().at_most(WAIT).for_element(Locator::Css("#upload input[type=file]")).await.unwrap();
+        let file =
+            browser.client.wait().at_most(WAIT).for_element(Locator::Css("#upload input[type=file]")).await.unwrap();
         file.send_keys(fixture_wasm(version).to_str().unwrap()).await.unwrap();
         browser.client.find(Locator::Css("#upload button")).await.unwrap().click().await.unwrap();
         let shown = version.replace("greeter_v", "greeter@");
@@ -159,7 +197,13 @@ async fn a_plugin_is_uploaded_and_activated_from_the_plugins_page() {
             .await;
     }
     // v2 is active after its upload; roll back to v1 from the page.
-    let activate = browser.client.wait().at_most(WAIT).for_element(Locator::Css("tr[data-version='greeter@1.0.0'] button.activate")).await.unwrap();
+    let activate = browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("tr[data-version='greeter@1.0.0'] button.activate"))
+        .await
+        .unwrap();
     activate.click().await.unwrap();
     browser
         .wait_for("v1 active", "return document.querySelector(\"tr[data-version='greeter@1.0.0'] td:nth-child(3)\")?.textContent === 'active';", WAIT)

@@ -67,7 +67,8 @@ impl Browser {
     /// Saves a screenshot as `docs/images/console-<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap_or_else(|err| panic!("screenshot {name}: {err}"));
-        let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "docs", "images", &format!("console-{name}.png")].iter().collect();
+        let path: PathBuf =
+            [env!("CARGO_MANIFEST_DIR"), "..", "docs", "images", &format!("console-{name}.png")].iter().collect();
         std::fs::write(&path, png).unwrap_or_else(|err| panic!("cannot write {}: {err}", path.display()));
     }
 }

@@ -11,8 +11,8 @@ mod redis;
 mod server;
 mod test_db;
 
-pub use browser::Browser;
 pub use binary::{fixture_wasm, fixtures_dir, plugins_dir_with, xingqiao_bin};
+pub use browser::Browser;
 pub use redis::Redis;
 pub use server::{TestServer, free_port};
 pub use test_db::TestDb;

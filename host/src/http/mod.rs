@@ -82,7 +82,8 @@ async fn whoami(app: Data<AppState>, req: actix_web::HttpRequest) -> HttpRespons
     use actix_web::HttpMessage;
     let caller = req.extensions().get::<guard::Caller>().cloned();
     let (name, role) = caller.map_or((String::new(), String::from("admin")), |c| (c.name, c.role.to_string()));
-    HttpResponse::Ok().json(json!({"stat": "OK", "data": {"tokens": app.access.tokens_required(), "name": name, "role": role}}))
+    HttpResponse::Ok()
+        .json(json!({"stat": "OK", "data": {"tokens": app.access.tokens_required(), "name": name, "role": role}}))
 }
 
 /// The job types create_job takes now, with each one's job_extra JSON Schema.

@@ -213,3 +213,27 @@ async fn a_plugin_is_uploaded_and_activated_from_the_plugins_page() {
     assert_eq!(detail["data"]["version"], "1.0.0", "{detail}");
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_thousand_task_job_opens_on_its_counts_and_draws_on_request() {
+    let server = TestServer::start("sqlite").await;
+    let job_id =
+        server.create_job(json!({"job_namespace": "big", "job_type": "fanout", "job_extra": {"n": 9999}})).await;
+    server.wait_job(job_id).await;
+    let browser = Browser::start().await;
+    let opened = std::time::Instant::now();
+    browser.client.goto(&server.url(&format!("/ui/jobs/{job_id}"))).await.unwrap();
+    let summary = browser
+        .wait_for(
+            "the summary",
+            "return document.querySelector('#draw') && document.querySelector('#graph').textContent;",
+            WAIT,
+        )
+        .await;
+    // Printed, not asserted: timings belong to benches.
+    eprintln!("a 10,000-task job's page showed its summary {:?} after the request", opened.elapsed());
+    assert!(summary.as_str().unwrap().contains("10000 tasks"), "{summary}");
+    assert!(summary.as_str().unwrap().contains("finished 10000"), "{summary}");
+    browser.screenshot("job-10000").await;
+    server.stop().await.unwrap();
+}

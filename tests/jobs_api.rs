@@ -307,3 +307,29 @@ per_backend! {
         server.stop().await.unwrap();
     }
 }
+
+per_backend! {
+    async fn list_jobs_filters_by_creation_day(backend: &str) {
+        let server = TestServer::start(backend).await;
+        for _ in 0..2 {
+            server.create_job(json!({"job_namespace": "days", "job_type": "ping"})).await;
+        }
+        let today = chrono::Utc::now().date_naive();
+        let yesterday = today - chrono::Duration::days(1);
+        let total = |query: String| {
+            let server = &server;
+            async move {
+                let (status, body) = server.get(&format!("/xingqiao/list_jobs?job_namespace=days&{query}")).await;
+                assert_eq!(status, 200, "{query}: {body}");
+                body["data"]["total"].as_i64().unwrap()
+            }
+        };
+        assert_eq!(total(format!("created_from={today}")).await, 2);
+        assert_eq!(total(format!("created_to={today}")).await, 2);
+        assert_eq!(total(format!("created_from={yesterday}&created_to={yesterday}")).await, 0);
+        assert_eq!(total(format!("created_from={}", today + chrono::Duration::days(1))).await, 0);
+        let (status, body) = server.get("/xingqiao/list_jobs?created_from=28/11/2026").await;
+        assert_eq!((status, &body["stat"]), (400, &json!("ERR_PARAMS_INVALID")), "{body}");
+        server.stop().await.unwrap();
+    }
+}

@@ -112,6 +112,10 @@ pub struct JobFilter {
     pub operator: Option<String>,
     /// `key=value`: jobs whose `job_tags` list holds this tag.
     pub job_tag: Option<String>,
+    /// Created at or after this time.
+    pub created_from: Option<NaiveDateTime>,
+    /// Created before this time.
+    pub created_before: Option<NaiveDateTime>,
 }
 
 /// Columns `list_jobs` may order by.
@@ -167,6 +171,12 @@ macro_rules! filtered {
         }
         if let Some(v) = f.operator.clone() {
             query = query.filter(job::operator.eq(v));
+        }
+        if let Some(v) = f.created_from {
+            query = query.filter(job::c_time.ge(v));
+        }
+        if let Some(v) = f.created_before {
+            query = query.filter(job::c_time.lt(v));
         }
         if let Some(tag) = f.job_tag.as_deref() {
             let (exact, first, last, middle) = super::stats::tag_patterns(tag);

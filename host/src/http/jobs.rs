@@ -255,6 +255,15 @@ pub async fn cancel_job(app: Data<AppState>, req: HttpRequest, body: Bytes) -> R
     Ok(HttpResponse::Ok().json(json!({"stat": "OK", "job_id": job.job_id})))
 }
 
+/// A `YYYY-MM-DD` parameter as that day's midnight (UTC) plus `days_after`.
+fn day_param(params: &Params, key: &str, days_after: i64) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+    let Some(text) = params.string(key)? else { return Ok(None) };
+    let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_params(format!("{key} must be a day, YYYY-MM-DD")))?;
+    let midnight = day.and_hms_opt(0, 0, 0).and_then(|t| t.checked_add_signed(chrono::Duration::days(days_after)));
+    midnight.map(Some).ok_or_else(|| ApiError::bad_params(format!("{key} is out of range")))
+}
+
 const DEFAULT_PAGE_SIZE: i64 = 10;
 const MAX_PAGE_SIZE: i64 = 1000;
 /// Far beyond any real listing, and within every backend's OFFSET.
@@ -292,6 +301,9 @@ pub async fn list_jobs(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Re
         ret_stat: params.string("ret_stat")?,
         operator: params.string("operator")?,
         job_tag: params.job_tag()?,
+        created_from: day_param(&params, "created_from", 0)?,
+        // The whole last day counts: before the next one's midnight.
+        created_before: day_param(&params, "created_to", 1)?,
     };
     let order_by = params.string("orderBy")?.unwrap_or_else(|| "job_id".into());
     if !ORDERABLE.contains(&order_by.as_str()) {

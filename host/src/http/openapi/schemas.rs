@@ -278,6 +278,10 @@ pub struct ListJobsParams {
     operator: Option<String>,
     /// `key=value`.
     job_tag: Option<String>,
+    /// Created on or after this day, `YYYY-MM-DD` (UTC).
+    created_from: Option<String>,
+    /// Created on or before this day, `YYYY-MM-DD` (UTC).
+    created_to: Option<String>,
     /// A column of the job (default `job_id`).
     orderBy: Option<String>,
     /// `asc` or `desc` (default).

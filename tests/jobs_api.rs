@@ -328,6 +328,11 @@ per_backend! {
         assert_eq!(total(format!("created_to={today}")).await, 2);
         assert_eq!(total(format!("created_from={yesterday}&created_to={yesterday}")).await, 0);
         assert_eq!(total(format!("created_from={}", today + chrono::Duration::days(1))).await, 0);
+        // The counts by status of what the other filters match, in one answer.
+        let (_, body) = server.get("/xingqiao/list_jobs?job_namespace=days&job_status=failed&with_counts=1").await;
+        let counts = &body["data"]["counts"];
+        let sum: i64 = ["waiting", "started", "finished", "failed"].iter().map(|s| counts[*s].as_i64().unwrap()).sum();
+        assert_eq!((sum, counts["failed"].as_i64(), &body["data"]["total"]), (2, Some(0), &json!(0)), "{body}");
         let (status, body) = server.get("/xingqiao/list_jobs?created_from=28/11/2026").await;
         assert_eq!((status, &body["stat"]), (400, &json!("ERR_PARAMS_INVALID")), "{body}");
         server.stop().await.unwrap();

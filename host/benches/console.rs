@@ -131,19 +131,12 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(2)).await;
 
         let shell: Vec<String> = ["/ui/jobs", "/ui/assets/app.js", "/ui/assets/style.css"].map(String::from).to_vec();
-        let counts = |filter: &str| -> Vec<String> {
-            ["waiting", "started", "finished", "failed"]
-                .iter()
-                .map(|status| format!("/xingqiao/list_jobs?{filter}job_status={status}&perPage=1"))
-                .collect()
-        };
+        // As the page asks: who am I, and one page of jobs with the counts by status.
         let list = |filter: &str| {
-            let mut calls = vec![
+            vec![
                 String::from("/xingqiao/whoami"),
-                format!("/xingqiao/list_jobs?{filter}orderBy=job_id&orderDir=desc&page=1&perPage=20"),
-            ];
-            calls.extend(counts(filter));
-            calls
+                format!("/xingqiao/list_jobs?{filter}orderBy=job_id&orderDir=desc&page=1&perPage=20&with_counts=1"),
+            ]
         };
         let pages: Vec<(&str, Vec<String>)> = vec![
             ("jobs_first_load", [shell.clone(), list("")].concat()),

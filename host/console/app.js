@@ -150,12 +150,8 @@ async function jobsPage() {
 
   const load = async () => {
     try {
-      const listParams = { ...params, orderBy, orderDir, page, perPage };
-      const [list, ...byStatus] = await Promise.all([
-        api("/xingqiao/list_jobs", listParams),
-        ...STATUSES.map((status) => api("/xingqiao/list_jobs", { ...params, job_status: status, perPage: 1 })),
-      ]);
-      counts.replaceChildren(...STATUSES.map((status, i) => h("span", { class: `status ${status}` }, `${status} ${byStatus[i].data.total}`)));
+      const list = await api("/xingqiao/list_jobs", { ...params, orderBy, orderDir, page, perPage, with_counts: 1 });
+      counts.replaceChildren(...STATUSES.map((status) => h("span", { class: `status ${status}` }, `${status} ${list.data.counts[status]}`)));
       const rows = list.data.list;
       const sortBy = (column) => {
         const next = new URLSearchParams(location.search);

@@ -213,6 +213,26 @@ pub async fn list(
     })
 }
 
+/// How many jobs match the filter in each status (the filter's own status
+/// aside), in one GROUP BY.
+pub async fn count_by_status(conn: &mut Conn, filter: &JobFilter) -> Result<Vec<(JobStatus, i64)>, DbError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+    let any_status = JobFilter { job_status: None, ..filter.clone() };
+    // COUNT(CASE …) is a BIGINT on every backend; the statuses are the enum's
+    // own names, never input.
+    let count_of = |status: JobStatus| sql::<BigInt>(&format!("COUNT(CASE WHEN job_status = '{status}' THEN 1 END)"));
+    let [waiting, started, finished, failed] =
+        [JobStatus::Waiting, JobStatus::Started, JobStatus::Finished, JobStatus::Failed];
+    let counts: (i64, i64, i64, i64) = on_conn!(conn, c => {
+        Ok::<_, DbError>(filtered!(&any_status)
+            .select((count_of(waiting), count_of(started), count_of(finished), count_of(failed)))
+            .first(c)
+            .await?)
+    })?;
+    Ok(vec![(waiting, counts.0), (started, counts.1), (finished, counts.2), (failed, counts.3)])
+}
+
 /// Jobs still running, for recovery at start.
 pub async fn started_ids(conn: &mut Conn) -> Result<Vec<i64>, DbError> {
     on_conn!(conn, c => {

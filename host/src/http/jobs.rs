@@ -325,7 +325,19 @@ pub async fn list_jobs(app: Data<AppState>, req: HttpRequest, body: Bytes) -> Re
             "page must be ≥ 1, the page size 1 to {MAX_PAGE_SIZE}, and the page may start at most {MAX_OFFSET} jobs in"
         )));
     };
-    let (total, rows) = jobs::list(&mut app.conn().await?, &filter, &order_by, descending, offset, size).await?;
+    let with_counts = params.flag("with_counts")?;
+    let mut conn = app.conn().await?;
+    let (total, rows) = jobs::list(&mut conn, &filter, &order_by, descending, offset, size).await?;
     let list: Vec<Value> = rows.iter().map(render::job).collect();
-    Ok(HttpResponse::Ok().json(render::ok_data(json!({"total": total, "list": list}))))
+    let mut data = json!({"total": total, "list": list});
+    if with_counts {
+        // Every status, zeros included, in one query: the console's counts.
+        let mut counts: serde_json::Map<String, Value> =
+            JobStatus::ALL.iter().map(|status| (status.to_string(), json!(0))).collect();
+        for (status, count) in jobs::count_by_status(&mut conn, &filter).await? {
+            counts.insert(status.to_string(), json!(count));
+        }
+        data["counts"] = Value::Object(counts);
+    }
+    Ok(HttpResponse::Ok().json(render::ok_data(data)))
 }

@@ -197,6 +197,9 @@ pub struct JobPageData {
     /// Jobs matching the filters, all pages together.
     total: i64,
     list: Vec<Job>,
+    /// With `with_counts=1`: `{"waiting": n, "started": n, "finished": n, "failed": n}`.
+    #[schema(value_type = Option<Object>)]
+    counts: Option<Value>,
 }
 
 #[derive(ToSchema)]
@@ -292,6 +295,8 @@ pub struct ListJobsParams {
     perPage: Option<i64>,
     page_index: Option<i64>,
     page_size: Option<i64>,
+    /// `1` adds `counts`: the jobs matching the other filters in each status.
+    with_counts: Option<bool>,
 }
 
 #[derive(ToSchema, IntoParams)]

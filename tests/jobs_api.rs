@@ -338,3 +338,20 @@ per_backend! {
         server.stop().await.unwrap();
     }
 }
+
+per_backend! {
+    async fn job_extra_is_checked_against_the_plugins_schema_after_params_check(backend: &str) {
+        let server = TestServer::start(backend).await;
+        // params_check's own refusal, the seed's answer, comes first.
+        let (status, body) = server.post("/xingqiao/create_job", json!({"job_namespace": "n", "job_type": "hello"})).await;
+        assert_eq!((status, &body["stat"]), (400, &json!("ERR_JOB_PARAMS_CHECK")), "{body}");
+        // What params_check lets through, the schema still refuses: str_info must be a string.
+        let wrong = json!({"job_namespace": "n", "job_type": "hello", "job_name": "typed", "job_extra": {"str_info": 5}});
+        let (status, body) = server.post("/xingqiao/create_job", wrong).await;
+        assert_eq!((status, &body["stat"]), (400, &json!("ERR_JOB_EXTRA_INVALID")), "{body}");
+        assert!(body["message"].as_str().unwrap().contains("/str_info"), "{body}");
+        let (_, detail) = server.get("/xingqiao/get_job_detail?job_name=typed").await;
+        assert_eq!(detail["stat"], "ERR_JOB_NOT_EXIST", "nothing is stored: {detail}");
+        server.stop().await.unwrap();
+    }
+}

@@ -5,6 +5,7 @@
 //! locks/timeouts/cancel/retry in `job_control`, the job_notifier calls in
 //! `notify`. Who takes messages off the queue is `crate::worker`.
 
+mod extra_schema;
 mod job_control;
 mod notify;
 pub mod resolve;
@@ -53,6 +54,9 @@ pub enum EngineError {
     JobTypeNotExists(String),
     #[error("{0}")]
     ParamsCheck(String),
+    /// job_extra does not match the plugin's JSON Schema.
+    #[error("{0}")]
+    ExtraInvalid(String),
     /// The plugin's workflow refused the job on purpose (its `Err(message)`).
     #[error("the plugin's workflow refused the job: {0}")]
     Workflow(String),
@@ -103,6 +107,7 @@ pub struct Engine {
     /// Where status changes are told (`/xingqiao/events`, `wait_ms`).
     events: Arc<EventHub>,
     metrics: Arc<Metrics>,
+    extra_schemas: extra_schema::ExtraSchemas,
 }
 
 impl std::fmt::Debug for Engine {
@@ -141,6 +146,7 @@ impl Engine {
         Self {
             events,
             metrics: Arc::default(),
+            extra_schemas: extra_schema::ExtraSchemas::default(),
             db,
             plugins,
             queue,
@@ -174,6 +180,11 @@ impl Engine {
             .map_err(|err| EngineError::Internal(err.to_string()))?;
         self.metrics.plugin_called(&request.job_type, "plan", planning.elapsed());
         let (check, dag) = planned.map_err(|err| self.plugin_failure(&request.job_type, &entry.sha256, err))?;
+        // After params_check, whose own refusal (the seed's answers) comes first;
+        // before anything is stored.
+        self.extra_schemas
+            .check(&entry.sha256, plugin.metadata().job_extra_schema.as_ref(), &request.job_extra)
+            .map_err(EngineError::ExtraInvalid)?;
         let now = now();
         let job_timeout = request.job_timeout.or(check.job_timeout).unwrap_or(self.config.default_job_timeout);
         let job_timeout = i32::try_from(job_timeout).unwrap_or(i32::MAX);

@@ -93,6 +93,7 @@ impl From<EngineError> for ApiError {
                 Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_TYPE_NOT_EXISTS", format!("no job_type {job_type:?}"))
             }
             EngineError::ParamsCheck(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_PARAMS_CHECK", message),
+            EngineError::ExtraInvalid(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_EXTRA_INVALID", message),
             EngineError::Workflow(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_WORKFLOW_INVALID", message),
             // The same stat for every kind: the caller did nothing wrong and
             // can only report it; the kind is in the message.

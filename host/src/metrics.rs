@@ -85,8 +85,7 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("xingqiao");
-        let metrics = Self {
+        let mut metrics = Self {
             jobs_created: Family::default(),
             jobs_ended: Family::default(),
             task_attempts: Family::default(),
@@ -98,8 +97,9 @@ impl Default for Metrics {
             db_connections_open: Gauge::default(),
             db_connections_in_use: Gauge::default(),
             db_connections_max: Gauge::default(),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("xingqiao"),
         };
+        let registry = &mut metrics.registry;
         registry.register("jobs_created", "Jobs created, by job type", metrics.jobs_created.clone());
         registry.register("jobs_ended", "Jobs ended, by job type, status and ret_stat", metrics.jobs_ended.clone());
         registry.register("task_attempts", "Task attempts ended, by cmd and outcome", metrics.task_attempts.clone());
@@ -128,7 +128,7 @@ impl Default for Metrics {
         );
         registry.register("db_connections_max", "Database pool size limit", metrics.db_connections_max.clone());
         registry.register("build", "The server's version", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
-        Self { registry, ..metrics }
+        metrics
     }
 }
 

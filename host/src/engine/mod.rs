@@ -102,8 +102,6 @@ pub struct Engine {
     config: EngineConfig,
     /// Whether this process has re-dispatched what a previous run left.
     recovered: std::sync::atomic::AtomicBool,
-    /// Plugin faults answered to create_job since start.
-    plugin_faults: std::sync::atomic::AtomicU64,
     /// Where status changes are told (`/xingqiao/events`, `wait_ms`).
     events: Arc<EventHub>,
     metrics: Arc<Metrics>,
@@ -153,7 +151,6 @@ impl Engine {
             executor,
             config,
             recovered: std::sync::atomic::AtomicBool::new(false),
-            plugin_faults: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -240,15 +237,9 @@ impl Engine {
             PluginError::TooManyTasks { .. } | PluginError::DagTooLarge { .. } => "too_large",
             _ => "unusable_answer",
         };
-        let faults = self.plugin_faults.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         self.metrics.plugin_fault(job_type, kind);
-        tracing::warn!(job_type, plugin_sha256 = sha256, kind, faults, error = %err, "plugin fault");
+        tracing::warn!(job_type, plugin_sha256 = sha256, kind, error = %err, "plugin fault");
         EngineError::PluginFault { kind, message: err.to_string() }
-    }
-
-    /// Plugin faults since start, all job types together.
-    pub fn plugin_faults(&self) -> u64 {
-        self.plugin_faults.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Queues tasks that just became `pending`; `job` names their job in the events.

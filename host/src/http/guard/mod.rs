@@ -108,7 +108,8 @@ const MAX_HEAD_BYTES: usize = 32 << 10;
 fn check_head_size(req: &actix_web::HttpRequest) -> Result<(), crate::http::error::ApiError> {
     let headers = req.headers();
     let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>()
-        + req.uri().to_string().len();
+        + req.uri().path().len()
+        + req.uri().query().map_or(0, str::len);
     if headers.len() > MAX_HEADERS || bytes > MAX_HEAD_BYTES {
         return Err(crate::http::error::ApiError::new(
             actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

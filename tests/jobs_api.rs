@@ -340,16 +340,23 @@ per_backend! {
 }
 
 per_backend! {
-    async fn job_extra_is_checked_against_the_plugins_schema_after_params_check(backend: &str) {
+    async fn job_extra_is_checked_against_the_plugins_schema_before_params_check(backend: &str) {
         let server = TestServer::start(backend).await;
-        // params_check's own refusal, the seed's answer, comes first.
+        // hello_lock's schema requires str_info, and so does its params_check:
+        // the schema answers first, pointing at the missing property.
+        let (status, body) = server.post("/xingqiao/create_job", json!({"job_namespace": "n", "job_type": "hello_lock"})).await;
+        assert_eq!((status, &body["stat"]), (400, &json!("ERR_JOB_EXTRA_INVALID")), "{body}");
+        assert_eq!(body["data"]["errors"][0]["pointer"], "/str_info", "{body}");
+        assert!(body["message"].as_str().unwrap().contains("at /str_info: \"str_info\" is a required property"), "{body}");
+        // hello's schema does not require str_info, so its params_check gives the seed's answer.
         let (status, body) = server.post("/xingqiao/create_job", json!({"job_namespace": "n", "job_type": "hello"})).await;
         assert_eq!((status, &body["stat"]), (400, &json!("ERR_JOB_PARAMS_CHECK")), "{body}");
-        // What params_check lets through, the schema still refuses: str_info must be a string.
+        // What params_check would let through, the schema refuses: str_info must be a string.
         let wrong = json!({"job_namespace": "n", "job_type": "hello", "job_name": "typed", "job_extra": {"str_info": 5}});
         let (status, body) = server.post("/xingqiao/create_job", wrong).await;
         assert_eq!((status, &body["stat"]), (400, &json!("ERR_JOB_EXTRA_INVALID")), "{body}");
-        assert!(body["message"].as_str().unwrap().contains("/str_info"), "{body}");
+        assert_eq!(body["data"]["errors"][0]["pointer"], "/str_info", "{body}");
+        assert!(body["data"]["errors"][0]["reason"].as_str().unwrap().contains("string"), "{body}");
         let (_, detail) = server.get("/xingqiao/get_job_detail?job_name=typed").await;
         assert_eq!(detail["stat"], "ERR_JOB_NOT_EXIST", "nothing is stored: {detail}");
         server.stop().await.unwrap();

@@ -126,12 +126,12 @@ impl std::fmt::Display for AddTaskError {
                 write!(f, "dependency {dep:?} names no task added before it")
             }
             Self::BadLabel(label) => {
-                write!(f, "bad task label {label:?}: use 1 to 64 of A-Z a-z 0-9 _ -")
+                write!(f, "bad task label {label:?}: use 1 to {} of A-Z a-z 0-9 _ -", crate::limits::LABEL_MAX_BYTES)
             }
             Self::BadCmd(why) => write!(f, "bad task cmd: {why}"),
             Self::BadJson(why) => write!(f, "bad task JSON: {why}"),
             Self::TooLong(what) => {
-                write!(f, "{what} is longer than the server stores (1024 bytes)")
+                write!(f, "{what} is longer than {} bytes", crate::limits::NAMES_MAX_BYTES)
             }
         }
     }
@@ -165,14 +165,12 @@ impl Dag {
         &self.tasks
     }
 
-    /// The server's checks, repeated so native tests fail where the server would.
+    /// The server's checks (`host/src/runtime/dag.rs`) with the shared
+    /// [`crate::limits`], so native tests fail where the server would.
     #[cfg(not(target_arch = "wasm32"))]
     fn check_like_the_server(&self, task: &Task) -> Result<(), AddTaskError> {
-        let valid_label = |label: &str| {
-            (1..=64).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        };
-        if !valid_label(&task.label) {
+        use crate::limits::{CMD_MAX_BYTES, NAMES_MAX_BYTES, is_valid_name};
+        if !is_valid_name(&task.label) {
             return Err(AddTaskError::BadLabel(task.label.clone()));
         }
         if self.tasks.iter().any(|t| t.label == task.label) {
@@ -181,11 +179,14 @@ impl Dag {
         if let Some(dep) = task.dependencies.iter().find(|dep| !self.tasks.iter().any(|t| &t.label == *dep)) {
             return Err(AddTaskError::UnknownDependency(dep.clone()));
         }
-        if task.cmd.trim().is_empty() || task.cmd.len() > 128 {
-            return Err(AddTaskError::BadCmd(format!("{:?} must be 1 to 128 characters", task.cmd)));
+        if task.cmd.trim().is_empty() || task.cmd.len() > CMD_MAX_BYTES {
+            return Err(AddTaskError::BadCmd(format!("{:?} must be 1 to {CMD_MAX_BYTES} characters", task.cmd)));
+        }
+        if let Some(name) = task.requires.iter().chain(&task.provides).find(|n| n.is_empty()) {
+            return Err(AddTaskError::BadLabel(format!("empty parameter name {name:?}")));
         }
         for (what, names) in [("requires", &task.requires), ("provides", &task.provides)] {
-            if names.join(",").len() > 1024 {
+            if names.join(",").len() > NAMES_MAX_BYTES {
                 return Err(AddTaskError::TooLong(what.to_owned()));
             }
         }

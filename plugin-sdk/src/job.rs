@@ -29,6 +29,13 @@ impl Job {
         self.extra.get(key).and_then(Value::as_str)
     }
 
+    /// `job_extra` as the plugin's typed struct (see [`Metadata::job_extra`]);
+    /// the server has checked it against that struct's schema already, so an
+    /// `Err` here means the struct and its schema disagree.
+    pub fn extra_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        T::deserialize(Value::Object(self.extra.clone())).map_err(|err| format!("job_extra: {err}"))
+    }
+
     /// One `job_extra` value when it is a non-negative integer.
     pub fn extra_u64(&self, key: &str) -> Option<u64> {
         self.extra.get(key).and_then(Value::as_u64)
@@ -79,10 +86,34 @@ impl Metadata {
         self
     }
 
-    /// JSON Schema of `job_extra`, shown to users of the admin API.
+    /// JSON Schema of `job_extra`: the server refuses a job whose job_extra
+    /// does not match it (`ERR_JOB_EXTRA_INVALID`, before `params_check`), and
+    /// the admin API and the console show it.
     pub fn job_extra_schema(mut self, schema: Value) -> Self {
         self.job_extra_schema = Some(schema);
         self
+    }
+
+    /// Declares job_extra as a struct: its JSON Schema is generated (schemars)
+    /// from the struct's fields and doc comments, and [`Job::extra_as`] reads it.
+    ///
+    /// ```
+    /// use xingqiao_plugin_sdk::{JsonSchema, Metadata};
+    ///
+    /// #[derive(serde::Deserialize, JsonSchema)]
+    /// struct Extra {
+    ///     /// Who to greet.
+    ///     name: String,
+    ///     #[serde(default)]
+    ///     times: u32,
+    /// }
+    ///
+    /// let meta = Metadata::new("greet").job_extra::<Extra>();
+    /// assert_eq!(meta.job_extra_schema.unwrap()["required"], serde_json::json!(["name"]));
+    /// ```
+    pub fn job_extra<T: schemars::JsonSchema>(self) -> Self {
+        let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+        self.job_extra_schema(schema.to_value())
     }
 }
 
@@ -103,15 +134,14 @@ impl Check {
         self
     }
 
-    /// Adds locks; a comma-separated string (the seed's `self.job_locks`) is split.
+    /// Adds locks. Each item is one lock name: a comma inside one is refused
+    /// (by the server and by [`crate::testing`]), never split silently.
     pub fn job_locks<I, S>(mut self, locks: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: AsRef<str>,
+        S: Into<String>,
     {
-        for lock in locks {
-            self.job_locks.extend(split_commas(lock.as_ref()));
-        }
+        self.job_locks.extend(locks.into_iter().map(Into::into));
         self
     }
 
@@ -119,10 +149,6 @@ impl Check {
         self.job_tags.push(format!("{key}={value}"));
         self
     }
-}
-
-fn split_commas(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(',').map(str::trim).filter(|part| !part.is_empty()).map(str::to_owned)
 }
 
 /// A job's state change, with the fields of the seed's `job_obj`.
@@ -157,9 +183,9 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn locks_given_as_the_seeds_comma_string_are_split() {
+    fn locks_are_kept_as_given_never_split() {
         let check = Check::default().job_locks(["lock1, lock2", "lock3"]);
-        assert_eq!(check.job_locks, ["lock1", "lock2", "lock3"]);
+        assert_eq!(check.job_locks, ["lock1, lock2", "lock3"]);
     }
 
     #[test]

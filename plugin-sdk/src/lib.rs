@@ -2,6 +2,7 @@
 
 mod dag;
 mod job;
+pub mod limits;
 mod log;
 mod plugin;
 #[cfg(not(target_arch = "wasm32"))]
@@ -14,6 +15,8 @@ pub use dag::{AddTaskError, Dag, Task};
 pub use job::{Check, Job, JobEvent, Metadata};
 pub use log::{LogLevel, log};
 pub use plugin::{Error, Plugin};
+/// Re-exported so a typed job_extra derives its schema with the version the SDK reads.
+pub use schemars::{self, JsonSchema};
 /// Re-exported so plugins build JSON (`json!`) with the same version the SDK speaks.
 pub use serde_json::{self, Value, json};
 

@@ -23,8 +23,8 @@ impl std::fmt::Debug for ExtraSchemas {
 }
 
 impl ExtraSchemas {
-    /// `Err(why)` when `extra` does not match the plugin's `schema`.
-    pub fn check(&self, sha256: &str, schema: Option<&Value>, extra: &Map<String, Value>) -> Result<(), String> {
+    /// `Err(problems)` when `extra` does not match the plugin's `schema`.
+    pub fn check(&self, sha256: &str, schema: Option<&Value>, extra: &Map<String, Value>) -> Result<(), ExtraInvalid> {
         let Some(schema) = schema else { return Ok(()) };
         let validator = {
             let mut compiled = self.compiled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -41,18 +41,45 @@ impl ExtraSchemas {
         };
         let Some(validator) = validator else { return Ok(()) };
         let instance = Value::Object(extra.clone());
-        let problems: Vec<String> = validator
+        let problems: Vec<Problem> = validator
             .iter_errors(&instance)
             .take(SHOWN_ERRORS)
             .map(|error| {
-                let at = error.instance_path().to_string();
-                if at.is_empty() { error.to_string() } else { format!("{at}: {error}") }
+                let mut pointer = error.instance_path().to_string();
+                // A missing property is reported at its parent; point at the property itself.
+                if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind()
+                    && let Some(name) = property.as_str()
+                {
+                    pointer = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                }
+                Problem { pointer, reason: error.to_string() }
             })
             .collect();
-        if problems.is_empty() {
-            return Ok(());
+        if problems.is_empty() { Ok(()) } else { Err(ExtraInvalid(problems)) }
+    }
+}
+
+/// One way job_extra breaks the schema: where (a JSON pointer into job_extra,
+/// `""` for the whole object) and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub pointer: String,
+    pub reason: String,
+}
+
+/// job_extra does not match the job type's schema; at most `SHOWN_ERRORS` problems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraInvalid(pub Vec<Problem>);
+
+impl std::fmt::Display for ExtraInvalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("job_extra does not match the job type's schema: ")?;
+        for (i, problem) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "; " };
+            let at = if problem.pointer.is_empty() { "(root)" } else { problem.pointer.as_str() };
+            write!(f, "{sep}at {at}: {}", problem.reason)?;
         }
-        Err(format!("job_extra does not match the job type's schema: {}", problems.join("; ")))
+        Ok(())
     }
 }
 
@@ -70,9 +97,11 @@ mod tests {
         let extra = |value: Value| value.as_object().cloned().unwrap_or_default();
         assert!(schemas.check("a", Some(&schema), &extra(json!({"name": "x", "n": 2}))).is_ok());
         let missing = schemas.check("a", Some(&schema), &extra(json!({}))).unwrap_err();
-        assert!(missing.contains("\"name\" is a required property"), "{missing}");
+        assert_eq!(missing.0[0].pointer, "/name");
+        assert!(missing.to_string().contains("at /name: \"name\" is a required property"), "{missing}");
         let small = schemas.check("a", Some(&schema), &extra(json!({"name": "x", "n": 0}))).unwrap_err();
-        assert!(small.contains("/n:"), "{small}");
+        assert_eq!(small.0[0].pointer, "/n");
+        assert!(small.0[0].reason.contains("minimum"), "{small}");
         assert!(schemas.check("a", None, &extra(json!({}))).is_ok());
         // A schema that does not compile is not enforced.
         assert!(schemas.check("b", Some(&json!({"type": 12})), &extra(json!({}))).is_ok());

@@ -56,7 +56,7 @@ pub enum EngineError {
     ParamsCheck(String),
     /// job_extra does not match the plugin's JSON Schema.
     #[error("{0}")]
-    ExtraInvalid(String),
+    ExtraInvalid(extra_schema::ExtraInvalid),
     /// The plugin's workflow refused the job on purpose (its `Err(message)`).
     #[error("the plugin's workflow refused the job: {0}")]
     Workflow(String),
@@ -170,6 +170,10 @@ impl Engine {
             operator: request.operator.clone(),
             job_extra: request.job_extra.clone(),
         };
+        // The declared schema first: a job_extra of the wrong shape never reaches the plugin.
+        self.extra_schemas
+            .check(&entry.sha256, plugin.metadata().job_extra_schema.as_ref(), &request.job_extra)
+            .map_err(EngineError::ExtraInvalid)?;
         let planner = plugin.clone();
         let planning = std::time::Instant::now();
         let planned = tokio::task::spawn_blocking(move || planner.plan_job(&input))
@@ -177,11 +181,6 @@ impl Engine {
             .map_err(|err| EngineError::Internal(err.to_string()))?;
         self.metrics.plugin_called(&request.job_type, "plan", planning.elapsed());
         let (check, dag) = planned.map_err(|err| self.plugin_failure(&request.job_type, &entry.sha256, err))?;
-        // After params_check, whose own refusal (the seed's answers) comes first;
-        // before anything is stored.
-        self.extra_schemas
-            .check(&entry.sha256, plugin.metadata().job_extra_schema.as_ref(), &request.job_extra)
-            .map_err(EngineError::ExtraInvalid)?;
         let now = now();
         let job_timeout = request.job_timeout.or(check.job_timeout).unwrap_or(self.config.default_job_timeout);
         let job_timeout = i32::try_from(job_timeout).unwrap_or(i32::MAX);

@@ -93,7 +93,11 @@ impl From<EngineError> for ApiError {
                 Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_TYPE_NOT_EXISTS", format!("no job_type {job_type:?}"))
             }
             EngineError::ParamsCheck(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_PARAMS_CHECK", message),
-            EngineError::ExtraInvalid(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_EXTRA_INVALID", message),
+            EngineError::ExtraInvalid(invalid) => {
+                let mut refusal = Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_EXTRA_INVALID", invalid.to_string());
+                refusal.fields.insert("data".into(), json!({"errors": invalid.0}));
+                refusal
+            }
             EngineError::Workflow(message) => Self::new(StatusCode::BAD_REQUEST, "ERR_JOB_WORKFLOW_INVALID", message),
             // The same stat for every kind: the caller did nothing wrong and
             // can only report it; the kind is in the message.

@@ -25,15 +25,14 @@ pub struct TaskSpec {
     pub is_save: bool,
 }
 
-pub const MAX_LABEL_LEN: usize = 64;
-/// The seed's `task_cmd varchar(128)`.
-pub const MAX_CMD_LEN: usize = 128;
-/// The seed's `task_requires` / `task_provides varchar(1024)`.
-pub const MAX_NAMES_LEN: usize = 1024;
+// The bounds shared with the SDKs (plugin-sdk/limits.json). The cmd is the
+// seed's `task_cmd varchar(128)`, requires/provides its `varchar(1024)`.
+pub use xingqiao_plugin_sdk::limits::{
+    CMD_MAX_BYTES as MAX_CMD_LEN, LABEL_MAX_BYTES as MAX_LABEL_LEN, NAMES_MAX_BYTES as MAX_NAMES_LEN,
+};
 
 pub(crate) fn is_valid_name(name: &str) -> bool {
-    (1..=MAX_LABEL_LEN).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    xingqiao_plugin_sdk::limits::is_valid_name(name)
 }
 
 /// What a resource limit stopped; the guest is trapped right after.

@@ -41,7 +41,7 @@ impl Default for SandboxLimits {
             params_check_deadline: Duration::from_millis(100),
             workflow_deadline: Duration::from_secs(2),
             job_notifier_deadline: Duration::from_secs(1),
-            max_tasks: 10_000,
+            max_tasks: xingqiao_plugin_sdk::limits::MAX_TASKS,
             max_dag_bytes: 16 << 20,
             max_log_lines: 1_000,
             max_log_line_bytes: 4 << 10,

@@ -3,6 +3,12 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+// The bounds shared with the SDKs (plugin-sdk/limits.json); columns `job_lock`
+// and `job_tags` hold the lists joined by commas.
+use xingqiao_plugin_sdk::limits::{
+    LOCK_MAX_BYTES as MAX_LOCK_LEN, LOCKS_MAX_BYTES as MAX_LOCKS_LEN, TAG_MAX_BYTES as MAX_TAG_LEN,
+    TAGS_MAX_BYTES as MAX_TAGS_LEN, VERSION_MAX_BYTES as MAX_VERSION_LEN,
+};
 use wasmtime::component::Component;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 
@@ -52,13 +58,6 @@ impl std::fmt::Debug for LoadedPlugin {
         f.debug_struct("LoadedPlugin").field("metadata", &self.metadata).field("size", &self.size).finish()
     }
 }
-
-const MAX_VERSION_LEN: usize = 64;
-const MAX_LOCK_LEN: usize = 64;
-const MAX_TAG_LEN: usize = 128;
-/// Columns `job_lock` and `job_tags` hold the lists joined by commas.
-const MAX_LOCKS_LEN: usize = 1024;
-const MAX_TAGS_LEN: usize = 512;
 
 impl LoadedPlugin {
     /// Compiles and links a component, then reads its metadata. Everything a

@@ -11,10 +11,11 @@ impl Plugin for Hello {
         Metadata::new("hello")
             .version(env!("CARGO_PKG_VERSION"))
             .description("hello(str_info) -> ping -> collect(all_taskdata), result saved")
+            // No "required": a missing str_info gets the seed's own answer from
+            // params_check (ERR_JOB_PARAMS_CHECK), not the schema's.
             .job_extra_schema(json!({
                 "type": "object",
-                "properties": {"str_info": {"type": "string"}},
-                "required": ["str_info"]
+                "properties": {"str_info": {"type": "string"}}
             }))
     }
 

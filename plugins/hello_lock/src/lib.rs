@@ -65,8 +65,11 @@ impl Plugin for HelloLock {
 
     fn params_check(job: &Job) -> Result<Check, String> {
         validate(job)?;
+        // The seed's job_extra carries several locks joined by commas
+        // (`",".join(job_locks)`); the SDK takes them as a list.
         let locks = job.extra_str("job_locks").unwrap_or(DEFAULT_LOCK);
-        Ok(Check::default().job_timeout(timeout_secs(job)?).job_locks([locks]))
+        let locks = locks.split(',').map(str::trim).filter(|lock| !lock.is_empty());
+        Ok(Check::default().job_timeout(timeout_secs(job)?).job_locks(locks))
     }
 
     fn workflow(_job: &Job, dag: &mut Dag) -> Result<(), Error> {

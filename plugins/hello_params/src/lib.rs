@@ -10,10 +10,11 @@ impl Plugin for HelloParams {
         Metadata::new("hello_params")
             .version(env!("CARGO_PKG_VERSION"))
             .description("hello(params str_info='hello world') -> ping -> collect, result saved")
+            // No "required": a missing str_info gets the seed's own answer from
+            // params_check (ERR_JOB_PARAMS_CHECK), not the schema's.
             .job_extra_schema(json!({
                 "type": "object",
-                "properties": {"str_info": {"type": "string"}},
-                "required": ["str_info"]
+                "properties": {"str_info": {"type": "string"}}
             }))
     }
 

@@ -44,6 +44,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     fs::write(out_dir.join("demo_plugins.rs"), table)?;
     println!("cargo:rustc-env=XINGQIAO_PLUGIN_WASM_DIR={}", wasm_dir.display());
     println!("cargo:rustc-env=XINGQIAO_HOST_TARGET={}", env::var("TARGET")?);
+    // `xingqiao plugin new --lang rust` pins the compiler this binary was built with.
+    let toolchain = repo.join("rust-toolchain.toml");
+    println!("cargo:rerun-if-changed={}", toolchain.display());
+    let channel = fs::read_to_string(&toolchain)?
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("channel").map(|rest| rest.trim_start_matches([' ', '=']).trim().trim_matches('"').to_owned()))
+        .ok_or("rust-toolchain.toml names no channel")?;
+    println!("cargo:rustc-env=XINGQIAO_RUST_CHANNEL={channel}");
     Ok(())
 }
 
@@ -126,7 +134,7 @@ fn build_plugins(plugins: &Path, target_dir: &Path) -> Result<(), Box<dyn Error>
 /// Rebuild when a plugin, the SDK or the WIT changes — but not when the
 /// plugins' own `target/` (if someone built there by hand) does.
 fn watch_sources(repo: &Path, plugins: &Path) -> Result<(), Box<dyn Error>> {
-    for path in [repo.join("wit"), repo.join("plugin-sdk/src"), repo.join("plugin-sdk/Cargo.toml")] {
+    for path in [repo.join("wit"), repo.join("plugin-sdk/src"), repo.join("plugin-sdk/Cargo.toml"), repo.join("plugin-sdk/limits.json"), repo.join("plugin-sdk/build.rs")] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
     let mut folders = vec![plugins.to_path_buf()];
@@ -134,7 +142,9 @@ fn watch_sources(repo: &Path, plugins: &Path) -> Result<(), Box<dyn Error>> {
         for entry in fs::read_dir(&folder)? {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if path.is_dir() && name != "target" {
+            // Build outputs and tool installs of the Python and JavaScript demos.
+            let generated = ["target", "build", "node_modules", ".xingqiao", "__pycache__"];
+            if path.is_dir() && !generated.contains(&name) {
                 folders.push(path);
             } else if path.is_file() {
                 println!("cargo:rerun-if-changed={}", path.display());

@@ -3,7 +3,12 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
 use xingqiao::cli::plugin::{self, Format};
+use xingqiao::cli::project::Lang;
+use xingqiao::cli::remote::{Action, Remote};
+use xingqiao::cli::{builder, remote, scaffold};
 use xingqiao::config::{Config, ServeArgs};
 
 #[derive(Parser)]
@@ -29,6 +34,22 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Makes a plugin project that builds and passes its tests as written.
+    New {
+        /// The job_type, also the project's folder name.
+        name: String,
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Builds the component of the project in the current folder (or --dir)
+    /// and prints the .wasm path.
+    Build {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Checks that FILE is a component the server can load, and prints its metadata.
     Check { file: String },
     /// Dry-runs params_check and workflow, and prints the DAG.
@@ -41,6 +62,51 @@ enum PluginCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Uploads a component to the server; it becomes its job type's active version.
+    Upload {
+        file: PathBuf,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Lists the server's job types.
+    List {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Lists the versions of a job type.
+    Versions {
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Makes VERSION the active version of a job type (roll forward or back).
+    Activate {
+        name: String,
+        version: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Disables a job type: create_job refuses it until a version is activated.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// The server of the admin commands; the token comes from XINGQIAO_ADMIN_TOKEN.
+#[derive(clap::Args)]
+struct RemoteArgs {
+    /// The server's base URL.
+    #[arg(long, env = "XINGQIAO_URL", default_value = remote::DEFAULT_SERVER)]
+    server: String,
+    /// Prints the server's answer as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn admin(args: RemoteArgs, action: Action) -> Result<String, plugin::CliError> {
+    remote::run(&Remote::from_env(Some(args.server), args.json), &action)
 }
 
 fn main() -> ExitCode {
@@ -57,10 +123,19 @@ fn main() -> ExitCode {
         Command::Serve(args) => return serve(args, Mode::Serve),
         Command::Worker(args) => return serve(args, Mode::Worker),
         Command::Migrate(args) => return serve(args, Mode::Migrate),
-        Command::Plugin(PluginCommand::Check { file }) => plugin::check(&file),
-        Command::Plugin(PluginCommand::Run { plugin, job_extra, format }) => {
-            plugin::run(&plugin, job_extra.as_deref(), format)
-        }
+        Command::Plugin(command) => match command {
+            PluginCommand::New { name, lang, dir } => scaffold::new(&name, lang, dir.as_deref()),
+            PluginCommand::Build { dir } => builder::build(&dir),
+            PluginCommand::Check { file } => plugin::check(&file),
+            PluginCommand::Run { plugin, job_extra, format } => plugin::run(&plugin, job_extra.as_deref(), format),
+            PluginCommand::Upload { file, remote } => admin(remote, Action::Upload(file)),
+            PluginCommand::List { remote } => admin(remote, Action::List),
+            PluginCommand::Versions { name, remote } => admin(remote, Action::Versions(name)),
+            PluginCommand::Activate { name, version, remote } => {
+                admin(remote, Action::Activate { job_type: name, version })
+            }
+            PluginCommand::Disable { name, remote } => admin(remote, Action::Disable(name)),
+        },
     };
     match outcome {
         Ok(text) => {

@@ -147,7 +147,7 @@ impl HttpExecutor {
                 return Outcome::failed(stat::TIMEOUT, format!("{url}: no answer in time"));
             }
             Err(err) => {
-                return Outcome::failed(stat::TRANSPORT, format!("{url}: {}", transport_reason(&err)));
+                return Outcome::failed(stat::TRANSPORT, format!("{url}: {}", error_chain(&err)));
             }
         };
         let status = response.status();
@@ -193,14 +193,15 @@ impl HttpExecutor {
                     return Err(Outcome::failed(stat::TIMEOUT, format!("{url}: no answer in time")));
                 }
                 Err(err) => {
-                    return Err(Outcome::failed(stat::TRANSPORT, format!("{url}: {}", transport_reason(&err))));
+                    return Err(Outcome::failed(stat::TRANSPORT, format!("{url}: {}", error_chain(&err))));
                 }
             }
         }
     }
 }
 
-fn transport_reason(err: &reqwest::Error) -> String {
+/// A reqwest error with its causes (reqwest's own message hides them).
+pub fn error_chain(err: &reqwest::Error) -> String {
     let mut reason = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {

@@ -3,7 +3,7 @@
 //! own output goes to stderr.
 //!
 //! - Rust: `cargo build --release --target wasm32-wasip2` (adding the target
-//!   with rustup when missing).
+//!   with rustup when missing), the component copied to `build/`.
 //! - Python: componentize-py, at the version pinned in `xingqiao.toml`,
 //!   installed into a venv on first use.
 //! - JavaScript: rolldown bundles the plugin with the helper, then
@@ -24,7 +24,10 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const HOST_INTERFACE: &str = "xingqiao:workflow/host@0.1.0";
 
 pub fn build(dir: &Path) -> Result<String, CliError> {
-    let wasm = match Project::find(dir)? {
+    // Absolute, so the tools (and the JS entry module) resolve paths wherever they run.
+    let dir = std::fs::canonicalize(dir)
+        .map_err(|err| CliError::Usage(format!("cannot open the project folder {}: {err}", dir.display())))?;
+    let wasm = match Project::find(&dir)? {
         Project::Rust { dir } => build_rust(&dir)?,
         Project::Scripted { dir, file } => match file.lang {
             Lang::Python => build_python(&dir, &file)?,
@@ -32,7 +35,12 @@ pub fn build(dir: &Path) -> Result<String, CliError> {
             Lang::Rust => return Err(CliError::Usage("a Rust plugin is built from its Cargo.toml".into())),
         },
     };
-    Ok(format!("{}\n", wasm.display()))
+    // Relative to where the author stands when the component is below it.
+    let shown = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| wasm.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or(wasm);
+    Ok(format!("{}\n", shown.display()))
 }
 
 fn say(message: &str) {
@@ -56,11 +64,16 @@ fn absolute(dir: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() { path.to_path_buf() } else { dir.join(path) }
 }
 
-fn out_file(dir: &Path, job_type: &str) -> Result<PathBuf, CliError> {
+/// `build/` of the project, made when missing: every language's component lands there.
+fn build_dir(dir: &Path) -> Result<PathBuf, CliError> {
     let build = dir.join("build");
     std::fs::create_dir_all(&build)
         .map_err(|err| CliError::Failed(format!("cannot make {}: {err}", build.display())))?;
-    Ok(build.join(format!("{job_type}.wasm")))
+    Ok(build)
+}
+
+fn out_file(dir: &Path, job_type: &str) -> Result<PathBuf, CliError> {
+    Ok(build_dir(dir)?.join(format!("{job_type}.wasm")))
 }
 
 // ---- Rust ------------------------------------------------------------------
@@ -88,9 +101,14 @@ fn build_rust(dir: &Path) -> Result<PathBuf, CliError> {
         .flatten()
         .filter_map(|name| name.as_str().map(PathBuf::from))
         .rfind(|path| path.extension().is_some_and(|ext| ext == "wasm"));
-    wasm.ok_or_else(|| {
+    let built = wasm.ok_or_else(|| {
         CliError::Failed("cargo built no .wasm: is the crate a `cdylib` (see [lib] crate-type)?".into())
-    })
+    })?;
+    // build/NAME.wasm, as for the other languages, wherever cargo's target folder is.
+    let out = build_dir(dir)?.join(built.file_name().unwrap_or_else(|| "plugin.wasm".as_ref()));
+    std::fs::copy(&built, &out)
+        .map_err(|err| CliError::Failed(format!("cannot copy {} to {}: {err}", built.display(), out.display())))?;
+    Ok(out)
 }
 
 /// rustup installs a toolchain file's targets only with the toolchain itself,
@@ -196,13 +214,13 @@ fn build_js(dir: &Path, file: &ProjectFile) -> Result<PathBuf, CliError> {
 /// The component's entry module: binds the WIT imports into the helper and
 /// exports the WIT functions of the plugin module's default export.
 fn component_entry(dir: &Path, file: &ProjectFile) -> String {
-    // Absolute paths: rolldown resolves them wherever the project is.
-    let from_build = |path: &Path| {
+    // Absolute paths (the project folder is): rolldown resolves them from anywhere.
+    let absolute_text = |path: &Path| {
         let path = absolute(dir, path);
         path.to_string_lossy().replace('\\', "/")
     };
-    let helper = from_build(&file.sdk.join("xingqiao-plugin.js"));
-    let plugin = from_build(Path::new(&file.entry));
+    let helper = absolute_text(&file.sdk.join("xingqiao-plugin.js"));
+    let plugin = absolute_text(Path::new(&file.entry));
     format!(
         "// Written by `xingqiao plugin build`; not to be edited.\n\
          import {{ addTask, log }} from \"{HOST_INTERFACE}\";\n\

@@ -125,7 +125,7 @@ fn files(name: &str, lang: Lang) -> Vec<File> {
             files.push(("Cargo.toml".into(), fill(RUST_CARGO)));
             files.push(("rust-toolchain.toml".into(), fill(RUST_TOOLCHAIN)));
             files.push(("src/lib.rs".into(), fill(RUST_LIB)));
-            files.push((".gitignore".into(), "/target\n".into()));
+            files.push((".gitignore".into(), "/target\n/build\n".into()));
             files.push(("xingqiao/plugin-sdk/Cargo.toml".into(), sdk_manifest()));
             files.push(("xingqiao/plugin-sdk/limits.json".into(), LIMITS.into()));
             for (path, text) in RUST_SDK {
@@ -205,7 +205,7 @@ fn readme(name: &str, lang: Lang) -> String {
         Lang::Rust => (
             "Rust",
             "| `src/lib.rs` | the plugin, its typed job_extra and its tests |\n| `Cargo.toml`, `rust-toolchain.toml` | the crate and the pinned compiler with the `wasm32-wasip2` target |",
-            format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
+            format!("build/{}.wasm", name.replace('-', "_")),
             "the `wasm32-wasip2` target (rustup)",
         ),
         Lang::Python => (

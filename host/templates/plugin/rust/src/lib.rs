@@ -2,7 +2,8 @@
 //! component; `cargo test` runs the tests below natively.
 
 use serde::Deserialize;
-use xingqiao_plugin_sdk::{Check, Dag, Error, Job, JsonSchema, Metadata, Plugin, Task, export_plugin};
+use schemars::JsonSchema;
+use xingqiao_plugin_sdk::{Check, Dag, Error, Job, Metadata, Plugin, Task, export_plugin};
 
 /// job_extra of a `{{name}}` job. The server checks every create_job against
 /// the JSON Schema generated from this struct before the plugin runs.

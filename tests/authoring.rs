@@ -60,7 +60,7 @@ fn xingqiao(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
 /// `plugin build` in `dir`: the one line it prints is the component's path.
 fn build(dir: &Path) -> PathBuf {
     let printed = xingqiao(dir, &["plugin", "build"], &[]);
-    let wasm = PathBuf::from(printed.trim());
+    let wasm = dir.join(printed.trim());
     assert!(wasm.is_file(), "plugin build printed {printed:?}, which is no file");
     wasm
 }

@@ -204,6 +204,9 @@ fn client_for(args: &[String]) -> reqwest::Client {
     }
     reqwest::Client::builder()
         .default_headers(headers)
+        // Below the server's keep-alive (5 s): a connection idle while a test
+        // waits (an upload, a build) is not reused after the server closed it.
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .unwrap_or_else(|err| panic!("cannot build the test client: {err}"))
 }

@@ -106,7 +106,7 @@ fn check_prints_metadata_of_a_good_plugin() {
     assert!(lines[4].starts_with("size:        ") && lines[4].ends_with(" bytes"), "{}", lines[4]);
     assert_eq!(
         lines[5],
-        r#"job_extra:   {"properties":{"str_info":{"type":"string"}},"required":["str_info"],"type":"object"}"#
+        r#"job_extra:   {"properties":{"str_info":{"type":"string"}},"type":"object"}"#
     );
 }
 

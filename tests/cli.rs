@@ -169,3 +169,42 @@ fn serve_stops_cleanly_on_sigterm() {
     assert!(stderr(&output).contains("stopped"), "{}", stderr(&output));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn run_execute_runs_the_dag_against_the_demo_handlers_in_process() {
+    let output = xingqiao(&["plugin", "run", "builtin:hello", "--job-extra", r#"{"str_info":"ceshi"}"#, "--execute"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with("handlers: http://127.0.0.1:"), "{text}");
+    assert!(text.contains("finished task1 /demo_api/hello (1 attempt, "), "{text}");
+    assert!(text.contains(r#"  params: {"all_taskdata":[{"hello":"hello ceshi"},{"ping":"pong"}]}"#), "{text}");
+    assert!(
+        text.ends_with("job finished: ret_data {\"all_taskdata\":[{\"hello\":\"hello ceshi\"},{\"ping\":\"pong\"}],\"count\":2}\n"),
+        "{text}"
+    );
+
+    let output = xingqiao(&["plugin", "run", "builtin:hello", "--job-extra", r#"{"str_info":"x"}"#, "--execute", "--format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(run["job_status"], "finished");
+    assert_eq!(run["ret_data"]["count"], 2);
+    assert_eq!(run["tasks"][0]["params"], json!({"str_info": "x"}));
+    assert_eq!(run["tasks"][0]["reply"], json!({"hello": "hello x"}));
+    assert!(run["tasks"][2]["millis"].as_f64().unwrap() > 0.0, "{run}");
+}
+
+#[test]
+fn run_execute_reports_a_failed_task_and_skips_what_depends_on_it() {
+    // Nothing listens on the port: task1 fails, task2 and task3 never run.
+    let base = format!("http://127.0.0.1:{}", free_port());
+    let output = xingqiao(&[
+        "plugin", "run", "builtin:hello", "--job-extra", r#"{"str_info":"x"}"#, "--execute", "--handler-base-url", &base,
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let report = stderr(&output);
+    assert!(report.contains(&format!("handlers: {base}")), "{report}");
+    assert!(report.contains("failed   task1 /demo_api/hello (1 attempt, "), "{report}");
+    assert!(report.contains("skipped  task2 /demo_api/ping"), "{report}");
+    assert!(report.contains("job failed: ret_data -"), "{report}");
+    assert!(report.trim_end().ends_with("the job failed"), "{report}");
+}

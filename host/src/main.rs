@@ -61,6 +61,14 @@ enum PluginCommand {
         job_extra: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Also runs the DAG for real: each task's params, reply and timing,
+        /// then the job's ret_data. Nothing is stored.
+        #[arg(long)]
+        execute: bool,
+        /// Where --execute sends tasks (default: the built-in demo handlers,
+        /// served by this process).
+        #[arg(long, requires = "execute")]
+        handler_base_url: Option<String>,
     },
     /// Uploads a component to the server; it becomes its job type's active version.
     Upload {
@@ -110,15 +118,17 @@ fn admin(args: RemoteArgs, action: Action) -> Result<String, plugin::CliError> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The plugin tools print their own output; only warnings belong beside it.
+    let default_filter = if matches!(cli.command, Command::Plugin(_)) { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
-    let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => return serve(args, Mode::Serve),
         Command::Worker(args) => return serve(args, Mode::Worker),
@@ -127,7 +137,10 @@ fn main() -> ExitCode {
             PluginCommand::New { name, lang, dir } => scaffold::new(&name, lang, dir.as_deref()),
             PluginCommand::Build { dir } => builder::build(&dir),
             PluginCommand::Check { file } => plugin::check(&file),
-            PluginCommand::Run { plugin, job_extra, format } => plugin::run(&plugin, job_extra.as_deref(), format),
+            PluginCommand::Run { plugin, job_extra, format, execute, handler_base_url } => {
+                let execute = execute.then_some(handler_base_url.as_deref());
+                plugin::run(&plugin, job_extra.as_deref(), format, execute)
+            }
             PluginCommand::Upload { file, remote } => admin(remote, Action::Upload(file)),
             PluginCommand::List { remote } => admin(remote, Action::List),
             PluginCommand::Versions { name, remote } => admin(remote, Action::Versions(name)),

@@ -50,12 +50,7 @@ pub fn configure(cfg: &mut ServiceConfig, demo_handlers: bool) {
     get_and_post("/xingqiao/statistics_jobtag_ratio", cfg, || web::route().to(statistics::jobtag_ratio_report));
     get_and_post("/xingqiao/statistics_retstat_ratio", cfg, || web::route().to(statistics::retstat_ratio_report));
     if demo_handlers {
-        get_and_post("/demo_api/ping", cfg, || web::route().to(demo::ping));
-        get_and_post("/demo_api/hello", cfg, || web::route().to(demo::hello));
-        get_and_post("/demo_api/collect", cfg, || web::route().to(demo::collect));
-        get_and_post("/demo_api/sleep", cfg, || web::route().to(demo::sleep));
-        get_and_post("/demo_api/echo", cfg, || web::route().to(demo::echo));
-        get_and_post("/demo_api/flaky", cfg, || web::route().to(demo::flaky));
+        configure_demo_handlers(cfg);
     }
     admin::configure(cfg);
     cfg.route("/healthz", web::get().to(healthz));
@@ -64,6 +59,17 @@ pub fn configure(cfg: &mut ServiceConfig, demo_handlers: bool) {
     get_and_post("/xingqiao/whoami", cfg, || web::route().to(whoami));
     get_and_post("/xingqiao/list_job_types", cfg, || web::route().to(list_job_types));
     console::configure(cfg);
+}
+
+/// The demo task handlers, `/demo_api/*` (also served by `plugin run --execute`).
+/// They need a `Data<FlakyCounts>`.
+pub fn configure_demo_handlers(cfg: &mut ServiceConfig) {
+    get_and_post("/demo_api/ping", cfg, || web::route().to(demo::ping));
+    get_and_post("/demo_api/hello", cfg, || web::route().to(demo::hello));
+    get_and_post("/demo_api/collect", cfg, || web::route().to(demo::collect));
+    get_and_post("/demo_api/sleep", cfg, || web::route().to(demo::sleep));
+    get_and_post("/demo_api/echo", cfg, || web::route().to(demo::echo));
+    get_and_post("/demo_api/flaky", cfg, || web::route().to(demo::flaky));
 }
 
 /// Who the caller is, as the console shows it: the token's name and role,

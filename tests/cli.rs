@@ -2,6 +2,7 @@
 
 #![expect(clippy::unwrap_used, reason = "helpers fail the test by panicking")]
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
@@ -207,4 +208,20 @@ fn run_execute_reports_a_failed_task_and_skips_what_depends_on_it() {
     assert!(report.contains("skipped  task2 /demo_api/ping"), "{report}");
     assert!(report.contains("job failed: ret_data -"), "{report}");
     assert!(report.trim_end().ends_with("the job failed"), "{report}");
+}
+
+/// The WIT promise: a component built against workflow@0.1.0 and committed as
+/// it was built keeps loading and running.
+#[test]
+fn components_built_against_workflow_0_1_0_keep_working() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/workflow@0.1.0/hello.wasm");
+    let fixture = fixture.display().to_string();
+    let output = xingqiao(&["plugin", "check", &fixture]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("job_type:    hello\n"), "{}", stdout(&output));
+    let output = xingqiao(&["plugin", "run", &fixture, "--job-extra", r#"{"str_info":"old"}"#, "--execute", "--format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(run["job_status"], "finished", "{run}");
+    assert_eq!(run["ret_data"]["all_taskdata"][0]["hello"], "hello old", "{run}");
 }

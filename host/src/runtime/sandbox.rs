@@ -88,15 +88,23 @@ fn engine_config(limits: &SandboxLimits) -> Config {
     let calls = limits.max_concurrent_calls.max(1);
     let mut pool = PoolingAllocationConfig::default();
     // A Rust std component has a handful of core instances, two memories
-    // (its own and the WASI adapter's) and a few tables.
+    // (its own and the WASI adapter's) and a few tables; a Python one
+    // (componentize-py: libc, libpython and their adapters) has 14 core
+    // instances, a JavaScript one (componentize-js) fewer.
     pool.total_component_instances(calls)
         .total_core_instances(calls.saturating_mul(16))
         .total_memories(calls.saturating_mul(4))
         .total_tables(calls.saturating_mul(8))
-        .max_core_instances_per_component(16)
+        .max_core_instances_per_component(32)
         .max_memories_per_component(4)
         .max_tables_per_component(8)
-        .max_memory_size(limits.memory_bytes);
+        .max_memory_size(limits.memory_bytes)
+        // A slot's dirty pages are reset in place (PAGEMAP_SCAN, Linux 6.7+)
+        // instead of unmapped, so the next call of the same plugin does not
+        // fault them in again: halves a JavaScript plugin's instantiation.
+        .linear_memory_keep_resident(limits.memory_bytes)
+        .table_keep_resident(1 << 20)
+        .pagemap_scan(wasmtime::Enabled::Auto);
 
     let mut config = Config::new();
     config

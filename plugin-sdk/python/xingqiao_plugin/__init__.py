@@ -41,6 +41,16 @@ def _read_limits() -> dict:
 #: What the server accepts (``plugin-sdk/limits.json``, shared with the host).
 LIMITS: dict = _read_limits()
 
+# The component's bindings exist only inside componentize-py. Imported here,
+# at build time, they are part of the memory snapshot: imported lazily, every
+# call (each in a fresh instance) would import them again, dataclasses and all.
+try:
+    from componentize_py_types import Err as _Err
+    from wit_world.imports import host as _host
+    from wit_world.imports import types as _types
+except ImportError:  # natively: tests use the recording Dag, never these
+    _Err = _host = _types = None
+
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -319,12 +329,10 @@ def _message(err: BaseException) -> str:
 def log(level: str, message: str) -> None:
     """A line in the server's log (``trace``, ``debug``, ``info``, ``warn``,
     ``error``), tagged with the plugin and job. Natively it is printed."""
-    try:
-        from wit_world.imports import host  # only inside a component
-    except ImportError:
+    if _host is None:
         print(f"[{level}] {message}")
         return
-    host.log(getattr(host.LogLevel, level.upper()), message)
+    _host.log(getattr(_host.LogLevel, level.upper()), message)
 
 
 def export(plugin_cls: type) -> type:
@@ -341,10 +349,8 @@ def export(plugin_cls: type) -> type:
 
     class WitWorld:
         def metadata(self):
-            from wit_world.imports import types
-
             schema = plugin_cls.extra_schema()
-            return types.Metadata(
+            return _types.Metadata(
                 job_type=plugin_cls.job_type,
                 version=plugin_cls.version,
                 description=plugin_cls.description,
@@ -352,26 +358,21 @@ def export(plugin_cls: type) -> type:
             )
 
         def params_check(self, job):
-            from componentize_py_types import Err
-            from wit_world.imports import types
-
             try:
                 check = plugin.params_check(job_from_wire(job))
                 if not isinstance(check, Check):
                     raise Refused(f"params_check must return a Check, not {type(check).__name__}")
             except Exception as err:  # noqa: BLE001 - every error becomes the refusal's message
-                raise Err(_message(err)) from None
-            return types.CheckResult(
+                raise _Err(_message(err)) from None
+            return _types.CheckResult(
                 job_timeout=check.job_timeout, job_locks=list(check.job_locks), job_tags=list(check.job_tags)
             )
 
         def workflow(self, job):
-            from componentize_py_types import Err
-
             try:
                 plugin.workflow(job_from_wire(job), Dag(add_to_server=_add_to_server))
             except Exception as err:  # noqa: BLE001
-                raise Err(_message(err)) from None
+                raise _Err(_message(err)) from None
 
         def job_notifier(self, event):
             def parse(text):
@@ -398,10 +399,7 @@ def export(plugin_cls: type) -> type:
 
 
 def _add_to_server(task: Task) -> None:
-    from componentize_py_types import Err
-    from wit_world.imports import host
-
-    options = host.TaskOptions(
+    options = _host.TaskOptions(
         dependencies=list(task.dependencies),
         requires=list(task.requires),
         provides=list(task.provides),
@@ -412,8 +410,8 @@ def _add_to_server(task: Task) -> None:
         is_save=task.is_save,
     )
     try:
-        host.add_task(task.label, task.cmd, options)
-    except Err as err:
+        _host.add_task(task.label, task.cmd, options)
+    except _Err as err:
         refusal = err.value
         case = type(refusal).__name__.removeprefix("AddTaskError_")  # e.g. DuplicateLabel
         kind = re.sub(r"(?<!^)(?=[A-Z])", "-", case).lower()

@@ -49,7 +49,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={}", toolchain.display());
     let channel = fs::read_to_string(&toolchain)?
         .lines()
-        .find_map(|line| line.trim().strip_prefix("channel").map(|rest| rest.trim_start_matches([' ', '=']).trim().trim_matches('"').to_owned()))
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("channel")
+                .map(|rest| rest.trim_start_matches([' ', '=']).trim().trim_matches('"').to_owned())
+        })
         .ok_or("rust-toolchain.toml names no channel")?;
     println!("cargo:rustc-env=XINGQIAO_RUST_CHANNEL={channel}");
     Ok(())
@@ -134,7 +138,13 @@ fn build_plugins(plugins: &Path, target_dir: &Path) -> Result<(), Box<dyn Error>
 /// Rebuild when a plugin, the SDK or the WIT changes — but not when the
 /// plugins' own `target/` (if someone built there by hand) does.
 fn watch_sources(repo: &Path, plugins: &Path) -> Result<(), Box<dyn Error>> {
-    for path in [repo.join("wit"), repo.join("plugin-sdk/src"), repo.join("plugin-sdk/Cargo.toml"), repo.join("plugin-sdk/limits.json"), repo.join("plugin-sdk/build.rs")] {
+    for path in [
+        repo.join("wit"),
+        repo.join("plugin-sdk/src"),
+        repo.join("plugin-sdk/Cargo.toml"),
+        repo.join("plugin-sdk/limits.json"),
+        repo.join("plugin-sdk/build.rs"),
+    ] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
     let mut folders = vec![plugins.to_path_buf()];

@@ -86,8 +86,10 @@ async fn from_nothing_to_a_finished_job(lang: &str, native_test: (&str, &[&str])
     let uploaded = upload(&server, &wasm);
     assert!(uploaded.starts_with(&format!("uploaded {job_type} version 0.1.0 ")), "{uploaded}");
 
-    let example: Value = serde_json::from_str(&std::fs::read_to_string(project.join("example-job-extra.json")).unwrap()).unwrap();
-    let job_id = server.create_job(json!({"job_namespace": "authoring", "job_type": job_type, "job_extra": example})).await;
+    let example: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("example-job-extra.json")).unwrap()).unwrap();
+    let job_id =
+        server.create_job(json!({"job_namespace": "authoring", "job_type": job_type, "job_extra": example})).await;
     let job = server.wait_job(job_id).await;
     assert_eq!(job["job_status"], "finished", "{lang}: {job}");
     assert_eq!(job["job_tags"], "team=docs", "{lang}: params_check's tag: {job}");
@@ -96,7 +98,8 @@ async fn from_nothing_to_a_finished_job(lang: &str, native_test: (&str, &[&str])
     let broken = json!({"job_namespace": "authoring", "job_type": job_type, "job_extra": {"team": 7}});
     let (status, body) = server.post("/xingqiao/create_job", broken).await;
     assert_eq!((status, body["stat"].as_str()), (400, Some("ERR_JOB_EXTRA_INVALID")), "{lang}: {body}");
-    let pointers: Vec<&str> = body["data"]["errors"].as_array().unwrap().iter().filter_map(|e| e["pointer"].as_str()).collect();
+    let pointers: Vec<&str> =
+        body["data"]["errors"].as_array().unwrap().iter().filter_map(|e| e["pointer"].as_str()).collect();
     assert!(pointers.contains(&"/str_info") && pointers.contains(&"/team"), "{lang}: {body}");
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
@@ -125,7 +128,10 @@ async fn same_as_the_rust_hello(folder: &str, job_type: &str) {
     assert_eq!(ret_data[0], ret_data[1], "{job_type} and hello disagree");
     // The seed's refusal, through the helper's error path.
     let (status, body) = server.post("/xingqiao/create_job", json!({"job_namespace": "n", "job_type": job_type})).await;
-    assert_eq!((status, &body["stat"], &body["message"]), (400, &json!("ERR_JOB_PARAMS_CHECK"), &json!("job_extra not have str_info")));
+    assert_eq!(
+        (status, &body["stat"], &body["message"]),
+        (400, &json!("ERR_JOB_PARAMS_CHECK"), &json!("job_extra not have str_info"))
+    );
     server.stop().await.unwrap();
 }
 
@@ -148,6 +154,73 @@ async fn javascript_plugins_build_upload_and_run() {
     ok(&repo.join("plugins/hello_js"), Path::new("node"), &["--test"], &[]);
     same_as_the_rust_hello("hello_js", "hello_js").await;
     from_nothing_to_a_finished_job("js", ("node", &["--test"])).await;
+    random_and_clocks_only_when_granted().await;
+}
+
+/// What a plugin reads from wasi:random and wasi:clocks, as its task's params.
+const SENSES: &str = r#"import { Task, definePlugin } from "./xingqiao/xingqiao-plugin.js";
+export default definePlugin({
+  jobType: "senses",
+  workflow(job, dag) {
+    const random = Array.from(crypto.getRandomValues(new Uint8Array(8)));
+    dag.addTask(new Task("look", "/demo_api/echo", { params: { now: Date.now(), random } }));
+  },
+});
+"#;
+
+/// Without a grant a plugin reads the epoch and the same bytes every run; with
+/// `[sandbox] wasi = ["random", "clocks"]` the real ones. A plugin without
+/// jobNotifier says so in its component, and the server never calls it.
+async fn random_and_clocks_only_when_granted() {
+    let root = scratch("senses");
+    xingqiao(&root, &["plugin", "new", "senses", "--lang", "js"], &[]);
+    let project = root.join("senses");
+    std::fs::write(project.join("plugin.js"), SENSES).unwrap();
+    let look = |wasm: &Path| -> Value {
+        let printed = xingqiao(&project, &["plugin", "run", &wasm.display().to_string(), "--format", "json"], &[]);
+        serde_json::from_str::<Value>(&printed).unwrap()["tasks"][0]["params"].clone()
+    };
+    let wasm = build(&project);
+    let checked = xingqiao(&project, &["plugin", "check", &wasm.display().to_string()], &[]);
+    assert!(checked.contains("wasi grants: none") && checked.contains("declared absent, never called"), "{checked}");
+    let denied = look(&wasm);
+    assert_eq!(denied["now"], 0, "{denied}");
+    // No entropy: every run reads the same bytes.
+    assert_eq!(look(&wasm)["random"], denied["random"], "{denied}");
+
+    let manifest = std::fs::read_to_string(project.join("xingqiao.toml")).unwrap();
+    let granted = manifest.replace("# wasi = [\"random\", \"clocks\"]", "wasi = [\"random\", \"clocks\"]");
+    assert_ne!(granted, manifest, "the generated xingqiao.toml shows how to grant");
+    std::fs::write(project.join("xingqiao.toml"), granted).unwrap();
+    let wasm = build(&project);
+    let checked = xingqiao(&project, &["plugin", "check", &wasm.display().to_string()], &[]);
+    assert!(checked.contains("wasi grants: random, clocks"), "{checked}");
+    let seen = look(&wasm);
+    assert!(seen["now"].as_f64().unwrap() > 1.7e12, "a real clock: {seen}");
+    assert_ne!(look(&wasm)["random"], seen["random"], "real entropy differs from run to run: {seen}");
+
+    // The notifier declared absent is never called by the server.
+    let server = TestServer::start_with("sqlite", &["--admin-token", TOKEN]).await;
+    upload(&server, &wasm);
+    let job = server.wait_job(server.create_job(json!({"job_namespace": "n", "job_type": "senses"})).await).await;
+    assert_eq!(job["job_status"], "finished", "{job}");
+    // A control: ping (Rust, notifier implemented) is told at start and end.
+    let ping = server.wait_job(server.create_job(json!({"job_namespace": "n", "job_type": "ping"})).await).await;
+    assert_eq!(ping["job_status"], "finished", "{ping}");
+    let told = r#"xingqiao_plugin_call_seconds_count{job_type="ping",call="job_notifier"} 2"#;
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        if metrics.contains(told) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(metrics.contains(told), "{metrics}");
+    assert!(metrics.contains(r#"xingqiao_plugin_call_seconds_count{job_type="senses",call="plan"} 1"#), "{metrics}");
+    assert!(!metrics.contains(r#"job_type="senses",call="job_notifier""#), "{metrics}");
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// upload, list, versions, activate, disable: readable text, `--json`, and a

@@ -105,10 +105,9 @@ fn check_prints_metadata_of_a_good_plugin() {
     assert_eq!(lines[1], "job_type:    hello");
     assert_eq!(lines[2], "version:     0.1.0");
     assert!(lines[4].starts_with("size:        ") && lines[4].ends_with(" bytes"), "{}", lines[4]);
-    assert_eq!(
-        lines[5],
-        r#"job_extra:   {"properties":{"str_info":{"type":"string"}},"type":"object"}"#
-    );
+    assert_eq!(lines[6], "sandbox:     64 MiB per call, wasi grants: none");
+    assert_eq!(lines[7], "notifier:    called at start and end");
+    assert_eq!(lines[5], r#"job_extra:   {"properties":{"str_info":{"type":"string"}},"type":"object"}"#);
 }
 
 #[test]
@@ -180,11 +179,22 @@ fn run_execute_runs_the_dag_against_the_demo_handlers_in_process() {
     assert!(text.contains("finished task1 /demo_api/hello (1 attempt, "), "{text}");
     assert!(text.contains(r#"  params: {"all_taskdata":[{"hello":"hello ceshi"},{"ping":"pong"}]}"#), "{text}");
     assert!(
-        text.ends_with("job finished: ret_data {\"all_taskdata\":[{\"hello\":\"hello ceshi\"},{\"ping\":\"pong\"}],\"count\":2}\n"),
+        text.ends_with(
+            "job finished: ret_data {\"all_taskdata\":[{\"hello\":\"hello ceshi\"},{\"ping\":\"pong\"}],\"count\":2}\n"
+        ),
         "{text}"
     );
 
-    let output = xingqiao(&["plugin", "run", "builtin:hello", "--job-extra", r#"{"str_info":"x"}"#, "--execute", "--format", "json"]);
+    let output = xingqiao(&[
+        "plugin",
+        "run",
+        "builtin:hello",
+        "--job-extra",
+        r#"{"str_info":"x"}"#,
+        "--execute",
+        "--format",
+        "json",
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let run: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(run["job_status"], "finished");
@@ -199,7 +209,14 @@ fn run_execute_reports_a_failed_task_and_skips_what_depends_on_it() {
     // Nothing listens on the port: task1 fails, task2 and task3 never run.
     let base = format!("http://127.0.0.1:{}", free_port());
     let output = xingqiao(&[
-        "plugin", "run", "builtin:hello", "--job-extra", r#"{"str_info":"x"}"#, "--execute", "--handler-base-url", &base,
+        "plugin",
+        "run",
+        "builtin:hello",
+        "--job-extra",
+        r#"{"str_info":"x"}"#,
+        "--execute",
+        "--handler-base-url",
+        &base,
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     let report = stderr(&output);
@@ -219,7 +236,8 @@ fn components_built_against_workflow_0_1_0_keep_working() {
     let output = xingqiao(&["plugin", "check", &fixture]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("job_type:    hello\n"), "{}", stdout(&output));
-    let output = xingqiao(&["plugin", "run", &fixture, "--job-extra", r#"{"str_info":"old"}"#, "--execute", "--format", "json"]);
+    let output =
+        xingqiao(&["plugin", "run", &fixture, "--job-extra", r#"{"str_info":"old"}"#, "--execute", "--format", "json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let run: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(run["job_status"], "finished", "{run}");

@@ -97,7 +97,14 @@ fn guide_script(path: &str, steps: &[&str]) -> String {
 async fn the_first_plugin_guide_works_as_written() {
     let script = guide_script(
         "docs/first-plugin.md",
-        &["cargo new", "cat > 'src/lib.rs'", "cargo build --release --target wasm32-wasip2", "plugin run", "/admin/plugins", "create_job"],
+        &[
+            "cargo new",
+            "cat > 'src/lib.rs'",
+            "cargo build --release --target wasm32-wasip2",
+            "plugin run",
+            "/admin/plugins",
+            "create_job",
+        ],
     );
     let server = TestServer::start_with("sqlite", &["--admin-token", TOKEN]).await;
     let log = run_guide(&server, script).await;

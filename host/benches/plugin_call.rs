@@ -124,7 +124,9 @@ fn main() {
     let others = std::env::var("XINGQIAO_BENCH_PLUGINS").unwrap_or_default();
     for path in others.split(',').filter(|path| !path.trim().is_empty()) {
         let bytes = std::fs::read(path.trim()).unwrap_or_else(|err| panic!("cannot read {path}: {err}"));
-        let name = std::path::Path::new(path.trim()).file_stem().map_or_else(|| path.to_owned(), |s| s.to_string_lossy().into_owned());
+        let name = std::path::Path::new(path.trim())
+            .file_stem()
+            .map_or_else(|| path.to_owned(), |s| s.to_string_lossy().into_owned());
         bench(&runtime, &name, &bytes);
     }
 }

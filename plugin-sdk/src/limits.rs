@@ -6,7 +6,8 @@ include!(concat!(env!("OUT_DIR"), "/limits.rs"));
 
 /// A job_type or task label: 1 to `LABEL_MAX_BYTES` of `A-Z a-z 0-9 _ -`.
 pub fn is_valid_name(name: &str) -> bool {
-    (1..=LABEL_MAX_BYTES).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=LABEL_MAX_BYTES).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use std::process::{Command, Stdio};
 
 use super::plugin::CliError;
 use super::project::{Lang, Project, ProjectFile, TOOL_VERSIONS};
+use crate::runtime::manifest::{self, Manifest, SandboxRequest};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const HOST_INTERFACE: &str = "xingqiao:workflow/host@0.1.0";
@@ -27,19 +28,21 @@ pub fn build(dir: &Path) -> Result<String, CliError> {
     // Absolute, so the tools (and the JS entry module) resolve paths wherever they run.
     let dir = std::fs::canonicalize(dir)
         .map_err(|err| CliError::Usage(format!("cannot open the project folder {}: {err}", dir.display())))?;
-    let wasm = match Project::find(&dir)? {
-        Project::Rust { dir } => build_rust(&dir)?,
-        Project::Scripted { dir, file } => match file.lang {
-            Lang::Python => build_python(&dir, &file)?,
-            Lang::Js => build_js(&dir, &file)?,
-            Lang::Rust => return Err(CliError::Usage("a Rust plugin is built from its Cargo.toml".into())),
-        },
+    let (wasm, manifest) = match Project::find(&dir)? {
+        Project::Rust { dir } => (build_rust(&dir)?, rust_manifest(&dir)?),
+        Project::Scripted { dir, file } => {
+            let (wasm, job_notifier) = match file.lang {
+                Lang::Python => (build_python(&dir, &file)?, python_notifier(&dir, &file)),
+                Lang::Js => (build_js(&dir, &file)?, js_notifier(&dir, &file)),
+                Lang::Rust => return Err(CliError::Usage("a Rust plugin is built from its Cargo.toml".into())),
+            };
+            (wasm, Manifest { job_notifier, sandbox: file.sandbox.clone() })
+        }
     };
+    write_manifest(&wasm, &manifest)?;
     // Relative to where the author stands when the component is below it.
-    let shown = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| wasm.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or(wasm);
+    let shown =
+        std::env::current_dir().ok().and_then(|cwd| wasm.strip_prefix(cwd).ok().map(Path::to_path_buf)).unwrap_or(wasm);
     Ok(format!("{}\n", shown.display()))
 }
 
@@ -53,7 +56,11 @@ fn run(what: &str, command: &mut Command) -> Result<(), CliError> {
         .stdout(Stdio::from(std::io::stderr()))
         .status()
         .map_err(|err| CliError::Failed(format!("cannot run {what}: {err}")))?;
-    if status.success() { Ok(()) } else { Err(CliError::Failed(format!("{what} failed ({status}); its output is above"))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!("{what} failed ({status}); its output is above")))
+    }
 }
 
 fn tools_dir(project: &Path) -> PathBuf {
@@ -233,4 +240,88 @@ fn component_entry(dir: &Path, file: &ProjectFile) -> String {
          export const workflow = wit.workflow;\n\
          export const jobNotifier = wit.jobNotifier;\n"
     )
+}
+
+// ---- The manifest: notifier and sandbox grants ------------------------------
+
+/// Appends the `xingqiao:plugin` section unless it would say only the defaults.
+fn write_manifest(wasm: &Path, manifest: &Manifest) -> Result<(), CliError> {
+    if *manifest == Manifest::default() {
+        return Ok(());
+    }
+    let failed = |err: &dyn std::fmt::Display| {
+        CliError::Failed(format!("cannot write the manifest into {}: {err}", wasm.display()))
+    };
+    let mut bytes = std::fs::read(wasm).map_err(|err| failed(&err))?;
+    manifest::append(&mut bytes, manifest).map_err(|err| failed(&err))?;
+    std::fs::write(wasm, bytes).map_err(|err| failed(&err))?;
+    say(&format!("declared in the component: {}", serde_json::to_string(manifest).unwrap_or_default()));
+    Ok(())
+}
+
+/// `[package.metadata.xingqiao]` of Cargo.toml: `job_notifier = false` and a
+/// `sandbox` table, both optional.
+fn rust_manifest(dir: &Path) -> Result<Manifest, CliError> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Declared {
+        job_notifier: Option<bool>,
+        #[serde(default)]
+        sandbox: SandboxRequest,
+    }
+    let path = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|err| CliError::Failed(format!("cannot read {}: {err}", path.display())))?;
+    let cargo: toml::Table =
+        toml::from_str(&text).map_err(|err| CliError::Usage(format!("{}: {err}", path.display())))?;
+    let declared = match cargo.get("package").and_then(|p| p.get("metadata")).and_then(|m| m.get("xingqiao")) {
+        None => Declared::default(),
+        Some(value) => value
+            .clone()
+            .try_into()
+            .map_err(|err| CliError::Usage(format!("{}: [package.metadata.xingqiao]: {err}", path.display())))?,
+    };
+    Ok(Manifest { job_notifier: declared.job_notifier.unwrap_or(true), sandbox: declared.sandbox })
+}
+
+/// Whether the Python plugin overrides job_notifier, asked of the plugin
+/// module itself (natively). When the question cannot be answered the
+/// notifier is assumed, which only costs time.
+fn python_notifier(dir: &Path, file: &ProjectFile) -> bool {
+    let probe = format!(
+        "import importlib, xingqiao_plugin\n\
+         world = importlib.import_module({entry:?}).WitWorld\n\
+         print(xingqiao_plugin.implements_notifier(world.plugin_class))\n",
+        entry = file.entry
+    );
+    let sdk = absolute(dir, &file.sdk);
+    let path = std::env::join_paths([dir, sdk.as_path()]).unwrap_or_default();
+    let python = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
+    let answer = Command::new(python).args(["-c", &probe]).env("PYTHONPATH", path).current_dir(dir).output();
+    notifier_answer("python3", answer, "False")
+}
+
+/// Whether the JavaScript plugin defines jobNotifier, asked of the module (Node).
+fn js_notifier(dir: &Path, file: &ProjectFile) -> bool {
+    let url = format!("file://{}", absolute(dir, Path::new(&file.entry)).display());
+    let probe = format!("import({url:?}).then((m) => console.log(String(m.default.implementsNotifier)))");
+    let answer = Command::new("node").args(["--input-type=module", "-e", &probe]).current_dir(dir).output();
+    notifier_answer("node", answer, "false")
+}
+
+fn notifier_answer(what: &str, answer: std::io::Result<std::process::Output>, no: &str) -> bool {
+    match answer {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout).trim() != no,
+        Ok(output) => {
+            say(&format!(
+                "could not ask the plugin whether it has a job notifier ({what}: {}); assuming it has",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+            true
+        }
+        Err(err) => {
+            say(&format!("could not run {what} to ask about the job notifier ({err}); assuming it has one"));
+            true
+        }
+    }
 }

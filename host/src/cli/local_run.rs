@@ -74,14 +74,20 @@ fn start_demo_handlers() -> Result<(String, actix_web::dev::ServerHandle), CliEr
     .workers(1)
     .bind(("127.0.0.1", 0))
     .map_err(|err| CliError::Failed(format!("cannot serve the demo handlers: {err}")))?;
-    let addr = server.addrs().first().copied().ok_or_else(|| CliError::Failed("no address for the demo handlers".into()))?;
+    let addr =
+        server.addrs().first().copied().ok_or_else(|| CliError::Failed("no address for the demo handlers".into()))?;
     let server = server.run();
     let handle = server.handle();
     tokio::spawn(server);
     Ok((format!("http://{addr}"), handle))
 }
 
-async fn run_dag(executor: &HttpExecutor, tasks: &[TaskSpec], job_extra: &Map<String, Value>, base_url: String) -> JobRun {
+async fn run_dag(
+    executor: &HttpExecutor,
+    tasks: &[TaskSpec],
+    job_extra: &Map<String, Value>,
+    base_url: String,
+) -> JobRun {
     let mut runs: Vec<Option<TaskRun>> = tasks.iter().map(|_| None).collect();
     let mut results: Vec<Option<Value>> = vec![None; tasks.len()];
     let index_of = |label: &str| tasks.iter().position(|task| task.label == label);

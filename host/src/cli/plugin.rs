@@ -61,13 +61,23 @@ pub fn check(file: &str) -> Result<String, CliError> {
     let meta = plugin.metadata();
     let mut out = format!("ok: {file} is a xingqiao:workflow@0.1.0 plugin\n");
     let schema = meta.job_extra_schema.as_ref().map_or_else(|| String::from("(none)"), Value::to_string);
+    let grants = plugin.grants();
+    let granted: Vec<&str> = [("random", grants.random), ("clocks", grants.clocks)]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| *name)
+        .collect();
     let _ = write!(
         out,
-        "job_type:    {}\nversion:     {}\ndescription: {}\nsize:        {} bytes\njob_extra:   {schema}\n",
+        "job_type:    {}\nversion:     {}\ndescription: {}\nsize:        {} bytes\njob_extra:   {schema}\n\
+         sandbox:     {} MiB per call, wasi grants: {}\nnotifier:    {}\n",
         meta.job_type,
         meta.version,
         meta.description,
-        plugin.size()
+        plugin.size(),
+        grants.memory_bytes >> 20,
+        if granted.is_empty() { String::from("none") } else { granted.join(", ") },
+        if plugin.implements_notifier() { "called at start and end" } else { "declared absent, never called" },
     );
     Ok(out)
 }

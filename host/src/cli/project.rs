@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::plugin::CliError;
+use crate::runtime::manifest::SandboxRequest;
 
 /// The file that describes a Python or JavaScript plugin project.
 pub const PROJECT_FILE: &str = "xingqiao.toml";
@@ -55,6 +56,9 @@ pub struct ProjectFile {
     pub wit: PathBuf,
     #[serde(default)]
     pub tools: Tools,
+    /// What the plugin's runtime needs beyond the sandbox's defaults.
+    #[serde(default)]
+    pub sandbox: SandboxRequest,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,8 +83,8 @@ impl Project {
         if described.is_file() {
             let text = std::fs::read_to_string(&described)
                 .map_err(|err| CliError::Failed(format!("cannot read {}: {err}", described.display())))?;
-            let file: ProjectFile = toml::from_str(&text)
-                .map_err(|err| CliError::Usage(format!("{}: {err}", described.display())))?;
+            let file: ProjectFile =
+                toml::from_str(&text).map_err(|err| CliError::Usage(format!("{}: {err}", described.display())))?;
             if file.lang == Lang::Rust {
                 return Err(CliError::Usage(format!(
                     "{}: a Rust plugin is built from its Cargo.toml; remove {PROJECT_FILE}",

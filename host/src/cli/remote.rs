@@ -59,8 +59,8 @@ async fn call(remote: &Remote, action: &Action) -> Result<String, CliError> {
     let segment = |text: &str| text.replace('%', "%25").replace('/', "%2F").replace('?', "%3F").replace('#', "%23");
     let request = match action {
         Action::Upload(file) => {
-            let bytes = std::fs::read(file)
-                .map_err(|err| CliError::Usage(format!("cannot read {}: {err}", file.display())))?;
+            let bytes =
+                std::fs::read(file).map_err(|err| CliError::Usage(format!("cannot read {}: {err}", file.display())))?;
             client.post(format!("{base}/admin/plugins")).header("Content-Type", "application/wasm").body(bytes)
         }
         Action::List => client.get(format!("{base}/admin/plugins")),
@@ -89,7 +89,9 @@ async fn call(remote: &Remote, action: &Action) -> Result<String, CliError> {
             "ERR_UNAUTHORIZED" if remote.token.is_none() => {
                 format!("\nhint: set {TOKEN_VARIABLE} to an admin token of the server")
             }
-            "ERR_ADMIN_DISABLED" => "\nhint: start the server with an admin token (--admin-token or XINGQIAO_ADMIN_TOKEN)".into(),
+            "ERR_ADMIN_DISABLED" => {
+                "\nhint: start the server with an admin token (--admin-token or XINGQIAO_ADMIN_TOKEN)".into()
+            }
             _ => String::new(),
         };
         return Err(CliError::Failed(format!("{stat} ({status}): {message}{hint}")));
@@ -116,7 +118,8 @@ async fn call(remote: &Remote, action: &Action) -> Result<String, CliError> {
             }),
         ),
         Action::Versions(_) => {
-            let mut out = format!("{} ({}, {})\n", text(&data["job_type"]), text(&data["source"]), text(&data["status"]));
+            let mut out =
+                format!("{} ({}, {})\n", text(&data["job_type"]), text(&data["source"]), text(&data["status"]));
             out.push_str(&table(
                 &["VERSION", "ACTIVE", "SIZE", "SHA256", "UPLOADED_AT", "UPLOADER"],
                 data["versions"].as_array().map(Vec::as_slice).unwrap_or_default().iter().map(|row| {
@@ -133,7 +136,9 @@ async fn call(remote: &Remote, action: &Action) -> Result<String, CliError> {
             out
         }
         Action::Activate { job_type, version } => format!("{job_type} {version} is active\n"),
-        Action::Disable(job_type) => format!("{job_type} is disabled: create_job refuses it until a version is activated\n"),
+        Action::Disable(job_type) => {
+            format!("{job_type} is disabled: create_job refuses it until a version is activated\n")
+        }
     })
 }
 
@@ -158,7 +163,8 @@ fn text(value: &Value) -> String {
 }
 
 fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
-    let mut rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| (*h).to_owned()).collect()).chain(rows).collect();
+    let mut rows: Vec<Vec<String>> =
+        std::iter::once(header.iter().map(|h| (*h).to_owned()).collect()).chain(rows).collect();
     let widths: Vec<usize> =
         (0..header.len()).map(|col| rows.iter().map(|row| row[col].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();

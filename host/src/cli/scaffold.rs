@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::project::{Lang, PROJECT_FILE, TOOL_VERSIONS};
 use super::plugin::CliError;
+use super::project::{Lang, PROJECT_FILE, TOOL_VERSIONS};
 
 /// A file of the new project: path inside it, then its text.
 type File = (String, String);
@@ -109,12 +109,18 @@ fn type_name(name: &str) -> String {
 }
 
 fn fill(template: &str, name: &str) -> String {
-    template.replace("{{name}}", name).replace("{{type_name}}", &type_name(name)).replace("{{rust_channel}}", RUST_CHANNEL)
+    template
+        .replace("{{name}}", name)
+        .replace("{{type_name}}", &type_name(name))
+        .replace("{{rust_channel}}", RUST_CHANNEL)
 }
 
 fn files(name: &str, lang: Lang) -> Vec<File> {
     let mut files: Vec<File> = vec![
-        (String::from("example-job-extra.json"), format!("{{\"str_info\": \"hello from {name}\", \"team\": \"docs\"}}\n")),
+        (
+            String::from("example-job-extra.json"),
+            format!("{{\"str_info\": \"hello from {name}\", \"team\": \"docs\"}}\n"),
+        ),
         (WIT_PATH.into(), WIT.into()),
         (String::from("xingqiao/README.md"), helper_readme(lang)),
         (String::from("README.md"), readme(name, lang)),
@@ -181,7 +187,11 @@ fn project_file(name: &str, lang: Lang, entry: &str, tools: &str) -> String {
          # The module (Python) or file (JavaScript) that exports the plugin.\nentry = \"{entry}\"\n\
          # Where the XingQiao helper and the WIT contract are.\nsdk = \"xingqiao\"\nwit = \"xingqiao/wit/workflow@0.1.0\"\n\n\
          # The build tools, pinned; installed on first build into .xingqiao/\n\
-         # (or $XINGQIAO_TOOLS_DIR).\n[tools]\n{tools}\n"
+         # (or $XINGQIAO_TOOLS_DIR).\n[tools]\n{tools}\n\n\
+         # What the plugin needs beyond the sandbox's defaults (64 MiB per call, a\n\
+         # fixed byte cycle as random, clocks stopped at the epoch), granted within\n\
+         # the server's caps. Files, network and environment are never granted.\n\
+         [sandbox]\n# memory_mib = 128\n# wasi = [\"random\", \"clocks\"]\n"
     )
 }
 

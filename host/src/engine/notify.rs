@@ -25,6 +25,10 @@ impl Engine {
             };
             // The version that planned the job, even if another is active now.
             let Some(plugin) = plugins.for_job(&db, &row.job_type, &row.plugin_sha256).await else { return };
+            // Declared absent (its manifest): no instance for a call that does nothing.
+            if !plugin.implements_notifier() {
+                return;
+            }
             let event = job_event(&row);
             let calling = std::time::Instant::now();
             let called = tokio::task::spawn_blocking(move || plugin.job_notifier(&event)).await;

@@ -66,10 +66,10 @@ impl ArtifactCache {
     pub fn load(&self, runtime: &PluginRuntime, sha256: &str, bytes: &[u8]) -> Result<LoadedPlugin, PluginError> {
         let path = self.path_of(sha256);
         if let Some(component) = path.as_deref().and_then(|path| self.read(runtime, path)) {
-            return LoadedPlugin::link(runtime, &component, bytes.len());
+            return LoadedPlugin::link(runtime, &component, bytes);
         }
         let component = runtime.compile(bytes)?;
-        let plugin = LoadedPlugin::link(runtime, &component, bytes.len())?;
+        let plugin = LoadedPlugin::link(runtime, &component, bytes)?;
         if let Some(path) = path {
             self.write(&path, &component);
         }

@@ -49,6 +49,9 @@ pub enum PluginError {
     Exports(String),
     #[error("metadata() answered something unusable: {0}")]
     BadMetadata(String),
+    /// The component asks for more than this server grants (`xingqiao:plugin` section).
+    #[error("the sandbox cannot grant what the plugin asks: {0}")]
+    Sandbox(String),
     #[error("params-check answered something unusable: {0}")]
     BadCheck(String),
     /// The plugin itself refused: params-check's or workflow's `Err(message)`.

@@ -6,8 +6,14 @@ use std::time::Duration;
 /// over from one call to the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxLimits {
-    /// Linear memory of one call, all memories of the component together.
+    /// Linear memory of one call, all memories of the component together,
+    /// unless the plugin is granted more (see `manifest`).
     pub memory_bytes: usize,
+    /// The most memory a plugin may be granted per call (sizes the pool's slots).
+    pub max_memory_bytes: usize,
+    /// WASI interfaces a plugin may be granted; without a grant it reads a
+    /// fixed byte cycle as random and a clock stopped at the epoch.
+    pub grantable_wasi: Vec<super::manifest::WasiGrant>,
     /// Wall-clock budget of instantiation (the component's start functions).
     pub instantiate_deadline: Duration,
     /// Wall-clock budget of `metadata()` (read once when a plugin is loaded).
@@ -36,6 +42,8 @@ impl Default for SandboxLimits {
     fn default() -> Self {
         Self {
             memory_bytes: 64 << 20,
+            max_memory_bytes: 256 << 20,
+            grantable_wasi: vec![super::manifest::WasiGrant::Random, super::manifest::WasiGrant::Clocks],
             instantiate_deadline: Duration::from_secs(1),
             metadata_deadline: Duration::from_secs(1),
             params_check_deadline: Duration::from_millis(100),

@@ -18,6 +18,7 @@ mod dag;
 mod error;
 mod host_api;
 mod limits;
+pub mod manifest;
 mod plugin;
 mod sandbox;
 mod store;

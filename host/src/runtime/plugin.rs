@@ -5,16 +5,17 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 // The bounds shared with the SDKs (plugin-sdk/limits.json); columns `job_lock`
 // and `job_tags` hold the lists joined by commas.
+use wasmtime::component::Component;
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use xingqiao_plugin_sdk::limits::{
     LOCK_MAX_BYTES as MAX_LOCK_LEN, LOCKS_MAX_BYTES as MAX_LOCKS_LEN, TAG_MAX_BYTES as MAX_TAG_LEN,
     TAGS_MAX_BYTES as MAX_TAGS_LEN, VERSION_MAX_BYTES as MAX_VERSION_LEN,
 };
-use wasmtime::component::Component;
-use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 
 use super::bindings::{self, CheckResult, JobEvent};
 use super::dag::{DagOverflow, DagRecorder, TaskSpec, is_valid_name};
 use super::error::{Export, PluginError};
+use super::manifest::{self, Grants};
 use super::sandbox::PluginRuntime;
 use super::store::{CallState, cut};
 
@@ -51,6 +52,8 @@ pub struct LoadedPlugin {
     pre: bindings::PluginPre<CallState>,
     metadata: PluginMetadata,
     size: usize,
+    grants: Grants,
+    notifier: bool,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -64,26 +67,35 @@ impl LoadedPlugin {
     /// plugin must satisfy to be loaded is checked here.
     pub fn load(runtime: &PluginRuntime, bytes: &[u8]) -> Result<Self, PluginError> {
         let component = runtime.compile(bytes)?;
-        Self::link(runtime, &component, bytes.len())
+        Self::link(runtime, &component, bytes)
     }
 
-    /// Links a compiled component against the host (imports, then exports)
-    /// and reads its metadata; `size` is the component's length in bytes.
-    pub fn link(runtime: &PluginRuntime, component: &Component, size: usize) -> Result<Self, PluginError> {
+    /// Links a compiled component against the host (imports, then exports),
+    /// grants what its manifest asks within the server's caps, and reads its
+    /// metadata; `bytes` are the component it was compiled from.
+    pub fn link(runtime: &PluginRuntime, component: &Component, bytes: &[u8]) -> Result<Self, PluginError> {
+        let manifest = manifest::read(bytes)?;
+        let grants = Grants::grant(&manifest.sandbox, runtime.limits())?;
         let instance_pre =
             runtime.linker().instantiate_pre(component).map_err(|err| PluginError::Imports(format!("{err:#}")))?;
         let pre = bindings::PluginPre::new(instance_pre).map_err(|err| PluginError::Exports(format!("{err:#}")))?;
-        Self::new(runtime.clone(), pre, size)
+        Self::new(runtime.clone(), pre, bytes.len(), grants, manifest.job_notifier)
     }
 
-    fn new(runtime: PluginRuntime, pre: bindings::PluginPre<CallState>, size: usize) -> Result<Self, PluginError> {
+    fn new(
+        runtime: PluginRuntime,
+        pre: bindings::PluginPre<CallState>,
+        size: usize,
+        grants: Grants,
+        notifier: bool,
+    ) -> Result<Self, PluginError> {
         let unknown = PluginMetadata {
             job_type: String::from("(loading)"),
             version: String::new(),
             description: String::new(),
             job_extra_schema: None,
         };
-        let mut plugin = Self { runtime, pre, metadata: unknown, size };
+        let mut plugin = Self { runtime, pre, metadata: unknown, size, grants, notifier };
         let (raw, _) =
             plugin.session("", |store, instance| plugin.step(store, Export::Metadata, |s| instance.call_metadata(s)));
         plugin.metadata = validate_metadata(raw?)?;
@@ -97,6 +109,17 @@ impl LoadedPlugin {
     /// Size of the component in bytes.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// What its calls are granted (memory, random, clocks).
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// Whether it implements job_notifier; `false` only when its manifest says
+    /// so, and then the server never calls it.
+    pub fn implements_notifier(&self) -> bool {
+        self.notifier
     }
 
     /// The seed's `params_check`: may the job be created, and with which
@@ -170,7 +193,7 @@ impl LoadedPlugin {
     ) -> (Result<R, PluginError>, CallState) {
         let inner = &self.runtime.inner;
         let limits = &inner.limits;
-        let mut store = Store::new(&inner.engine, CallState::new(limits, &self.metadata.job_type, job));
+        let mut store = Store::new(&inner.engine, CallState::new(limits, &self.grants, &self.metadata.job_type, job));
         store.limiter(|state| &mut state.memory);
         let outcome = self
             .step(&mut store, Export::Instantiate, |s| self.pre.instantiate(s))
@@ -231,7 +254,7 @@ fn classify(call: Export, err: &wasmtime::Error, state: &CallState, limits: &sup
         return PluginError::Timeout { call, limit: deadline(limits, call) };
     }
     if state.memory.refused {
-        return PluginError::MemoryLimit { call, limit_mib: limits.memory_bytes >> 20 };
+        return PluginError::MemoryLimit { call, limit_mib: state.memory.cap() >> 20 };
     }
     let mut message = match trap {
         Some(trap) => trap.to_string(),

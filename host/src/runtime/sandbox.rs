@@ -98,11 +98,11 @@ fn engine_config(limits: &SandboxLimits) -> Config {
         .max_core_instances_per_component(32)
         .max_memories_per_component(4)
         .max_tables_per_component(8)
-        .max_memory_size(limits.memory_bytes)
+        .max_memory_size(limits.max_memory_bytes.max(limits.memory_bytes))
         // A slot's dirty pages are reset in place (PAGEMAP_SCAN, Linux 6.7+)
         // instead of unmapped, so the next call of the same plugin does not
         // fault them in again: halves a JavaScript plugin's instantiation.
-        .linear_memory_keep_resident(limits.memory_bytes)
+        .linear_memory_keep_resident(limits.max_memory_bytes.max(limits.memory_bytes))
         .table_keep_resident(1 << 20)
         .pagemap_scan(wasmtime::Enabled::Auto);
 

@@ -3,10 +3,37 @@
 
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{
+    Deterministic, HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 use super::dag::DagRecorder;
 use super::limits::SandboxLimits;
+use super::manifest::Grants;
+
+/// What `wasi:random` gives a plugin without the `random` grant.
+const FIXED_BYTES: [u8; 8] = [0x9e, 0x37, 0x79, 0xb9, 0x7f, 0x4a, 0x7c, 0x15];
+
+/// Both clocks of a plugin without the `clocks` grant: the Unix epoch, forever.
+struct StoppedClock;
+
+impl HostWallClock for StoppedClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for StoppedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
 
 /// Data of one `Store`; dropped with it at the end of the call.
 pub(crate) struct CallState {
@@ -23,21 +50,31 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
-    pub(crate) fn new(limits: &SandboxLimits, plugin: &str, job: &str) -> Self {
+    pub(crate) fn new(limits: &SandboxLimits, grants: &Grants, plugin: &str, job: &str) -> Self {
         let stdout = MemoryOutputPipe::new(limits.max_output_bytes);
         let stderr = MemoryOutputPipe::new(limits.max_output_bytes);
         // Deny by default: no preopened dirs, no env, no args, no network.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        // Entropy and time only when granted: without them a plugin cannot
+        // time its own calls (or the host) nor differ from run to run.
+        if !grants.random {
+            wasi.secure_random(Deterministic::new(FIXED_BYTES.to_vec()))
+                .insecure_random(Deterministic::new(FIXED_BYTES.to_vec()))
+                .insecure_random_seed(0);
+        }
+        if !grants.clocks {
+            wasi.wall_clock(StoppedClock).monotonic_clock(StoppedClock);
+        }
+        let wasi = wasi.build();
         Self {
             wasi,
             table: ResourceTable::new(),
-            memory: MemoryGuard::new(limits.memory_bytes),
+            memory: MemoryGuard::new(grants.memory_bytes),
             dag: None,
             log: LogBudget::new(limits),
             stdout,
@@ -66,6 +103,10 @@ pub(crate) struct MemoryGuard {
 impl MemoryGuard {
     fn new(cap: usize) -> Self {
         Self { cap, in_use: 0, refused: false }
+    }
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
     }
 }
 

@@ -395,7 +395,15 @@ def export(plugin_cls: type) -> type:
             except Exception as err:  # noqa: BLE001 - a notifier cannot change the job
                 log("warn", f"job_notifier raised: {_message(err)}")
 
+    # For `xingqiao plugin build`, which declares in the component whether
+    # job_notifier is implemented (the server skips calls that do nothing).
+    WitWorld.plugin_class = plugin_cls
     return WitWorld
+
+
+def implements_notifier(plugin_cls: type) -> bool:
+    """Whether the plugin overrides ``job_notifier``."""
+    return plugin_cls.job_notifier is not Plugin.job_notifier
 
 
 def _add_to_server(task: Task) -> None:

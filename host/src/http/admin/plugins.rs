@@ -31,6 +31,7 @@ fn refusal(err: LoadError) -> ApiError {
         LoadError::Plugin(PluginError::Compile(_)) => "ERR_PLUGIN_COMPILE",
         LoadError::Plugin(PluginError::Imports(_)) => "ERR_PLUGIN_IMPORTS",
         LoadError::Plugin(PluginError::Exports(_)) => "ERR_PLUGIN_EXPORTS",
+        LoadError::Plugin(PluginError::Sandbox(_)) => "ERR_PLUGIN_SANDBOX",
         LoadError::Plugin(PluginError::Busy) => {
             return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ERR_SERVER_BUSY", err.to_string());
         }
@@ -141,7 +142,7 @@ fn refuse_fixed(app: &AppState, job_type: &str) -> Result<(), ApiError> {
     responses(
         (status = 201, description = "Stored and made the active version of its job type.", body = crate::http::openapi::schemas::AdminAnswer),
         (status = 200, description = "These bytes were stored already; now active.", body = crate::http::openapi::schemas::AdminAnswer),
-        (status = 400, description = "ERR_PLUGIN_NOT_WASM, ERR_PLUGIN_NOT_COMPONENT, ERR_PLUGIN_COMPILE, ERR_PLUGIN_COMPILE_TIMEOUT, ERR_PLUGIN_IMPORTS, ERR_PLUGIN_EXPORTS, ERR_PLUGIN_METADATA, ERR_PLUGIN_TOO_LARGE, ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
+        (status = 400, description = "ERR_PLUGIN_NOT_WASM, ERR_PLUGIN_NOT_COMPONENT, ERR_PLUGIN_COMPILE, ERR_PLUGIN_COMPILE_TIMEOUT, ERR_PLUGIN_IMPORTS, ERR_PLUGIN_EXPORTS, ERR_PLUGIN_METADATA, ERR_PLUGIN_SANDBOX, ERR_PLUGIN_TOO_LARGE, ERR_PARAMS_INVALID", body = crate::http::openapi::schemas::ErrorBody),
         (status = 409, description = "ERR_PLUGIN_BUILTIN (the job type is built in or from --plugins-dir), ERR_PLUGIN_VERSION_EXISTS (another build under a version already uploaded)", body = crate::http::openapi::schemas::ErrorBody),
         crate::http::openapi::schemas::GuardRefusals,
     ),

@@ -73,7 +73,7 @@ pub struct Tools {
 #[derive(Debug)]
 pub enum Project {
     Rust { dir: PathBuf },
-    Scripted { dir: PathBuf, file: ProjectFile },
+    Scripted { dir: PathBuf, file: Box<ProjectFile> },
 }
 
 impl Project {
@@ -91,7 +91,7 @@ impl Project {
                     described.display()
                 )));
             }
-            return Ok(Self::Scripted { dir: dir.to_path_buf(), file });
+            return Ok(Self::Scripted { dir: dir.to_path_buf(), file: Box::new(file) });
         }
         if dir.join("Cargo.toml").is_file() {
             return Ok(Self::Rust { dir: dir.to_path_buf() });

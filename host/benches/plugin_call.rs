@@ -108,8 +108,9 @@ fn bench(runtime: &PluginRuntime, name: &str, bytes: &[u8]) {
     let notify = measure(name, "job_notifier (store + instantiate + call)", || {
         plugin.job_notifier(&started_event).unwrap_or_else(|err| panic!("{name}: {err}"));
     });
-    // create_job's plan, then the notifier at start and at end.
-    let calls = 2;
+    // create_job's plan, then the notifier at start and at end, unless the
+    // component declares it has none (then the server never calls it).
+    let calls = if plugin.implements_notifier() { 2 } else { 0 };
     println!(
         "{}",
         json!({"bench": "plugin_call", "plugin": name, "scenario": "plugin work per job (plan_job + notifier calls, p50s)",

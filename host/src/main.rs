@@ -114,7 +114,7 @@ struct RemoteArgs {
 }
 
 fn admin(args: RemoteArgs, action: Action) -> Result<String, plugin::CliError> {
-    remote::run(&Remote::from_env(Some(args.server), args.json), &action)
+    remote::run(&Remote::from_env(args.server, args.json), &action)
 }
 
 fn main() -> ExitCode {

@@ -33,10 +33,11 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// `--server` or its default, the token from the environment.
-    pub fn from_env(server: Option<String>, json: bool) -> Self {
+    /// The server given (`--server`, `XINGQIAO_URL` or clap's default), the
+    /// token from the environment.
+    pub fn from_env(server: String, json: bool) -> Self {
         let token = std::env::var(TOKEN_VARIABLE).ok().filter(|token| !token.is_empty());
-        Self { server: server.unwrap_or_else(|| DEFAULT_SERVER.to_owned()), token, json }
+        Self { server, token, json }
     }
 }
 

@@ -87,11 +87,17 @@ pub struct HttpExecutor {
     max_reply_bytes: usize,
 }
 
+/// How long an idle connection to a handler stays in the pool.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 impl HttpExecutor {
     pub fn new(base_url: &str, limits: TaskLimits) -> Result<Self, reqwest::Error> {
         install_tls_provider();
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
+            // Under the 5 s keep-alive of common handler servers (actix-web,
+            // Node, uvicorn): a connection they are closing is not reused.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -141,7 +147,18 @@ impl HttpExecutor {
         if let Some(timeout) = call.timeout {
             request = request.timeout(timeout);
         }
-        let response = match request.send().await {
+        // A pooled connection the handler's server closed just as the request
+        // went out fails to send; the request goes once more on a fresh one.
+        // Execution is at-least-once anyway (the idempotency key says so).
+        let resend = request.try_clone();
+        let sent = match (request.send().await, resend) {
+            (Err(err), Some(resend)) if err.is_request() && !err.is_connect() && !err.is_timeout() => {
+                tracing::debug!(%url, error = %error_chain(&err), "sending a task failed; sending it again");
+                resend.send().await
+            }
+            (sent, _) => sent,
+        };
+        let response = match sent {
             Ok(response) => response,
             Err(err) if err.is_timeout() => {
                 return Outcome::failed(stat::TIMEOUT, format!("{url}: no answer in time"));
@@ -300,6 +317,45 @@ mod tests {
         assert_eq!(stat, stat::TRANSPORT);
         let message = data.unwrap()["message"].as_str().unwrap().to_owned();
         assert!(!message.contains("scheme"), "https must be supported: {message}");
+    }
+
+    /// A handler server that drops the first connection after reading the
+    /// request, as one closing an idle keep-alive connection would, and
+    /// answers on the next one.
+    #[tokio::test]
+    async fn a_request_lost_with_its_connection_is_sent_once_more() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            for connection in 0..2 {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut request = vec![0u8; 4096];
+                let _ = socket.read(&mut request).await.unwrap();
+                if connection == 1 {
+                    let body = r#"{"stat":"OK","answered":true}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    socket.write_all(reply.as_bytes()).await.unwrap();
+                }
+            }
+        });
+        let executor = HttpExecutor::new(&base, TaskLimits::default()).unwrap();
+        let params = Map::new();
+        let call = TaskCall {
+            cmd: "/handler",
+            params: &params,
+            job_id: 1,
+            task_id: 1,
+            attempt: 0,
+            idempotency_key: "k",
+            timeout: Some(Duration::from_secs(5)),
+        };
+        let outcome = executor.run(&call).await;
+        assert_eq!(outcome, Outcome::Finished(json!({"answered": true}).as_object().unwrap().clone()));
+        server.await.unwrap();
     }
 
     #[test]

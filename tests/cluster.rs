@@ -204,3 +204,27 @@ per_backend! {
         drop(db);
     }
 }
+
+/// The sweeper leaves pending tasks alone while the stream still holds
+/// undelivered entries; that count is the consumer group's lag.
+#[tokio::test]
+async fn the_redis_queue_counts_entries_no_worker_has_read() {
+    use xingqiao::dispatch::{RedisQueue, TaskMessage};
+    let redis = Redis::start();
+    let queue = RedisQueue::connect(&redis.url, "undelivered-test").await.unwrap();
+    assert_eq!(queue.undelivered().await, Some(0));
+    for task_id in 1..=3 {
+        queue.push(TaskMessage { task_id, attempt: 0 });
+    }
+    // Pushes reach the stream through the outbox, a moment later.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while queue.undelivered().await != Some(3) {
+        assert!(Instant::now() < deadline, "lag never reached 3: {:?}", queue.undelivered().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = queue.pop().await.unwrap();
+    assert_eq!(first.message.task_id, 1);
+    assert_eq!(queue.undelivered().await, Some(2));
+    drop(redis);
+    assert_eq!(queue.undelivered().await, None, "a Redis that does not answer cannot tell");
+}

@@ -73,6 +73,15 @@ impl Queue {
         }
     }
 
+    /// Messages no worker has received yet, when the queue can tell (a Redis
+    /// error or a Redis that does not know its group's lag: `None`).
+    pub async fn undelivered(&self) -> Option<u64> {
+        match self {
+            Self::InProcess(queue) => Some(queue.undelivered()),
+            Self::Redis(queue) => queue.undelivered().await,
+        }
+    }
+
     /// Whether several instances may share the work (start-up recovery must
     /// then not take over tasks another instance is running).
     pub fn is_shared(&self) -> bool {

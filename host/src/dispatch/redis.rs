@@ -142,6 +142,21 @@ impl RedisQueue {
     }
 }
 
+impl RedisQueue {
+    /// Entries of the stream not yet delivered to the group (XINFO GROUPS'
+    /// `lag`, Redis 7); `None` when Redis cannot tell or does not answer.
+    pub async fn undelivered(&self) -> Option<u64> {
+        let mut conn = self.pool.get().await.ok()?;
+        let groups: Vec<std::collections::HashMap<String, redis::Value>> =
+            redis::cmd("XINFO").arg("GROUPS").arg(&self.stream).query_async(&mut conn).await.ok()?;
+        let group = groups.iter().find(|group| {
+            group.get("name").and_then(|name| redis::from_redis_value::<String>(name.clone()).ok()).as_deref()
+                == Some(GROUP)
+        })?;
+        redis::from_redis_value::<Option<u64>>(group.get("lag")?.clone()).ok().flatten()
+    }
+}
+
 /// The stream and its consumer group, created if missing (an existing group
 /// is fine).
 async fn create_group(pool: &Pool, stream: &str) -> Result<(), RedisError> {

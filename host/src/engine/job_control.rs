@@ -78,16 +78,13 @@ impl Engine {
             tracing::warn!(tasks = orphans.len(), "tasks of a dead worker taken over");
             self.redispatch(&orphans);
         }
-        // A message lost with the queue leaves its task pending: dispatch it again.
-        let stale = tasks::stale_pending(
-            &mut self.db.conn().await?,
-            now() - chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default(),
-            now(),
-        )
-        .await?;
-        if !stale.is_empty() {
-            tracing::warn!(tasks = stale.len(), "pending tasks with no message in sight dispatched again");
-            self.redispatch(&stale);
+        // A message lost with the queue leaves its task pending: dispatch it
+        // again. Not while the queue still holds messages: under a backlog
+        // longer than the visibility timeout, the waiting tasks are not lost,
+        // and dispatching them twice would only lengthen the backlog.
+        match self.queue.undelivered().await.unwrap_or(0) {
+            0 => self.redispatch_stale_pending().await?,
+            backlog => tracing::debug!(backlog, "the queue still holds messages: no pending task counts as lost yet"),
         }
         for job_id in jobs::expired(&mut self.db.conn().await?, now()).await? {
             let ended = self.again_on_conflict(|| async {
@@ -100,6 +97,20 @@ impl Engine {
             }
         }
         self.wake_waiting().await
+    }
+
+    async fn redispatch_stale_pending(&self) -> Result<(), DbError> {
+        let stale = tasks::stale_pending(
+            &mut self.db.conn().await?,
+            now() - chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default(),
+            now(),
+        )
+        .await?;
+        if !stale.is_empty() {
+            tracing::warn!(tasks = stale.len(), "pending tasks with no message in sight dispatched again");
+            self.redispatch(&stale);
+        }
+        Ok(())
     }
 
     /// Stops a running or waiting job (it stays listed, failed with

@@ -25,8 +25,10 @@ def read(paths):
     return by_backend
 
 
-def cell(value, unit=""):
-    return "—" if value is None else f"{value:,}{unit}" if isinstance(value, int) else f"{value:g}{unit}"
+def cell(value, unit="", digits=1):
+    if value is None:
+        return "—"
+    return f"{round(value):,}{unit}" if digits == 0 else f"{round(value, digits):,}{unit}"
 
 
 def mib(values):
@@ -35,18 +37,21 @@ def mib(values):
 
 def main(paths):
     results = read(paths)
+    # Celery first, then the setups in the order they ran.
+    results = dict(sorted(results.items(), key=lambda item: item[0] != "celery+redis"))
     celery = results.get("celery+redis", {})
-    print("| setup | jobs/s, 1,000 at once | create_job of 1,000 | p50 one at a time | p99 | × Celery jobs/s | × Celery p50 |")
+    print("| setup | jobs/s, 1,000 at once | create_job of 1,000 | p50 one at a time | p99 "
+          "| jobs/s ÷ Celery's (higher is better) | p50 ÷ Celery's (lower is better) |")
     print("|---|---|---|---|---|---|---|")
     for backend, scenarios in results.items():
         dag = scenarios.get("hello-dag", {})
         seq = scenarios.get("hello-sequential", {})
         ratio_rate = ratio_p50 = "—"
         if backend != "celery+redis" and celery.get("hello-dag") and dag:
-            ratio_rate = f"{dag['jobs_per_s'] / celery['hello-dag']['jobs_per_s']:.1f}×"
+            ratio_rate = f"{dag['jobs_per_s'] / celery['hello-dag']['jobs_per_s']:.2f}×"
         if backend != "celery+redis" and celery.get("hello-sequential") and seq:
-            ratio_p50 = f"{celery['hello-sequential']['p50_ms'] / seq['p50_ms']:.1f}× faster"
-        print(f"| {NAMES.get(backend, backend)} | {cell(dag.get('jobs_per_s'))} | {cell(dag.get('submit_s'), ' s')} "
+            ratio_p50 = f"{seq['p50_ms'] / celery['hello-sequential']['p50_ms']:.2f}×"
+        print(f"| {NAMES.get(backend, backend)} | {cell(dag.get('jobs_per_s'), '', 0)} | {cell(dag.get('submit_s'), ' s', 2)} "
               f"| {cell(seq.get('p50_ms'), ' ms')} | {cell(seq.get('p99_ms'), ' ms')} | {ratio_rate} | {ratio_p50} |")
     print()
     print("| setup | target | measured | met |")
@@ -56,9 +61,9 @@ def main(paths):
             if "target" not in record:
                 continue
             measured = {
-                "hello-dag": lambda r: f"{r['jobs_per_s']:g} jobs/s, create_job of {r['jobs']:,} in {r['submit_s']:g} s",
-                "hello-sequential": lambda r: f"p50 {r['p50_ms']:g} ms",
-                "chain": lambda r: f"{r['ms_per_step']:g} ms per step",
+                "hello-dag": lambda r: f"{r['jobs_per_s']:g} jobs/s, create_job of {r['jobs']:,} in {r['submit_s']:.2f} s",
+                "hello-sequential": lambda r: f"p50 {r['p50_ms']:.1f} ms",
+                "chain": lambda r: f"{r['ms_per_step']:.2f} ms per step",
                 "fanout-flatness": lambda r: f"{r['ratio_10000_vs_100']:g}×",
                 "memory": lambda r: f"idle {mib(r['idle_rss_mib'])}, peak {mib(r['peak_rss_mib'])}",
             }.get(name, lambda r: "")(record)

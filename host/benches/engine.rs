@@ -202,7 +202,8 @@ impl Bench {
 /// (connection reset), and the job may or may not exist then.
 async fn submit(client: &reqwest::Client, url: &str, ns: &str) {
     let job_name = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    let body = json!({"job_namespace": ns, "job_name": job_name, "job_type": "hello", "job_extra": {"str_info": "bench"}});
+    let body =
+        json!({"job_namespace": ns, "job_name": job_name, "job_type": "hello", "job_extra": {"str_info": "bench"}});
     for attempt in 1.. {
         match client.post(url).json(&body).send().await {
             Ok(reply) => {
@@ -317,8 +318,7 @@ async fn memory(bench: &Bench, idle: &[f64], jobs: usize) {
 /// `ENGINE_BENCH_SCENARIOS=hello-dag,memory` runs only those (default: all;
 /// `chain` includes the fanouts).
 fn wanted(scenario: &str) -> bool {
-    std::env::var("ENGINE_BENCH_SCENARIOS")
-        .map_or(true, |list| list.split(',').any(|name| name.trim() == scenario))
+    std::env::var("ENGINE_BENCH_SCENARIOS").map_or(true, |list| list.split(',').any(|name| name.trim() == scenario))
 }
 
 fn main() {

@@ -299,20 +299,25 @@ mod tests {
         assert!(data.to_string().len() < 300, "{data}");
     }
 
-    #[tokio::test]
-    async fn https_urls_are_dialled_not_refused_as_unsupported() {
-        let limits = TaskLimits { extra_hosts: vec!["127.0.0.1".into()], ..TaskLimits::default() };
-        let executor = HttpExecutor::new("http://localhost:9", limits).unwrap();
-        let params = Map::new();
-        let call = TaskCall {
-            cmd: "https://127.0.0.1:9/nothing",
-            params: &params,
+    /// Task 1 of job 1, first attempt, 5 s to answer.
+    fn test_call<'a>(cmd: &'a str, params: &'a Map<String, Value>) -> TaskCall<'a> {
+        TaskCall {
+            cmd,
+            params,
             job_id: 1,
             task_id: 1,
             attempt: 0,
             idempotency_key: "k",
             timeout: Some(Duration::from_secs(5)),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn https_urls_are_dialled_not_refused_as_unsupported() {
+        let limits = TaskLimits { extra_hosts: vec!["127.0.0.1".into()], ..TaskLimits::default() };
+        let executor = HttpExecutor::new("http://localhost:9", limits).unwrap();
+        let params = Map::new();
+        let call = test_call("https://127.0.0.1:9/nothing", &params);
         let Outcome::Failed { stat, data } = executor.run(&call).await else { panic!("port 9 answered") };
         assert_eq!(stat, stat::TRANSPORT);
         let message = data.unwrap()["message"].as_str().unwrap().to_owned();
@@ -344,15 +349,7 @@ mod tests {
         });
         let executor = HttpExecutor::new(&base, TaskLimits::default()).unwrap();
         let params = Map::new();
-        let call = TaskCall {
-            cmd: "/handler",
-            params: &params,
-            job_id: 1,
-            task_id: 1,
-            attempt: 0,
-            idempotency_key: "k",
-            timeout: Some(Duration::from_secs(5)),
-        };
+        let call = test_call("/handler", &params);
         let outcome = executor.run(&call).await;
         assert_eq!(outcome, Outcome::Finished(json!({"answered": true}).as_object().unwrap().clone()));
         server.await.unwrap();

@@ -73,7 +73,16 @@ async fn start(db: &Database, task_id: i64, lease_until: NaiveDateTime) -> Optio
 }
 
 async fn finish(db: &Database, started: &Started) -> Option<Recorded> {
-    tasks::finish(&mut db.conn().await.unwrap(), &started.task, started.attempt_id, Some("{}".into()), now())
+    tasks::finish(&mut db.conn().await.unwrap(), &started.task, started.attempt_id, Some("{}".into()), now(), None)
+        .await
+        .unwrap()
+}
+
+/// Finishes, asking to start the first released dependent for instance "test".
+async fn finish_and_carry_on(db: &Database, started: &Started, result: &str) -> Option<Recorded> {
+    let carry_on = tasks::CarryOn { instance: "test", lease_until: later() };
+    let data = Some(result.to_owned());
+    tasks::finish(&mut db.conn().await.unwrap(), &started.task, started.attempt_id, data, now(), Some(carry_on))
         .await
         .unwrap()
 }
@@ -145,6 +154,74 @@ per_backend! {
             .map(|attempt| attempt.outcome)
             .collect();
         assert_eq!(outcomes, [Some(AttemptOutcome::Finished)], "{backend}: the attempt closed once");
+    }
+}
+
+per_backend! {
+    async fn a_finishing_worker_starts_the_first_released_dependent_for_itself_in_the_same_transaction(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        // root -> (left, right) -> sink
+        let rows = vec![
+            new_task("root", &[], &["left", "right"]),
+            new_task("left", &["root"], &["sink"]),
+            new_task("right", &["root"], &["sink"]),
+            new_task("sink", &["left", "right"], &[]),
+        ];
+        let (job_id, ready) = create(&db, new_job("carry", 4), rows).await;
+        let root = start(&db, ready[0], later()).await.unwrap();
+        let recorded = finish_and_carry_on(&db, &root, r#"{"from": "root"}"#).await.unwrap();
+        let left = recorded.next.expect("the first released dependent is started for the finisher");
+        assert_eq!(left.task.task_label, "left", "{backend}");
+        assert_eq!(left.task.task_status, TaskStatus::Started, "{backend}");
+        assert_eq!(left.job.job_id, job_id, "{backend}");
+        // Its context is read after the result was written, in the same transaction.
+        let deps: Vec<_> = left.dependencies.iter().map(|d| (d.task_label.as_str(), d.ret_data.as_deref())).collect();
+        assert_eq!(deps, [("root", Some(r#"{"from": "root"}"#))], "{backend}");
+        // The other one goes through the queue as before.
+        assert_eq!(recorded.ready.len(), 1, "{backend}");
+        let right_id = recorded.ready[0];
+        let right = tasks::get(&mut db.conn().await.unwrap(), right_id).await.unwrap().unwrap();
+        assert_eq!((right.task_label.as_str(), right.task_status), ("right", TaskStatus::Pending), "{backend}");
+        // The carried task is owned like any started one: one open attempt, for
+        // this instance; a message for it that arrives anyway starts nothing.
+        let attempts = attempts::of_tasks(&mut db.conn().await.unwrap(), &[left.task.task_id]).await.unwrap();
+        let seen: Vec<_> = attempts.iter().map(|a| (a.attempt_id, a.instance.as_str(), a.outcome)).collect();
+        assert_eq!(seen, [(left.attempt_id, "test", None)], "{backend}");
+        assert!(start(&db, left.task.task_id, later()).await.is_none(), "{backend}: started once");
+
+        // The sink waits for both: the first finish releases nothing.
+        let right = start(&db, right_id, later()).await.unwrap();
+        let first = finish_and_carry_on(&db, &left, "{}").await.unwrap();
+        assert!(first.next.is_none() && first.ready.is_empty(), "{backend}");
+        let last = finish_and_carry_on(&db, &right, "{}").await.unwrap();
+        let sink = last.next.expect("the sink is carried by the worker of its last dependency");
+        assert_eq!(sink.dependencies.len(), 2, "{backend}");
+        assert!(last.job_end.is_none(), "{backend}");
+        let end = finish_and_carry_on(&db, &sink, "{}").await.unwrap();
+        assert!(end.next.is_none(), "{backend}");
+        assert_eq!(end.job_end.map(|e| e.job_status), Some(JobStatus::Finished), "{backend}");
+    }
+}
+
+per_backend! {
+    async fn a_carried_task_whose_worker_died_is_handed_back_when_its_lease_expires(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let rows = vec![new_task("a", &[], &["b"]), new_task("b", &["a"], &[])];
+        let (_, ready) = create(&db, new_job("carry-died", 2), rows).await;
+        let a = start(&db, ready[0], later()).await.unwrap();
+        let carry_on = tasks::CarryOn { instance: "test", lease_until: now() - chrono::Duration::seconds(1) };
+        let recorded = tasks::finish(&mut db.conn().await.unwrap(), &a.task, a.attempt_id, None, now(), Some(carry_on))
+            .await
+            .unwrap()
+            .unwrap();
+        let b = recorded.next.unwrap();
+        // Nobody runs it (the worker was killed): the sweep takes it over.
+        assert_eq!(expired_leases(&db).await, [b.task.task_id], "{backend}");
+        let row = tasks::get(&mut db.conn().await.unwrap(), b.task.task_id).await.unwrap().unwrap();
+        assert_eq!(row.task_status, TaskStatus::Pending, "{backend}");
+        assert_eq!(finish(&db, &b).await, None, "{backend}: the dead worker's attempt records nothing");
     }
 }
 

@@ -128,15 +128,17 @@ impl Bench {
             .unwrap_or_else(|err| panic!("{path}: {err}"))
     }
 
-    /// Polls until the job ends; returns its final status.
+    /// Waits until the job ends, as a client that would rather be told than
+    /// poll: get_job_detail with `wait_ms` answers when the job ends (from
+    /// any instance's event), so the measure is not the client's polling
+    /// interval, and the server is not kept busy answering polls.
     async fn wait_job(&self, job_id: i64) -> String {
         loop {
-            let reply = self.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
+            let reply = self.get(&format!("/xingqiao/get_job_detail?job_id={job_id}&wait_ms=10000")).await;
             let status = reply["data"]["job_status"].as_str().unwrap_or_default().to_owned();
             if status != "started" {
                 return status;
             }
-            tokio::time::sleep(Duration::from_micros(200)).await;
         }
     }
 

@@ -13,6 +13,7 @@
 //! |------|------|----|------|
 //! | release | waiting | pending | its last dependency finished (a task without dependencies is created pending, unless its job waits for locks) |
 //! | start | pending | started | a worker took its message |
+//! | continue | waiting | started | its last dependency finished, and the worker that finished it runs it next: started in that same transaction, with no queue hop (told as `pending`, then `started`) |
 //! | finish | started | finished | its handler answered a result with every `provides` key |
 //! | fail | started | failed | its handler failed and no retry is left |
 //! | retry | started | pending | its handler failed and `retry_max` is not reached (dispatched after a backoff) |
@@ -138,6 +139,7 @@ pub mod task {
 
     pub const RELEASE: Transition<TaskStatus> = Transition { name: "release", from: &[Waiting], to: Pending };
     pub const START: Transition<TaskStatus> = Transition { name: "start", from: &[Pending], to: Started };
+    pub const CONTINUE: Transition<TaskStatus> = Transition { name: "continue", from: &[Waiting], to: Started };
     pub const FINISH: Transition<TaskStatus> = Transition { name: "finish", from: &[Started], to: Finished };
     pub const FAIL: Transition<TaskStatus> = Transition { name: "fail", from: &[Started], to: Failed };
     pub const RETRY: Transition<TaskStatus> = Transition { name: "retry", from: &[Started], to: Pending };
@@ -146,7 +148,8 @@ pub mod task {
     pub const RESET: Transition<TaskStatus> =
         Transition { name: "reset", from: &[Waiting, Pending, Started, Failed], to: Waiting };
 
-    pub const ALL: &[Transition<TaskStatus>] = &[RELEASE, START, FINISH, FAIL, RETRY, HAND_BACK, ABORT, RESET];
+    pub const ALL: &[Transition<TaskStatus>] =
+        &[RELEASE, START, CONTINUE, FINISH, FAIL, RETRY, HAND_BACK, ABORT, RESET];
 }
 
 /// The job transitions (second table above).

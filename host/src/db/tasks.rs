@@ -29,11 +29,21 @@ pub struct JobEnd {
 }
 
 /// What recording a task's result changed.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Recorded {
     /// Dependents whose last dependency this was: now `pending`, to dispatch.
     pub ready: Vec<i64>,
+    /// The released dependent the finishing worker runs next, already
+    /// started in the finishing transaction (see [`CarryOn`]).
+    pub next: Option<Started>,
     pub job_end: Option<JobEnd>,
+}
+
+impl PartialEq for Recorded {
+    fn eq(&self, other: &Self) -> bool {
+        let next_id = |r: &Self| r.next.as_ref().map(|s| s.task.task_id);
+        self.ready == other.ready && next_id(self) == next_id(other) && self.job_end == other.job_end
+    }
 }
 
 /// A task this worker now owns, with its context and its open attempt.
@@ -43,6 +53,17 @@ pub struct Started {
     pub job: JobRow,
     pub dependencies: Vec<TaskRow>,
     pub attempt_id: i64,
+}
+
+/// Asks [`finish`] to start the first dependent it releases for the
+/// finishing worker (`continue`: waiting → started, with an attempt opened
+/// for `instance`), in the same transaction: the next step of a job then
+/// costs no queue round trip and no transaction of its own. Its lease covers
+/// it as any started task's: if the worker dies, it is handed back.
+#[derive(Debug, Clone, Copy)]
+pub struct CarryOn<'a> {
+    pub instance: &'a str,
+    pub lease_until: NaiveDateTime,
 }
 
 /// pending → started (only if the task is still pending, else someone else
@@ -58,7 +79,7 @@ pub async fn start(
 ) -> Result<Option<Started>, DbError> {
     in_transaction!(conn => {
         let transition = state::task::START;
-        let context = on_conn!(conn, c => {
+        let moved = on_conn!(conn, c => {
             let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from)))
                 .set((
                     task::task_status.eq(transition.to),
@@ -68,59 +89,67 @@ pub async fn start(
                 ))
                 .execute(c)
                 .await?;
-            if moved == 0 {
-                return Ok(None);
-            }
-            let row: TaskRow = task::table.find(task_id).select(TaskRow::as_select()).first(c).await?;
-            let job_row: JobRow = job::table.find(row.job_id).select(JobRow::as_select()).first(c).await?;
-            let labels = split_list(&row.task_dependencies);
-            let dependencies = if labels.is_empty() {
-                Vec::new()
-            } else {
-                task::table
-                    .filter(task::job_id.eq(row.job_id))
-                    .filter(task::task_label.eq_any(labels))
-                    .select(TaskRow::as_select())
-                    .order(task::task_id.asc())
-                    .load(c)
-                    .await?
-            };
-            Ok(Some((row, job_row, dependencies)))
+            Ok(moved)
         })?;
-        let Some((task, job, dependencies)) = context else { return Ok(None) };
-        let attempt = NewAttempt {
-            task_id,
-            job_id: task.job_id,
-            exe_id: job.exe_id,
-            attempt_no: task.task_retrycount,
-            instance,
-        };
-        let attempt_id = attempts::open(conn, &attempt, now).await?;
-        Ok(Some(Started { task, job, dependencies, attempt_id }))
+        if moved == 0 {
+            return Ok(None);
+        }
+        Ok(Some(open_attempt(conn, task_id, instance, now).await?))
     })
 }
 
+/// The second half of a start, in the transaction that just moved `task_id`
+/// to `started`: reads what parameter resolution needs (the task, its job,
+/// its dependencies) and opens the attempt for `instance`.
+async fn open_attempt(conn: &mut Conn, task_id: i64, instance: &str, now: NaiveDateTime) -> Result<Started, DbError> {
+    let (task, job, dependencies) = on_conn!(conn, c => {
+        let row: TaskRow = task::table.find(task_id).select(TaskRow::as_select()).first(c).await?;
+        let job_row: JobRow = job::table.find(row.job_id).select(JobRow::as_select()).first(c).await?;
+        let labels = split_list(&row.task_dependencies);
+        let dependencies = if labels.is_empty() {
+            Vec::new()
+        } else {
+            task::table
+                .filter(task::job_id.eq(row.job_id))
+                .filter(task::task_label.eq_any(labels))
+                .select(TaskRow::as_select())
+                .order(task::task_id.asc())
+                .load(c)
+                .await?
+        };
+        Ok((row, job_row, dependencies))
+    })?;
+    let attempt =
+        NewAttempt { task_id, job_id: task.job_id, exe_id: job.exe_id, attempt_no: task.task_retrycount, instance };
+    let attempt_id = attempts::open(conn, &attempt, now).await?;
+    Ok(Started { task, job, dependencies, attempt_id })
+}
+
 /// started → finished; releases the dependents whose last dependency this
-/// was; copies `ret_data` to the job when `is_save`; finishes the job when no
-/// task is left. `None` when the attempt no longer owns its task (it was
-/// handed back, its lease expired or its job ended: only the live attempt of
-/// a task records a result) or the task was not `started`.
+/// was (with `carry_on`, the first of them is started for the caller, the
+/// others are `pending`); copies `ret_data` to the job when `is_save`;
+/// finishes the job when no task is left. `None` when the attempt no longer
+/// owns its task (it was handed back, its lease expired or its job ended:
+/// only the live attempt of a task records a result) or the task was not
+/// `started`.
 pub async fn finish(
     conn: &mut Conn,
     row: &TaskRow,
     attempt_id: i64,
     ret_data: Option<String>,
     now: NaiveDateTime,
+    carry_on: Option<CarryOn<'_>>,
 ) -> Result<Option<Recorded>, DbError> {
     in_transaction!(conn => {
         let dependents = split_list(&row.task_dependents);
         let (job_id, is_save) = (row.job_id, row.task_is_save);
         let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);
+        let carry = state::task::CONTINUE;
         let end = Ending { attempt_id, ret_stat: stat::OK, ret_data: ret_data.clone(), now };
         if !end_attempt(conn, row, finish, AttemptOutcome::Finished, &end).await? {
             return Ok(None);
         }
-        let (mut recorded, unfinished) = on_conn!(conn, c => {
+        let (mut recorded, carried, unfinished) = on_conn!(conn, c => {
             // Locks the job row: the finishes of one job are serialised from here.
             let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
             if is_save {
@@ -129,6 +158,7 @@ pub async fn finish(
                 diesel::update(job::table.find(job_id)).set(countdown).execute(c).await?;
             }
             let mut recorded = Recorded::default();
+            let mut carried = None;
             if !dependents.is_empty() {
                 let waiting = task::table
                     .filter(task::job_id.eq(job_id))
@@ -147,18 +177,39 @@ pub async fn finish(
                     .load(c)
                     .await?;
                 for id in released {
-                    let moved = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
-                        .set((task::task_status.eq(release.to), task::u_time.eq(now)))
-                        .execute(c)
-                        .await?;
+                    let moved = match carry_on {
+                        Some(CarryOn { lease_until, .. }) if carried.is_none() => {
+                            let moved = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
+                                .set((
+                                    task::task_status.eq(carry.to),
+                                    task::s_time.eq(now),
+                                    task::u_time.eq(now),
+                                    task::task_lease_until.eq(Some(lease_until)),
+                                ))
+                                .execute(c)
+                                .await?;
+                            if moved == 1 {
+                                carried = Some(id);
+                                continue;
+                            }
+                            moved
+                        }
+                        _ => diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
+                            .set((task::task_status.eq(release.to), task::u_time.eq(now)))
+                            .execute(c)
+                            .await?,
+                    };
                     if moved == 1 {
                         recorded.ready.push(id);
                     }
                 }
             }
             let unfinished: i32 = job::table.find(job_id).select(job::tasks_unfinished).first(c).await?;
-            Ok((recorded, unfinished))
+            Ok((recorded, carried, unfinished))
         })?;
+        if let (Some(id), Some(CarryOn { instance, .. })) = (carried, carry_on) {
+            recorded.next = Some(open_attempt(conn, id, instance, now).await?);
+        }
         if unfinished <= 0 {
             recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now).await?;
         }
@@ -176,7 +227,7 @@ pub async fn fail(conn: &mut Conn, row: &TaskRow, end: Ending<'_>) -> Result<Opt
             return Ok(None);
         }
         let job_end = end_job(conn, row.job_id, job_fail, end.ret_stat, end.now).await?;
-        Ok(Some(Recorded { ready: Vec::new(), job_end }))
+        Ok(Some(Recorded { ready: Vec::new(), next: None, job_end }))
     })
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::db::DbError;
 use crate::db::models::{TaskRow, split_list};
-use crate::db::tasks::{self, Ending, Recorded};
+use crate::db::tasks::{self, Ending, Recorded, Started};
 use crate::dispatch::TaskMessage;
 use crate::executor::{self, Outcome, TaskCall};
 
@@ -37,10 +37,12 @@ struct Attempt<'a> {
 impl Engine {
     /// Runs one task attempt end to end: pending → started, parameters, the
     /// HTTP call, then the result recorded. A message for a task that is not
-    /// pending any more is dropped.
-    pub async fn run_task(&self, message: TaskMessage) -> Result<(), DbError> {
+    /// pending any more is dropped. Gives the dependent this worker should
+    /// run next, already started (see [`tasks::CarryOn`]): run it with
+    /// [`Engine::run_started`], or hand it back.
+    pub async fn run_task(&self, message: TaskMessage) -> Result<Option<Started>, DbError> {
         let started_at = now();
-        let lease_until = started_at + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default();
+        let lease_until = self.lease_from(started_at);
         let mut attempt = 0;
         let started = loop {
             // A deadlock between concurrent transitions is the database's way
@@ -60,9 +62,26 @@ impl Engine {
         };
         let Some(started) = started else {
             // Someone else has it, or it is no longer pending: nothing to do.
-            return Ok(());
+            return Ok(None);
         };
-        let tasks::Started { task: row, job, dependencies: deps, attempt_id } = started;
+        self.run_attempt(started, message.attempt).await
+    }
+
+    /// Runs a task this worker already started: the next step that
+    /// [`Engine::run_task`] (or this) gave back.
+    pub async fn run_started(&self, started: Started) -> Result<Option<Started>, DbError> {
+        let attempt = started.task.task_retrycount.unsigned_abs();
+        self.run_attempt(started, attempt).await
+    }
+
+    fn lease_from(&self, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+        now + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default()
+    }
+
+    /// Parameters, the HTTP call and the result of a started task's attempt
+    /// (attempt number `attempt_no`).
+    async fn run_attempt(&self, started: Started, attempt_no: u32) -> Result<Option<Started>, DbError> {
+        let Started { task: row, job, dependencies: deps, attempt_id } = started;
         let job_event = Event::job(row.job_id, &job.job_type, &job.job_namespace, job.job_status, "");
         self.events.publish(Event::task(&job_event, row.task_id, TaskStatus::Started, ""));
         let attempt = Attempt { row: &row, id: attempt_id, job: job_event };
@@ -86,7 +105,7 @@ impl Engine {
                     params: &params,
                     job_id: row.job_id,
                     task_id: row.task_id,
-                    attempt: message.attempt,
+                    attempt: attempt_no,
                     idempotency_key: &row.task_reqid,
                     timeout,
                 };
@@ -119,7 +138,7 @@ impl Engine {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
-                Ok(()) => return Ok(()),
+                Ok(next) => return Ok(next),
             }
         }
         self.record(&attempt, outcome).await
@@ -151,14 +170,17 @@ impl Engine {
         )
     }
 
-    async fn record(&self, attempt: &Attempt<'_>, outcome: Outcome) -> Result<(), DbError> {
+    /// Stores an attempt's outcome; gives the released dependent this worker
+    /// runs next, if any.
+    async fn record(&self, attempt: &Attempt<'_>, outcome: Outcome) -> Result<Option<Started>, DbError> {
         let (row, attempt_id, job) = (attempt.row, attempt.id, &attempt.job);
         let now = now();
         let mut conn = self.db.conn().await?;
         let recorded = match outcome {
             Outcome::Finished(result) => {
                 let data = Value::Object(result).to_string();
-                let recorded = tasks::finish(&mut conn, row, attempt_id, Some(data), now).await?;
+                let carry_on = tasks::CarryOn { instance: &self.config.instance, lease_until: self.lease_from(now) };
+                let recorded = tasks::finish(&mut conn, row, attempt_id, Some(data), now, Some(carry_on)).await?;
                 if recorded.is_some() {
                     tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task finished");
                     self.events.publish(Event::task(job, row.task_id, TaskStatus::Finished, "OK"));
@@ -205,7 +227,14 @@ impl Engine {
         };
         // Back to the pool before the next transitions take their own.
         drop(conn);
-        if let Some(Recorded { ready, job_end }) = recorded {
+        let mut next = None;
+        if let Some(Recorded { ready, next: carried, job_end }) = recorded {
+            if let Some(carried) = &carried {
+                // Told as every task is: ready, then started when it runs.
+                tracing::info!(task_id = carried.task.task_id, "task pending; this worker runs it next");
+                self.events.publish(Event::task(job, carried.task.task_id, TaskStatus::Pending, ""));
+            }
+            next = carried;
             self.dispatch(&ready, job);
             if let Some(end) = job_end {
                 tracing::info!(job_id = end.job_id, status = %end.job_status, ret_stat = end.ret_stat, "job ended");
@@ -218,10 +247,14 @@ impl Engine {
                     &end.ret_stat,
                 ));
                 self.notify(end.job_id);
-                // Its locks are free: the next waiting job may start.
-                self.wake_waiting().await?;
+                // Its locks are free: the next waiting job may start. The
+                // result is stored already, so a failure here is only logged:
+                // the sweeper hands the locks over at its next tick.
+                if let Err(err) = self.wake_waiting().await {
+                    tracing::warn!(error = %err, "waking jobs that wait for locks failed; the sweeper will");
+                }
             }
         }
-        Ok(())
+        Ok(next)
     }
 }

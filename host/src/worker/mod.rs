@@ -8,6 +8,12 @@
 //! runs (its attempts end `handed_back`). A message is acknowledged only
 //! after its result is stored: until then the queue may deliver it again,
 //! and the database decides whether anything is left to do.
+//!
+//! A worker that finishes a task runs next, in the same slot, the dependent
+//! its result released (the finishing transaction started it for this
+//! worker; further dependents go through the queue). A chain thus runs step
+//! after step without a queue hop, and its lease covers each step as any
+//! started task's.
 
 mod in_flight;
 
@@ -18,6 +24,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::db::DbError;
+use crate::db::tasks::Started;
 use crate::dispatch::Queue;
 use crate::engine::Engine;
 use in_flight::InFlight;
@@ -137,19 +144,54 @@ async fn take_messages(
         };
         // Nothing right now (a quiet Redis stream): ask again.
         let Some(delivery) = delivery else { continue };
-        let (engine, queue, in_flight) = (engine.clone(), queue.clone(), in_flight.clone());
+        let (engine, queue, in_flight, stop) = (engine.clone(), queue.clone(), in_flight.clone(), stop.clone());
         tokio::spawn(async move {
             let task_id = delivery.message.task_id;
             in_flight.insert(task_id);
-            match engine.run_task(delivery.message).await {
-                Ok(()) => queue.ack(&delivery).await,
+            let next = match engine.run_task(delivery.message).await {
+                Ok(next) => {
+                    queue.ack(&delivery).await;
+                    next
+                }
                 // Unacknowledged, the message is taken over later; the
                 // database decides whether anything is left to do.
-                Err(err) => tracing::error!(task_id, error = %err, "task could not be recorded"),
-            }
+                Err(err) => {
+                    tracing::error!(task_id, error = %err, "task could not be recorded");
+                    None
+                }
+            };
             in_flight.remove(task_id);
+            carry_on(&engine, next, &in_flight, &stop).await;
             drop(permit);
         });
+    }
+}
+
+/// Runs, in the same worker slot, the dependents that each finished task
+/// started for this worker (a chain runs step after step without a queue
+/// hop). Stopping, it hands the next one back to `pending` instead, as
+/// [`RunnerHandle::wait`] does with what still runs: the next run, or
+/// another instance's sweeper, dispatches it again.
+async fn carry_on(engine: &Engine, mut next: Option<Started>, in_flight: &InFlight, stop: &watch::Receiver<bool>) {
+    while let Some(started) = next.take() {
+        let task_id = started.task.task_id;
+        if *stop.borrow() {
+            if let Err(err) = engine.hand_back(&[task_id]).await {
+                // Its lease runs out, and a sweeper takes it over then.
+                tracing::warn!(task_id, error = %err, "handing back a started task failed");
+            }
+            return;
+        }
+        in_flight.insert(task_id);
+        next = match engine.run_started(started).await {
+            Ok(next) => next,
+            // It stays started until its lease runs out; then it is handed back.
+            Err(err) => {
+                tracing::error!(task_id, error = %err, "task could not be recorded");
+                None
+            }
+        };
+        in_flight.remove(task_id);
     }
 }
 

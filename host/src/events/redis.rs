@@ -30,9 +30,15 @@ pub fn start(
 
 async fn write(client: redis::Client, stream: String, mut pending: mpsc::UnboundedReceiver<Event>) {
     let mut batch = Vec::with_capacity(BATCH);
+    // One connection for every batch (a new one per batch cost a connect
+    // per event when events come one at a time); made again after an error.
+    let mut connection: Option<redis::aio::MultiplexedConnection> = None;
     while pending.recv_many(&mut batch, BATCH).await > 0 {
         let written = async {
-            let mut conn = client.get_multiplexed_async_connection().await?;
+            let conn = match &mut connection {
+                Some(conn) => conn,
+                None => connection.insert(client.get_multiplexed_async_connection().await?),
+            };
             let mut pipe = redis::pipe();
             for event in &batch {
                 let json = serde_json::to_string(event).unwrap_or_default();
@@ -46,9 +52,10 @@ async fn write(client: redis::Client, stream: String, mut pending: mpsc::Unbound
                     .arg(json)
                     .ignore();
             }
-            pipe.query_async::<()>(&mut conn).await
+            pipe.query_async::<()>(conn).await
         };
         if let Err(err) = written.await {
+            connection = None;
             tracing::warn!(error = %err, events = batch.len(), "cannot write events to Redis; these are lost to listeners");
         }
         batch.clear();

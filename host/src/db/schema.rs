@@ -106,6 +106,9 @@ diesel::table! {
     }
 }
 
+// A task's job, read with it in one statement when a task starts.
+diesel::joinable!(workflow_task -> workflow_job (job_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     workflow_job,
     workflow_task,

@@ -103,8 +103,12 @@ pub async fn start(
 /// its dependencies) and opens the attempt for `instance`.
 async fn open_attempt(conn: &mut Conn, task_id: i64, instance: &str, now: NaiveDateTime) -> Result<Started, DbError> {
     let (task, job, dependencies) = on_conn!(conn, c => {
-        let row: TaskRow = task::table.find(task_id).select(TaskRow::as_select()).first(c).await?;
-        let job_row: JobRow = job::table.find(row.job_id).select(JobRow::as_select()).first(c).await?;
+        let (row, job_row): (TaskRow, JobRow) = task::table
+            .inner_join(job::table)
+            .filter(task::task_id.eq(task_id))
+            .select((TaskRow::as_select(), JobRow::as_select()))
+            .first(c)
+            .await?;
         let labels = split_list(&row.task_dependencies);
         let dependencies = if labels.is_empty() {
             Vec::new()
@@ -121,6 +125,43 @@ async fn open_attempt(conn: &mut Conn, task_id: i64, instance: &str, now: NaiveD
     })?;
     let attempt =
         NewAttempt { task_id, job_id: task.job_id, exe_id: job.exe_id, attempt_no: task.task_retrycount, instance };
+    let attempt_id = attempts::open(conn, &attempt, now).await?;
+    Ok(Started { task, job, dependencies, attempt_id })
+}
+
+/// [`open_attempt`] for the dependent [`finish`] carries on with: its row and
+/// its job's are read already, and when the finished task is its only
+/// dependency, so is that.
+async fn open_carried(
+    conn: &mut Conn,
+    task: TaskRow,
+    job: JobRow,
+    finished: TaskRow,
+    instance: &str,
+    now: NaiveDateTime,
+) -> Result<Started, DbError> {
+    let labels = split_list(&task.task_dependencies);
+    let dependencies = if labels == [finished.task_label.as_str()] {
+        vec![finished]
+    } else {
+        let job_id = task.job_id;
+        on_conn!(conn, c => {
+            Ok(task::table
+                .filter(task::job_id.eq(job_id))
+                .filter(task::task_label.eq_any(labels))
+                .select(TaskRow::as_select())
+                .order(task::task_id.asc())
+                .load(c)
+                .await?)
+        })?
+    };
+    let attempt = NewAttempt {
+        task_id: task.task_id,
+        job_id: task.job_id,
+        exe_id: job.exe_id,
+        attempt_no: task.task_retrycount,
+        instance,
+    };
     let attempt_id = attempts::open(conn, &attempt, now).await?;
     Ok(Started { task, job, dependencies, attempt_id })
 }
@@ -149,7 +190,7 @@ pub async fn finish(
         if !end_attempt(conn, row, finish, AttemptOutcome::Finished, &end).await? {
             return Ok(None);
         }
-        let (mut recorded, carried, unfinished) = on_conn!(conn, c => {
+        let (mut recorded, carried, job_row) = on_conn!(conn, c => {
             // Locks the job row: the finishes of one job are serialised from here.
             let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
             if is_save {
@@ -168,15 +209,18 @@ pub async fn finish(
                     .set(task::task_waiting_on.eq(task::task_waiting_on - 1))
                     .execute(c)
                     .await?;
-                let released: Vec<i64> = task::table
+                // Whole rows: the one carried on needs no second read.
+                let released: Vec<TaskRow> = task::table
                     .filter(task::job_id.eq(job_id))
                     .filter(task::task_label.eq_any(dependents.clone()))
                     .filter(task::task_status.eq_any(release.from))
                     .filter(task::task_waiting_on.le(0))
-                    .select(task::task_id)
+                    .select(TaskRow::as_select())
+                    .order(task::task_id.asc())
                     .load(c)
                     .await?;
-                for id in released {
+                for mut released_row in released {
+                    let id = released_row.task_id;
                     let moved = match carry_on {
                         Some(CarryOn { lease_until, .. }) if carried.is_none() => {
                             let moved = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
@@ -189,7 +233,10 @@ pub async fn finish(
                                 .execute(c)
                                 .await?;
                             if moved == 1 {
-                                carried = Some(id);
+                                let task = &mut released_row.task;
+                                (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
+                                task.task_lease_until = Some(lease_until);
+                                carried = Some(released_row);
                                 continue;
                             }
                             moved
@@ -204,14 +251,20 @@ pub async fn finish(
                     }
                 }
             }
-            let unfinished: i32 = job::table.find(job_id).select(job::tasks_unfinished).first(c).await?;
-            Ok((recorded, carried, unfinished))
+            // After the countdown: its `tasks_unfinished` tells the last task.
+            let job_row: JobRow = job::table.find(job_id).select(JobRow::as_select()).first(c).await?;
+            Ok((recorded, carried, job_row))
         })?;
-        if let (Some(id), Some(CarryOn { instance, .. })) = (carried, carry_on) {
-            recorded.next = Some(open_attempt(conn, id, instance, now).await?);
+        if job_row.tasks_unfinished <= 0 {
+            recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now, Some(job_row.s_time)).await?;
         }
-        if unfinished <= 0 {
-            recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now).await?;
+        if let (Some(task), Some(CarryOn { instance, .. })) = (carried, carry_on) {
+            // The finished task as its dependent sees it: what it just wrote.
+            let mut finished = row.clone();
+            let done = &mut finished.task;
+            (done.task_status, done.ret_stat, done.ret_data, done.u_time) =
+                (finish.to, stat::OK.to_owned(), ret_data, now);
+            recorded.next = Some(open_carried(conn, task, job_row, finished, instance, now).await?);
         }
         Ok(Some(recorded))
     })
@@ -226,7 +279,7 @@ pub async fn fail(conn: &mut Conn, row: &TaskRow, end: Ending<'_>) -> Result<Opt
         if !end_attempt(conn, row, fail, AttemptOutcome::Failed, &end).await? {
             return Ok(None);
         }
-        let job_end = end_job(conn, row.job_id, job_fail, end.ret_stat, end.now).await?;
+        let job_end = end_job(conn, row.job_id, job_fail, end.ret_stat, end.now, None).await?;
         Ok(Some(Recorded { ready: Vec::new(), next: None, job_end }))
     })
 }
@@ -240,9 +293,13 @@ async fn end_job(
     transition: Transition<JobStatus>,
     ret_stat: &str,
     now: NaiveDateTime,
+    started: Option<NaiveDateTime>,
 ) -> Result<Option<JobEnd>, DbError> {
     on_conn!(conn, c => {
-        let started: NaiveDateTime = job::table.find(job_id).select(job::s_time).first(c).await?;
+        let started: NaiveDateTime = match started {
+            Some(started) => started,
+            None => job::table.find(job_id).select(job::s_time).first(c).await?,
+        };
         let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(transition.from)))
             .set((
                 job::job_status.eq(transition.to),

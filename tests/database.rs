@@ -251,6 +251,61 @@ per_backend! {
     }
 }
 
+#[derive(Debug, diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The prepared statements the database has seen on `db`'s one connection:
+/// on MariaDB how many were prepared in this session (this query's own
+/// included), on PostgreSQL how many UPDATEs of attempts it keeps prepared
+/// (closing an attempt is one).
+async fn prepared_statements(db: &Database) -> i64 {
+    use diesel_async::RunQueryDsl;
+    let sql = match db.backend() {
+        "mysql" => {
+            "SELECT CAST(variable_value AS SIGNED) AS n FROM information_schema.session_status \
+             WHERE variable_name = 'COM_STMT_PREPARE'"
+        }
+        _ => {
+            "SELECT COUNT(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'UPDATE \"workflow_task_attempt\"%'"
+        }
+    };
+    let mut conn = db.conn().await.unwrap();
+    xingqiao::on_conn!(&mut conn, c => Ok(diesel::sql_query(sql).get_result::<Count>(c).await?)).unwrap().n
+}
+
+per_backend! { networked
+    async fn a_task_run_prepares_its_statements_once_per_connection(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        // One connection: every statement of the task path goes through it.
+        let db = Arc::new(Database::connect(&test_db.url, 1).unwrap());
+        db.migrate(&test_db.url).await.unwrap();
+        let run = |name: &'static str| {
+            let db = db.clone();
+            async move {
+                let rows = vec![new_task("a", &[], &["b"]), new_task("b", &["a"], &[])];
+                let (_, ready) = create(&db, new_job(name, 2), rows).await;
+                let a = start(&db, ready[0], later()).await.unwrap();
+                let b = finish_and_carry_on(&db, &a, "{}").await.unwrap().next.unwrap();
+                assert!(finish_and_carry_on(&db, &b, "{}").await.unwrap().job_end.is_some());
+            }
+        };
+        run("first").await;
+        let before = prepared_statements(&db).await;
+        run("second").await;
+        run("third").await;
+        let after = prepared_statements(&db).await;
+        if backend == "mysql" {
+            assert_eq!(after - before, 1, "{backend}: only the counting query was prepared again");
+        } else {
+            assert_eq!(before, 1, "{backend}: closing an attempt is kept prepared");
+            assert_eq!(after, before, "{backend}: and not prepared again");
+        }
+    }
+}
+
 /// One column as the database describes it after the migrations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, diesel::QueryableByName)]
 struct DbColumn {

@@ -15,6 +15,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::models::AttemptRow;
+use super::prepared::prepared;
 use super::schema::workflow_task_attempt as attempt;
 use super::{Conn, DbError};
 use crate::on_conn;
@@ -35,18 +36,16 @@ pub struct NewAttempt<'a> {
 /// back this attempt's.
 pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> Result<i64, DbError> {
     on_conn!(conn, c => {
-        diesel::insert_into(attempt::table)
-            .values((
-                attempt::task_id.eq(new.task_id),
-                attempt::job_id.eq(new.job_id),
-                attempt::exe_id.eq(new.exe_id),
-                attempt::attempt_no.eq(new.attempt_no),
-                attempt::instance.eq(new.instance),
-                attempt::s_time.eq(now),
-                attempt::ret_stat.eq(""),
-            ))
-            .execute(c)
-            .await?;
+        let opened = diesel::insert_into(attempt::table).values((
+            attempt::task_id.eq(new.task_id),
+            attempt::job_id.eq(new.job_id),
+            attempt::exe_id.eq(new.exe_id),
+            attempt::attempt_no.eq(new.attempt_no),
+            attempt::instance.eq(new.instance),
+            attempt::s_time.eq(now),
+            attempt::ret_stat.eq(""),
+        ));
+        prepared(opened).execute(c).await?;
         let id: Option<i64> = attempt::table
             .filter(attempt::task_id.eq(new.task_id))
             .select(diesel::dsl::max(attempt::attempt_id))
@@ -66,10 +65,9 @@ pub async fn close(
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     on_conn!(conn, c => {
-        let closed = diesel::update(attempt::table.find(attempt_id).filter(attempt::outcome.is_null()))
-            .set((attempt::outcome.eq(Some(outcome)), attempt::ret_stat.eq(ret_stat), attempt::e_time.eq(Some(now))))
-            .execute(c)
-            .await?;
+        let closing = diesel::update(attempt::table.find(attempt_id).filter(attempt::outcome.is_null()))
+            .set((attempt::outcome.eq(Some(outcome)), attempt::ret_stat.eq(ret_stat), attempt::e_time.eq(Some(now))));
+        let closed = prepared(closing).execute(c).await?;
         Ok(closed == 1)
     })
 }

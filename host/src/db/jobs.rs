@@ -13,6 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use super::attempts;
 use super::models::{JobRow, NewJob, NewTask, split_list};
+use super::prepared::{prepared, prepared_if};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Conn, DbError};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus};
@@ -32,7 +33,7 @@ pub trait InsertTasks {
 impl InsertTasks for super::SqliteAsync {
     async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<()> {
         for row in rows {
-            diesel::insert_into(task::table).values(row.clone()).execute(self).await?;
+            prepared(diesel::insert_into(task::table).values(row.clone())).execute(self).await?;
         }
         Ok(())
     }
@@ -43,7 +44,8 @@ macro_rules! chunked_insert {
         impl InsertTasks for $connection {
             async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<()> {
                 for chunk in rows.chunks(INSERT_CHUNK) {
-                    diesel::insert_into(task::table).values(chunk.to_vec()).execute(self).await?;
+                    let rows = diesel::insert_into(task::table).values(chunk.to_vec());
+                    prepared_if(chunk.len(), rows).execute(self).await?;
                 }
                 Ok(())
             }
@@ -57,7 +59,7 @@ chunked_insert!(diesel_async::AsyncMysqlConnection, diesel_async::AsyncPgConnect
 /// ids of the tasks that are ready at once (`pending`).
 pub async fn create(conn: &mut Conn, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
     in_transaction!(conn => on_conn!(conn, c => {
-        diesel::insert_into(job::table).values(&new_job).execute(c).await?;
+        prepared(diesel::insert_into(job::table).values(&new_job)).execute(c).await?;
         let job_id: i64 = job::table
             .filter(job::job_name.eq(&new_job.job_name))
             .select(job::job_id)

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod locks;
 pub mod models;
 pub mod plugins;
+pub mod prepared;
 pub mod schema;
 pub mod stats;
 pub mod tasks;

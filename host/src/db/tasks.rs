@@ -15,6 +15,7 @@ use diesel_async::RunQueryDsl;
 use super::attempts::{self, NewAttempt};
 use super::jobs::cost_seconds;
 use super::models::{JobRow, TaskRow, split_list};
+use super::prepared::{prepared, prepared_if};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
 use super::{Conn, DbError};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus, Transition, stat};
@@ -80,15 +81,16 @@ pub async fn start(
     in_transaction!(conn => {
         let transition = state::task::START;
         let moved = on_conn!(conn, c => {
-            let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from)))
-                .set((
+            let moved = prepared(
+                diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from))).set((
                     task::task_status.eq(transition.to),
                     task::s_time.eq(now),
                     task::u_time.eq(now),
                     task::task_lease_until.eq(Some(lease_until)),
-                ))
-                .execute(c)
-                .await?;
+                )),
+            )
+            .execute(c)
+            .await?;
             Ok(moved)
         })?;
         if moved == 0 {
@@ -102,31 +104,35 @@ pub async fn start(
 /// to `started`: reads what parameter resolution needs (the task, its job,
 /// its dependencies) and opens the attempt for `instance`.
 async fn open_attempt(conn: &mut Conn, task_id: i64, instance: &str, now: NaiveDateTime) -> Result<Started, DbError> {
-    let (task, job, dependencies) = on_conn!(conn, c => {
+    let (task, job) = on_conn!(conn, c => {
         let (row, job_row): (TaskRow, JobRow) = task::table
             .inner_join(job::table)
             .filter(task::task_id.eq(task_id))
             .select((TaskRow::as_select(), JobRow::as_select()))
             .first(c)
             .await?;
-        let labels = split_list(&row.task_dependencies);
-        let dependencies = if labels.is_empty() {
-            Vec::new()
-        } else {
-            task::table
-                .filter(task::job_id.eq(row.job_id))
-                .filter(task::task_label.eq_any(labels))
-                .select(TaskRow::as_select())
-                .order(task::task_id.asc())
-                .load(c)
-                .await?
-        };
-        Ok((row, job_row, dependencies))
+        Ok((row, job_row))
     })?;
+    let dependencies = dependencies_of(conn, task.job_id, split_list(&task.task_dependencies)).await?;
     let attempt =
         NewAttempt { task_id, job_id: task.job_id, exe_id: job.exe_id, attempt_no: task.task_retrycount, instance };
     let attempt_id = attempts::open(conn, &attempt, now).await?;
     Ok(Started { task, job, dependencies, attempt_id })
+}
+
+/// The tasks of job `job_id` labelled `labels`, in creation order.
+async fn dependencies_of(conn: &mut Conn, job_id: i64, labels: Vec<String>) -> Result<Vec<TaskRow>, DbError> {
+    if labels.is_empty() {
+        return Ok(Vec::new());
+    }
+    on_conn!(conn, c => {
+        let query = task::table
+            .filter(task::job_id.eq(job_id))
+            .filter(task::task_label.eq_any(labels.clone()))
+            .select(TaskRow::as_select())
+            .order(task::task_id.asc());
+        Ok(prepared_if(labels.len(), query).load(c).await?)
+    })
 }
 
 /// [`open_attempt`] for the dependent [`finish`] carries on with: its row and
@@ -144,16 +150,7 @@ async fn open_carried(
     let dependencies = if labels == [finished.task_label.as_str()] {
         vec![finished]
     } else {
-        let job_id = task.job_id;
-        on_conn!(conn, c => {
-            Ok(task::table
-                .filter(task::job_id.eq(job_id))
-                .filter(task::task_label.eq_any(labels))
-                .select(TaskRow::as_select())
-                .order(task::task_id.asc())
-                .load(c)
-                .await?)
-        })?
+        dependencies_of(conn, task.job_id, labels).await?
     };
     let attempt = NewAttempt {
         task_id: task.task_id,
@@ -194,9 +191,10 @@ pub async fn finish(
             // Locks the job row: the finishes of one job are serialised from here.
             let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
             if is_save {
-                diesel::update(job::table.find(job_id)).set((countdown, job::ret_data.eq(ret_data.clone()))).execute(c).await?;
+                let saved = (countdown, job::ret_data.eq(ret_data.clone()));
+                prepared(diesel::update(job::table.find(job_id)).set(saved)).execute(c).await?;
             } else {
-                diesel::update(job::table.find(job_id)).set(countdown).execute(c).await?;
+                prepared(diesel::update(job::table.find(job_id)).set(countdown)).execute(c).await?;
             }
             let mut recorded = Recorded::default();
             let mut carried = None;
@@ -205,33 +203,29 @@ pub async fn finish(
                     .filter(task::job_id.eq(job_id))
                     .filter(task::task_label.eq_any(dependents.clone()))
                     .filter(task::task_status.eq_any(release.from));
-                diesel::update(waiting)
-                    .set(task::task_waiting_on.eq(task::task_waiting_on - 1))
-                    .execute(c)
-                    .await?;
+                let countdown = diesel::update(waiting).set(task::task_waiting_on.eq(task::task_waiting_on - 1));
+                prepared_if(dependents.len(), countdown).execute(c).await?;
                 // Whole rows: the one carried on needs no second read.
-                let released: Vec<TaskRow> = task::table
+                let released = task::table
                     .filter(task::job_id.eq(job_id))
                     .filter(task::task_label.eq_any(dependents.clone()))
                     .filter(task::task_status.eq_any(release.from))
                     .filter(task::task_waiting_on.le(0))
                     .select(TaskRow::as_select())
-                    .order(task::task_id.asc())
-                    .load(c)
-                    .await?;
+                    .order(task::task_id.asc());
+                let released: Vec<TaskRow> = prepared_if(dependents.len(), released).load(c).await?;
                 for mut released_row in released {
                     let id = released_row.task_id;
                     let moved = match carry_on {
                         Some(CarryOn { lease_until, .. }) if carried.is_none() => {
-                            let moved = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
+                            let carried_on = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
                                 .set((
                                     task::task_status.eq(carry.to),
                                     task::s_time.eq(now),
                                     task::u_time.eq(now),
                                     task::task_lease_until.eq(Some(lease_until)),
-                                ))
-                                .execute(c)
-                                .await?;
+                                ));
+                            let moved = prepared(carried_on).execute(c).await?;
                             if moved == 1 {
                                 let task = &mut released_row.task;
                                 (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
@@ -241,10 +235,11 @@ pub async fn finish(
                             }
                             moved
                         }
-                        _ => diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
-                            .set((task::task_status.eq(release.to), task::u_time.eq(now)))
-                            .execute(c)
-                            .await?,
+                        _ => {
+                            let released = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
+                                .set((task::task_status.eq(release.to), task::u_time.eq(now)));
+                            prepared(released).execute(c).await?
+                        }
                     };
                     if moved == 1 {
                         recorded.ready.push(id);
@@ -300,19 +295,16 @@ async fn end_job(
             Some(started) => started,
             None => job::table.find(job_id).select(job::s_time).first(c).await?,
         };
-        let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(transition.from)))
-            .set((
-                job::job_status.eq(transition.to),
-                job::ret_stat.eq(ret_stat),
-                job::e_time.eq(now),
-                job::job_cost.eq(cost_seconds(started, now)),
-            ))
-            .execute(c)
-            .await?;
-        if ended == 0 {
+        let ending = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(transition.from))).set((
+            job::job_status.eq(transition.to),
+            job::ret_stat.eq(ret_stat),
+            job::e_time.eq(now),
+            job::job_cost.eq(cost_seconds(started, now)),
+        ));
+        if prepared(ending).execute(c).await? == 0 {
             return Ok(None);
         }
-        diesel::delete(lock::table.filter(lock::job_id.eq(job_id))).execute(c).await?;
+        prepared(diesel::delete(lock::table.filter(lock::job_id.eq(job_id)))).execute(c).await?;
         Ok(Some(JobEnd { job_id, job_status: transition.to, ret_stat: ret_stat.to_owned() }))
     })
 }
@@ -342,16 +334,14 @@ async fn end_attempt(
     }
     let (task_id, cost, now) = (row.task_id, cost_seconds(row.s_time, end.now), end.now);
     on_conn!(conn, c => {
-        let moved = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from)))
-            .set((
-                task::task_status.eq(transition.to),
-                task::ret_stat.eq(end.ret_stat),
-                task::ret_data.eq(end.ret_data.clone()),
-                task::task_cost.eq(cost),
-                task::u_time.eq(now),
-            ))
-            .execute(c)
-            .await?;
+        let ended = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from))).set((
+            task::task_status.eq(transition.to),
+            task::ret_stat.eq(end.ret_stat),
+            task::ret_data.eq(end.ret_data.clone()),
+            task::task_cost.eq(cost),
+            task::u_time.eq(now),
+        ));
+        let moved = prepared(ended).execute(c).await?;
         Ok(moved == 1)
     })
 }
@@ -368,7 +358,7 @@ pub async fn retry(conn: &mut Conn, row: &TaskRow, end: Ending<'_>) -> Result<bo
             return Ok(false);
         }
         on_conn!(conn, c => {
-            let moved = diesel::update(
+            let retried = diesel::update(
                 task::table
                     .find(task_id)
                     .filter(task::task_status.eq_any(transition.from))
@@ -380,9 +370,8 @@ pub async fn retry(conn: &mut Conn, row: &TaskRow, end: Ending<'_>) -> Result<bo
                 task::ret_stat.eq(ret_stat),
                 task::ret_data.eq(ret_data),
                 task::u_time.eq(now),
-            ))
-            .execute(c)
-            .await?;
+            ));
+            let moved = prepared(retried).execute(c).await?;
             Ok(moved == 1)
         })
     })

@@ -292,6 +292,24 @@ async fn healthz_answers_once_ready_and_unknown_routes_get_a_stat() {
     server.stop().await.unwrap();
 }
 
+/// Every task is an HTTP call to a handler: the demo handlers must let the
+/// executor keep its connection (a handler that leaves the request body
+/// unread makes actix answer `connection: close`, a new TCP connection per
+/// task).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_handlers_keep_the_connection_alive() {
+    let server = TestServer::start("sqlite").await;
+    let client = reqwest::Client::new();
+    let body = json!({"str_info": "x", "all_taskdata": [], "seconds": 0});
+    for path in ["/demo_api/ping", "/demo_api/hello", "/demo_api/collect", "/demo_api/echo", "/demo_api/sleep"] {
+        let reply = client.post(server.url(path)).json(&body).send().await.unwrap();
+        assert!(reply.status().is_success(), "{path}: {}", reply.status());
+        let connection = reply.headers().get("connection").map(|v| v.to_str().unwrap().to_owned());
+        assert_ne!(connection.as_deref(), Some("close"), "{path} closes its connection");
+    }
+    server.stop().await.unwrap();
+}
+
 per_backend! {
     async fn a_ten_thousand_task_dag_fits_every_backend(backend: &str) {
         let server = TestServer::start(backend).await;

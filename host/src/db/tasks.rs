@@ -30,7 +30,7 @@ pub struct JobEnd {
 }
 
 /// What recording a task's result changed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recorded {
     /// Dependents whose last dependency this was: now `pending`, to dispatch.
     pub ready: Vec<i64>,
@@ -40,15 +40,8 @@ pub struct Recorded {
     pub job_end: Option<JobEnd>,
 }
 
-impl PartialEq for Recorded {
-    fn eq(&self, other: &Self) -> bool {
-        let next_id = |r: &Self| r.next.as_ref().map(|s| s.task.task_id);
-        self.ready == other.ready && next_id(self) == next_id(other) && self.job_end == other.job_end
-    }
-}
-
 /// A task this worker now owns, with its context and its open attempt.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Started {
     pub task: TaskRow,
     pub job: JobRow,
@@ -114,8 +107,25 @@ async fn open_attempt(conn: &mut Conn, task_id: i64, instance: &str, now: NaiveD
         Ok((row, job_row))
     })?;
     let dependencies = dependencies_of(conn, task.job_id, split_list(&task.task_dependencies)).await?;
-    let attempt =
-        NewAttempt { task_id, job_id: task.job_id, exe_id: job.exe_id, attempt_no: task.task_retrycount, instance };
+    started_by(conn, task, job, dependencies, instance, now).await
+}
+
+/// Opens the attempt of a task just moved to `started` for `instance`.
+async fn started_by(
+    conn: &mut Conn,
+    task: TaskRow,
+    job: JobRow,
+    dependencies: Vec<TaskRow>,
+    instance: &str,
+    now: NaiveDateTime,
+) -> Result<Started, DbError> {
+    let attempt = NewAttempt {
+        task_id: task.task_id,
+        job_id: task.job_id,
+        exe_id: job.exe_id,
+        attempt_no: task.task_retrycount,
+        instance,
+    };
     let attempt_id = attempts::open(conn, &attempt, now).await?;
     Ok(Started { task, job, dependencies, attempt_id })
 }
@@ -152,15 +162,7 @@ async fn open_carried(
     } else {
         dependencies_of(conn, task.job_id, labels).await?
     };
-    let attempt = NewAttempt {
-        task_id: task.task_id,
-        job_id: task.job_id,
-        exe_id: job.exe_id,
-        attempt_no: task.task_retrycount,
-        instance,
-    };
-    let attempt_id = attempts::open(conn, &attempt, now).await?;
-    Ok(Started { task, job, dependencies, attempt_id })
+    started_by(conn, task, job, dependencies, instance, now).await
 }
 
 /// started → finished; releases the dependents whose last dependency this
@@ -216,32 +218,25 @@ pub async fn finish(
                 let released: Vec<TaskRow> = prepared_if(dependents.len(), released).load(c).await?;
                 for mut released_row in released {
                     let id = released_row.task_id;
-                    let moved = match carry_on {
-                        Some(CarryOn { lease_until, .. }) if carried.is_none() => {
-                            let carried_on = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
-                                .set((
-                                    task::task_status.eq(carry.to),
-                                    task::s_time.eq(now),
-                                    task::u_time.eq(now),
-                                    task::task_lease_until.eq(Some(lease_until)),
-                                ));
-                            let moved = prepared(carried_on).execute(c).await?;
-                            if moved == 1 {
-                                let task = &mut released_row.task;
-                                (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
-                                task.task_lease_until = Some(lease_until);
-                                carried = Some(released_row);
-                                continue;
-                            }
-                            moved
+                    if let Some(CarryOn { lease_until, .. }) = carry_on.filter(|_| carried.is_none()) {
+                        let carried_on = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
+                            .set((
+                                task::task_status.eq(carry.to),
+                                task::s_time.eq(now),
+                                task::u_time.eq(now),
+                                task::task_lease_until.eq(Some(lease_until)),
+                            ));
+                        if prepared(carried_on).execute(c).await? == 1 {
+                            let task = &mut released_row.task;
+                            (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
+                            task.task_lease_until = Some(lease_until);
+                            carried = Some(released_row);
+                            continue;
                         }
-                        _ => {
-                            let released = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
-                                .set((task::task_status.eq(release.to), task::u_time.eq(now)));
-                            prepared(released).execute(c).await?
-                        }
-                    };
-                    if moved == 1 {
+                    }
+                    let pending = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
+                        .set((task::task_status.eq(release.to), task::u_time.eq(now)));
+                    if prepared(pending).execute(c).await? == 1 {
                         recorded.ready.push(id);
                     }
                 }

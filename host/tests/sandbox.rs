@@ -258,3 +258,22 @@ fn plan_job_runs_params_check_then_workflow_in_one_instance() {
     let looping = LoadedPlugin::load(&runtime, &fixture("infinite_loop")).unwrap();
     assert!(matches!(looping.plan_job(&job(json!({}))), Err(PluginError::Timeout { call: Export::Workflow, .. })));
 }
+
+#[test]
+fn every_call_gets_a_never_used_instance() {
+    // The fixture refuses params_check in an instance that was called before.
+    let runtime = runtime();
+    let counter = std::sync::Arc::new(LoadedPlugin::load(&runtime, &fixture("call_counter")).unwrap());
+    for _ in 0..5 {
+        counter.plan_job(&job(json!({}))).unwrap();
+    }
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let counter = counter.clone();
+            std::thread::spawn(move || (0..10).try_for_each(|_| counter.params_check(&job(json!({}))).map(drop)))
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap().unwrap();
+    }
+}

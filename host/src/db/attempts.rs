@@ -17,7 +17,7 @@ use diesel_async::RunQueryDsl;
 use super::models::AttemptRow;
 use super::prepared::prepared;
 use super::schema::workflow_task_attempt as attempt;
-use super::{Conn, DbError};
+use super::{Conn, DbError, Pooled};
 use crate::on_conn;
 use crate::state::AttemptOutcome;
 
@@ -31,28 +31,45 @@ pub struct NewAttempt<'a> {
     pub instance: &'a str,
 }
 
-/// Records an attempt that starts now; returns its id. Call it in the
-/// transaction that started the task: the task row's lock keeps the id read
-/// back this attempt's.
+/// Records an attempt that starts now; returns its id, by `RETURNING` where
+/// the backend has it (PostgreSQL, SQLite), else read back in a second
+/// statement: call it in the transaction that started the task, whose row
+/// lock keeps that read this attempt's.
 pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> Result<i64, DbError> {
-    on_conn!(conn, c => {
-        let opened = diesel::insert_into(attempt::table).values((
-            attempt::task_id.eq(new.task_id),
-            attempt::job_id.eq(new.job_id),
-            attempt::exe_id.eq(new.exe_id),
-            attempt::attempt_no.eq(new.attempt_no),
-            attempt::instance.eq(new.instance),
-            attempt::s_time.eq(now),
-            attempt::ret_stat.eq(""),
-        ));
-        prepared(opened).execute(c).await?;
-        let id: Option<i64> = attempt::table
-            .filter(attempt::task_id.eq(new.task_id))
-            .select(diesel::dsl::max(attempt::attempt_id))
-            .first(c)
-            .await?;
-        id.ok_or_else(|| DbError::Query(diesel::result::Error::NotFound))
-    })
+    let row = (
+        attempt::task_id.eq(new.task_id),
+        attempt::job_id.eq(new.job_id),
+        attempt::exe_id.eq(new.exe_id),
+        attempt::attempt_no.eq(new.attempt_no),
+        attempt::instance.eq(new.instance),
+        attempt::s_time.eq(now),
+        attempt::ret_stat.eq(""),
+    );
+    let opened = match conn.pooled_mut()? {
+        Pooled::Postgres(c) => {
+            let insert = diesel::insert_into(attempt::table).values(row).returning(attempt::attempt_id);
+            prepared(insert).get_result(&mut **c).await.map_err(DbError::from)
+        }
+        Pooled::Sqlite(c) => {
+            let insert = diesel::insert_into(attempt::table).values(row).returning(attempt::attempt_id);
+            prepared(insert).get_result(&mut **c).await.map_err(DbError::from)
+        }
+        Pooled::Mysql(c) => {
+            let c = &mut **c;
+            match prepared(diesel::insert_into(attempt::table).values(row)).execute(c).await {
+                Ok(_) => attempt::table
+                    .filter(attempt::task_id.eq(new.task_id))
+                    .select(diesel::dsl::max(attempt::attempt_id))
+                    .first::<Option<i64>>(c)
+                    .await
+                    .map_err(DbError::from)
+                    .and_then(|id| id.ok_or(DbError::Query(diesel::result::Error::NotFound))),
+                Err(err) => Err(DbError::from(err)),
+            }
+        }
+    };
+    conn.note(&opened);
+    opened
 }
 
 /// Ends an attempt still open with its outcome; `false` if it was closed

@@ -438,3 +438,32 @@ per_backend! {
         }
     }
 }
+
+per_backend! {
+    async fn creating_a_job_gives_its_id_and_its_ready_tasks_in_order_across_insert_chunks(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        // 901 tasks, over two INSERT chunks of 400: roots (ready at once) and
+        // their dependents (waiting) interleaved.
+        let rows: Vec<NewTask> = (0..901)
+            .map(|i| {
+                if i % 2 == 0 {
+                    new_task(&format!("r{i}"), &[], &[&format!("w{}", i + 1)])
+                } else {
+                    new_task(&format!("w{i}"), &[&format!("r{}", i - 1)], &[])
+                }
+            })
+            .collect();
+        create(&db, new_job("before", 1), vec![new_task("a", &[], &[])]).await;
+        let (job_id, ready) = create(&db, new_job("chunks", 901), rows).await;
+
+        let mut conn = db.conn().await.unwrap();
+        let found = jobs::find(&mut conn, None, Some("chunks")).await.unwrap().unwrap();
+        assert_eq!(found.job_id, job_id, "{backend}: the id given is the new job's");
+        let pending = tasks::list(&mut conn, job_id, Some(TaskStatus::Pending)).await.unwrap();
+        let mut expected: Vec<i64> = pending.iter().map(|task| task.task_id).collect();
+        expected.sort_unstable();
+        assert_eq!(expected.len(), 451, "{backend}");
+        assert_eq!(ready, expected, "{backend}: every ready task, ascending, and no waiting one");
+    }
+}

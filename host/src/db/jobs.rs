@@ -23,59 +23,89 @@ use crate::{in_transaction, on_conn};
 /// bound parameters per statement.
 const INSERT_CHUNK: usize = 400;
 
-/// Inserting many task rows, per backend: SQLite (through the sync wrapper)
-/// has no multi-row INSERT in diesel, and needs none in-process; the network
-/// backends get one statement per chunk.
-pub trait InsertTasks {
-    fn insert_tasks(&mut self, rows: &[NewTask]) -> impl std::future::Future<Output = QueryResult<()>> + Send;
+/// Writing a new job's rows, per backend. PostgreSQL and SQLite give the
+/// new ids back in the INSERT (`RETURNING`); MariaDB has no `RETURNING` on
+/// INSERT, so its ids are read back in the same transaction (the job's name
+/// is unique). SQLite (through the sync wrapper) has no multi-row INSERT in
+/// diesel, and needs none in-process; the network backends get one statement
+/// per chunk.
+pub trait CreateRows {
+    /// Inserts the job; returns its id.
+    fn insert_job(&mut self, new_job: &NewJob) -> impl std::future::Future<Output = QueryResult<i64>> + Send;
+    /// Inserts the job's tasks; returns the ids of those ready at once
+    /// (`pending`), in ascending order.
+    fn insert_tasks(&mut self, rows: &[NewTask]) -> impl std::future::Future<Output = QueryResult<Vec<i64>>> + Send;
 }
 
-impl InsertTasks for super::SqliteAsync {
-    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<()> {
+/// The ids of the `pending` rows among those inserted, ascending.
+fn ready_ids(mut inserted: Vec<(i64, TaskStatus)>) -> Vec<i64> {
+    inserted.retain(|(_, status)| *status == TaskStatus::Pending);
+    inserted.sort_unstable_by_key(|(id, _)| *id);
+    inserted.into_iter().map(|(id, _)| id).collect()
+}
+
+impl CreateRows for super::SqliteAsync {
+    async fn insert_job(&mut self, new_job: &NewJob) -> QueryResult<i64> {
+        prepared(diesel::insert_into(job::table).values(new_job).returning(job::job_id)).get_result(self).await
+    }
+
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<i64>> {
+        let mut inserted = Vec::with_capacity(rows.len());
         for row in rows {
-            prepared(diesel::insert_into(task::table).values(row.clone())).execute(self).await?;
+            let insert = diesel::insert_into(task::table).values(row.clone());
+            inserted.push(prepared(insert.returning((task::task_id, task::task_status))).get_result(self).await?);
         }
-        Ok(())
+        Ok(ready_ids(inserted))
     }
 }
 
-macro_rules! chunked_insert {
-    ($($connection:ty),*) => {$(
-        impl InsertTasks for $connection {
-            async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<()> {
-                for chunk in rows.chunks(INSERT_CHUNK) {
-                    let rows = diesel::insert_into(task::table).values(chunk.to_vec());
-                    prepared_if(chunk.len(), rows).execute(self).await?;
-                }
-                Ok(())
-            }
+impl CreateRows for diesel_async::AsyncPgConnection {
+    async fn insert_job(&mut self, new_job: &NewJob) -> QueryResult<i64> {
+        prepared(diesel::insert_into(job::table).values(new_job).returning(job::job_id)).get_result(self).await
+    }
+
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<i64>> {
+        let mut inserted = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let insert = diesel::insert_into(task::table).values(chunk.to_vec());
+            let returning = insert.returning((task::task_id, task::task_status));
+            inserted.extend(prepared_if(chunk.len(), returning).get_results::<(i64, TaskStatus)>(self).await?);
         }
-    )*};
+        Ok(ready_ids(inserted))
+    }
 }
 
-chunked_insert!(diesel_async::AsyncMysqlConnection, diesel_async::AsyncPgConnection);
+impl CreateRows for diesel_async::AsyncMysqlConnection {
+    async fn insert_job(&mut self, new_job: &NewJob) -> QueryResult<i64> {
+        prepared(diesel::insert_into(job::table).values(new_job)).execute(self).await?;
+        job::table.filter(job::job_name.eq(&new_job.job_name)).select(job::job_id).first(self).await
+    }
+
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<i64>> {
+        let Some(job_id) = rows.first().map(|row| row.job_id) else { return Ok(Vec::new()) };
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            let insert = diesel::insert_into(task::table).values(chunk.to_vec());
+            prepared_if(chunk.len(), insert).execute(self).await?;
+        }
+        task::table
+            .filter(task::job_id.eq(job_id))
+            .filter(task::task_status.eq(TaskStatus::Pending))
+            .select(task::task_id)
+            .order(task::task_id.asc())
+            .load(self)
+            .await
+    }
+}
 
 /// Inserts a job and its tasks in one transaction; returns the job id and the
 /// ids of the tasks that are ready at once (`pending`).
 pub async fn create(conn: &mut Conn, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
     in_transaction!(conn => on_conn!(conn, c => {
-        prepared(diesel::insert_into(job::table).values(&new_job)).execute(c).await?;
-        let job_id: i64 = job::table
-            .filter(job::job_name.eq(&new_job.job_name))
-            .select(job::job_id)
-            .first(c)
-            .await?;
+        let job_id = c.insert_job(&new_job).await?;
         for row in &mut tasks {
             row.job_id = job_id;
         }
-        c.insert_tasks(&tasks).await?;
-        let ready: Vec<i64> = task::table
-            .filter(task::job_id.eq(job_id))
-            .filter(task::task_status.eq(TaskStatus::Pending))
-            .select(task::task_id)
-            .order(task::task_id.asc())
-            .load(c)
-            .await?;
+        let ready = c.insert_tasks(&tasks).await?;
         Ok((job_id, ready))
     }))
 }

@@ -17,7 +17,7 @@ use diesel_async::RunQueryDsl;
 use super::models::AttemptRow;
 use super::prepared::prepared;
 use super::schema::workflow_task_attempt as attempt;
-use super::{Conn, DbError, Pooled};
+use super::{Conn, DbError};
 use crate::on_conn;
 use crate::state::AttemptOutcome;
 
@@ -31,45 +31,63 @@ pub struct NewAttempt<'a> {
     pub instance: &'a str,
 }
 
-/// Records an attempt that starts now; returns its id, by `RETURNING` where
-/// the backend has it (PostgreSQL, SQLite), else read back in a second
-/// statement: call it in the transaction that started the task, whose row
-/// lock keeps that read this attempt's.
+/// Records an attempt that starts now; returns its id. Call it in the
+/// transaction that started the task: where the id is read back (MariaDB),
+/// the task row's lock keeps that read this attempt's.
 pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> Result<i64, DbError> {
-    let row = (
-        attempt::task_id.eq(new.task_id),
-        attempt::job_id.eq(new.job_id),
-        attempt::exe_id.eq(new.exe_id),
-        attempt::attempt_no.eq(new.attempt_no),
-        attempt::instance.eq(new.instance),
-        attempt::s_time.eq(now),
-        attempt::ret_stat.eq(""),
-    );
-    let opened = match conn.pooled_mut()? {
-        Pooled::Postgres(c) => {
-            let insert = diesel::insert_into(attempt::table).values(row).returning(attempt::attempt_id);
-            prepared(insert).get_result(&mut **c).await.map_err(DbError::from)
-        }
-        Pooled::Sqlite(c) => {
-            let insert = diesel::insert_into(attempt::table).values(row).returning(attempt::attempt_id);
-            prepared(insert).get_result(&mut **c).await.map_err(DbError::from)
-        }
-        Pooled::Mysql(c) => {
-            let c = &mut **c;
-            match prepared(diesel::insert_into(attempt::table).values(row)).execute(c).await {
-                Ok(_) => attempt::table
-                    .filter(attempt::task_id.eq(new.task_id))
-                    .select(diesel::dsl::max(attempt::attempt_id))
-                    .first::<Option<i64>>(c)
-                    .await
-                    .map_err(DbError::from)
-                    .and_then(|id| id.ok_or(DbError::Query(diesel::result::Error::NotFound))),
-                Err(err) => Err(DbError::from(err)),
+    on_conn!(conn, c => Ok(c.insert_attempt(new, now).await?))
+}
+
+/// Inserting an attempt row, per backend: PostgreSQL and SQLite give its id
+/// back in the INSERT (`RETURNING`); MariaDB has no `RETURNING` on INSERT,
+/// so it reads the id back in a second statement.
+trait InsertAttempt {
+    fn insert_attempt(
+        &mut self,
+        new: &NewAttempt<'_>,
+        now: NaiveDateTime,
+    ) -> impl std::future::Future<Output = QueryResult<i64>> + Send;
+}
+
+/// The values of an attempt row that starts at `now` (a macro: its tuple
+/// type is diesel's to spell).
+macro_rules! attempt_row {
+    ($new:expr, $now:expr) => {
+        (
+            attempt::task_id.eq($new.task_id),
+            attempt::job_id.eq($new.job_id),
+            attempt::exe_id.eq($new.exe_id),
+            attempt::attempt_no.eq($new.attempt_no),
+            attempt::instance.eq($new.instance),
+            attempt::s_time.eq($now),
+            attempt::ret_stat.eq(""),
+        )
+    };
+}
+
+macro_rules! insert_returning_id {
+    ($($connection:ty),*) => {$(
+        impl InsertAttempt for $connection {
+            async fn insert_attempt(&mut self, new: &NewAttempt<'_>, now: NaiveDateTime) -> QueryResult<i64> {
+                let insert = diesel::insert_into(attempt::table).values(attempt_row!(new, now));
+                prepared(insert.returning(attempt::attempt_id)).get_result(self).await
             }
         }
-    };
-    conn.note(&opened);
-    opened
+    )*};
+}
+
+insert_returning_id!(super::SqliteAsync, diesel_async::AsyncPgConnection);
+
+impl InsertAttempt for diesel_async::AsyncMysqlConnection {
+    async fn insert_attempt(&mut self, new: &NewAttempt<'_>, now: NaiveDateTime) -> QueryResult<i64> {
+        prepared(diesel::insert_into(attempt::table).values(attempt_row!(new, now))).execute(self).await?;
+        let id: Option<i64> = attempt::table
+            .filter(attempt::task_id.eq(new.task_id))
+            .select(diesel::dsl::max(attempt::attempt_id))
+            .first(self)
+            .await?;
+        id.ok_or(diesel::result::Error::NotFound)
+    }
 }
 
 /// Ends an attempt still open with its outcome; `false` if it was closed

@@ -135,13 +135,14 @@ async fn dependencies_of(conn: &mut Conn, job_id: i64, labels: Vec<String>) -> R
     if labels.is_empty() {
         return Ok(Vec::new());
     }
+    let count = labels.len();
     on_conn!(conn, c => {
         let query = task::table
             .filter(task::job_id.eq(job_id))
-            .filter(task::task_label.eq_any(labels.clone()))
+            .filter(task::task_label.eq_any(labels))
             .select(TaskRow::as_select())
             .order(task::task_id.asc());
-        Ok(prepared_if(labels.len(), query).load(c).await?)
+        Ok(prepared_if(count, query).load(c).await?)
     })
 }
 

@@ -189,10 +189,8 @@ async fn a_plugin_is_uploaded_and_activated_from_the_plugins_page() {
     token.send_keys(TOKEN).await.unwrap();
     browser.client.find(Locator::Css("#token-form button")).await.unwrap().click().await.unwrap();
     for version in ["greeter_v1", "greeter_v2"] {
-        let file =
-            browser.client.wait().at_most(WAIT).for_element(Locator::Css("#upload input[type=file]")).await.unwrap();
-        file.send_keys(fixture_wasm(version).to_str().unwrap()).await.unwrap();
-        browser.client.find(Locator::Css("#upload button")).await.unwrap().click().await.unwrap();
+        browser.act_on("#upload input[type=file]", Some(fixture_wasm(version).to_str().unwrap()), WAIT).await;
+        browser.act_on("#upload button", None, WAIT).await;
         let shown = version.replace("greeter_v", "greeter@");
         browser
             .wait_for(version, &format!("return !!document.querySelector(\"[data-version^='{}']\");", shown), WAIT)

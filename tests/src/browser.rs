@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::free_port;
@@ -61,6 +61,31 @@ impl Browser {
             }
             assert!(Instant::now() < deadline, "{what}: not seen within {limit:?} (last: {value})");
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Types `keys` into the element `css` finds, or clicks it when `keys` is
+    /// `None`, within `limit`. The page may render the element again between
+    /// finding and using it (a stale reference): then it is found anew.
+    pub async fn act_on(&self, css: &str, keys: Option<&str>, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let element = self
+                .client
+                .wait()
+                .at_most(limit)
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|err| panic!("{css}: not found within {limit:?}: {err}"));
+            let acted = match keys {
+                Some(keys) => element.send_keys(keys).await,
+                None => element.click().await,
+            };
+            match acted {
+                Ok(()) => return,
+                Err(err) if err.is_stale_element_reference() && Instant::now() < deadline => continue,
+                Err(err) => panic!("{css}: {err}"),
+            }
         }
     }
 

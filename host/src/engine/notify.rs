@@ -13,8 +13,29 @@ impl Engine {
     /// Tells the job's plugin (job_notifier) about its current state, in the
     /// background: a failing or slow notifier is logged and changes nothing.
     pub(super) fn notify(&self, job_id: i64) {
+        self.notify_plugin_of(job_id, None);
+    }
+
+    /// [`Engine::notify`] when the caller knows the job's type and the plugin
+    /// version that planned it (`plugin_sha256`): a plugin without a notifier
+    /// then costs no read of the job row.
+    pub(super) fn notify_known(&self, job_id: i64, job_type: &str, plugin_sha256: &str) {
+        self.notify_plugin_of(job_id, Some((job_type.to_owned(), plugin_sha256.to_owned())));
+    }
+
+    fn notify_plugin_of(&self, job_id: i64, known: Option<(String, String)>) {
         let (db, plugins, metrics) = (self.db.clone(), self.plugins.clone(), self.metrics.clone());
         tokio::spawn(async move {
+            // The version that planned the job, even if another is active now.
+            // Declared absent (its manifest): no instance for a call that does
+            // nothing, and when the caller knew the plugin, no read either.
+            let known_plugin = match known {
+                Some((job_type, sha256)) => match plugins.for_job(&db, &job_type, &sha256).await {
+                    Some(plugin) if plugin.implements_notifier() => Some(plugin),
+                    _ => return,
+                },
+                None => None,
+            };
             let row = match find_job(&db, job_id).await {
                 Ok(Some(row)) => row,
                 Ok(None) => return,
@@ -23,9 +44,13 @@ impl Engine {
                     return;
                 }
             };
-            // The version that planned the job, even if another is active now.
-            let Some(plugin) = plugins.for_job(&db, &row.job_type, &row.plugin_sha256).await else { return };
-            // Declared absent (its manifest): no instance for a call that does nothing.
+            let plugin = match known_plugin {
+                Some(plugin) => plugin,
+                None => match plugins.for_job(&db, &row.job_type, &row.plugin_sha256).await {
+                    Some(plugin) => plugin,
+                    None => return,
+                },
+            };
             if !plugin.implements_notifier() {
                 return;
             }

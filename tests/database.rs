@@ -467,3 +467,42 @@ per_backend! {
         assert_eq!(ready, expected, "{backend}: every ready task, ascending, and no waiting one");
     }
 }
+
+per_backend! {
+    async fn creating_and_starting_a_job_starts_its_first_ready_task_with_an_attempt_and_leaves_the_rest_pending(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        // a and b ready at once, c waits for both.
+        let rows = vec![new_task("a", &[], &["c"]), new_task("b", &[], &["c"]), new_task("c", &["a", "b"], &[])];
+        let first = tasks::CarryOn { instance: "creator", lease_until: later() };
+        let mut conn = db.conn().await.unwrap();
+        let (job_id, ready, started) =
+            jobs::create_and_start(&mut conn, new_job("first", 3), rows, first, now()).await.unwrap();
+        drop(conn);
+        let started = started.unwrap_or_else(|| panic!("{backend}: the first ready task is started"));
+        assert_eq!(started.task.task_label, "a", "{backend}");
+        assert_eq!(started.task.task_status, TaskStatus::Started, "{backend}");
+        assert_eq!(started.job.job_id, job_id, "{backend}: the job as parameter resolution needs it");
+        assert!(started.dependencies.is_empty(), "{backend}");
+
+        let mut conn = db.conn().await.unwrap();
+        let listed = tasks::list(&mut conn, job_id, None).await.unwrap();
+        let statuses: Vec<(&str, TaskStatus)> = listed.iter().map(|t| (t.task_label.as_str(), t.task_status)).collect();
+        assert_eq!(
+            statuses,
+            [("a", TaskStatus::Started), ("b", TaskStatus::Pending), ("c", TaskStatus::Waiting)],
+            "{backend}"
+        );
+        assert_eq!(ready, [listed[1].task_id], "{backend}: only b is left for the queue");
+        assert!(listed[0].task_lease_until.is_some(), "{backend}: a started task has a lease, so a crash hands it back");
+        let attempts = attempts::of_tasks(&mut conn, &[started.task.task_id]).await.unwrap();
+        assert_eq!(attempts.len(), 1, "{backend}: one open attempt");
+        assert_eq!(attempts[0].attempt_id, started.attempt_id, "{backend}");
+        assert_eq!(attempts[0].instance, "creator", "{backend}");
+        drop(conn);
+
+        // It records as any started task: the job goes on.
+        let recorded = finish(&db, &started).await.unwrap();
+        assert!(recorded.ready.is_empty() && recorded.job_end.is_none(), "{backend}: c still waits for b");
+    }
+}

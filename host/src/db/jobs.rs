@@ -15,6 +15,7 @@ use super::attempts;
 use super::models::{JobRow, NewJob, NewTask, split_list};
 use super::prepared::{prepared, prepared_if};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
+use super::tasks::{CarryOn, Started};
 use super::{Conn, DbError};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus};
 use crate::{in_transaction, on_conn};
@@ -99,15 +100,41 @@ impl CreateRows for diesel_async::AsyncMysqlConnection {
 
 /// Inserts a job and its tasks in one transaction; returns the job id and the
 /// ids of the tasks that are ready at once (`pending`).
-pub async fn create(conn: &mut Conn, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
-    in_transaction!(conn => on_conn!(conn, c => {
+pub async fn create(conn: &mut Conn, new_job: NewJob, tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
+    in_transaction!(conn => insert_rows(conn, new_job, tasks).await)
+}
+
+/// [`create`], and in the same transaction the first ready task is started
+/// for `first.instance` (as a finishing task starts the dependent it carries
+/// on to): the caller runs it at once, without a queue hop or a transaction
+/// of its own. Returns the other ready tasks and the started one.
+pub async fn create_and_start(
+    conn: &mut Conn,
+    new_job: NewJob,
+    tasks: Vec<NewTask>,
+    first: CarryOn<'_>,
+    now: NaiveDateTime,
+) -> Result<(i64, Vec<i64>, Option<Started>), DbError> {
+    in_transaction!(conn => {
+        let (job_id, mut ready) = insert_rows(conn, new_job, tasks).await?;
+        let Some(&first_ready) = ready.as_slice().first() else { return Ok((job_id, ready, None)) };
+        let started = super::tasks::start_within(conn, first_ready, first.instance, first.lease_until, now).await?;
+        if started.is_some() {
+            ready.remove(0);
+        }
+        Ok((job_id, ready, started))
+    })
+}
+
+async fn insert_rows(conn: &mut Conn, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
+    on_conn!(conn, c => {
         let job_id = c.insert_job(&new_job).await?;
         for row in &mut tasks {
             row.job_id = job_id;
         }
         let ready = c.insert_tasks(&tasks).await?;
         Ok((job_id, ready))
-    }))
+    })
 }
 
 /// A job by id or by name; deleted jobs (`is_valid = 0`) are not found.

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::db::jobs::{self, deadline_of};
 use crate::db::models::{NewJob, NewTask};
+use crate::db::tasks;
 use crate::db::{Database, DbError};
 use crate::dispatch::{Queue, TaskMessage};
 use crate::events::{Event, EventHub};
@@ -30,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::plugins::Registry;
 use crate::runtime::{JobInput, PluginError, TaskSpec};
 use crate::state::{JobStatus, TaskStatus};
+use crate::worker::{LocalSlot, LocalWorkers};
 
 /// Longest `job_extra`, as the seed's `varchar(10240)`.
 pub const MAX_JOB_EXTRA_BYTES: usize = 10240;
@@ -106,6 +108,9 @@ pub struct Engine {
     events: Arc<EventHub>,
     metrics: Arc<Metrics>,
     extra_schemas: extra_schema::ExtraSchemas,
+    /// The runner's worker slots, once it runs in this process: create_job
+    /// runs a new job's first task in one of them when it is free.
+    local_workers: std::sync::RwLock<Option<LocalWorkers>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -151,7 +156,19 @@ impl Engine {
             executor,
             config,
             recovered: std::sync::atomic::AtomicBool::new(false),
+            local_workers: std::sync::RwLock::default(),
         }
+    }
+
+    /// The runner of this process makes its worker slots known (each start
+    /// replaces the previous runner's).
+    pub fn attach_local_workers(&self, workers: LocalWorkers) {
+        *self.local_workers.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(workers);
+    }
+
+    /// A free worker slot of this process, if there is one.
+    fn local_slot(&self) -> Option<LocalSlot> {
+        self.local_workers.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()?.take()
     }
 
     /// Runs the plugin (params_check, workflow) off the async threads, then
@@ -200,13 +217,27 @@ impl Engine {
             plugin_version: plugin.metadata().version.clone(),
             tasks_unfinished: i32::try_from(dag.len()).unwrap_or(i32::MAX),
             deadline,
-            plugin_sha256: entry.sha256,
+            plugin_sha256: entry.sha256.clone(),
             ..NewJob::new(&request.job_type, &job_name, status, now)
         };
         let task_rows = task_rows(&dag, now, locked);
-        let (job_id, ready) = jobs::create(&mut self.db.conn().await?, new_job, task_rows).await.map_err(|err| {
+        // A free slot here: the first task starts with the job and runs at once.
+        let slot = if locked { None } else { self.local_slot() };
+        let exists = |err: DbError| {
             if err.is_unique_violation() { EngineError::JobExists(job_name.clone()) } else { EngineError::Db(err) }
-        })?;
+        };
+        let mut conn = self.db.conn().await?;
+        let (job_id, ready, started) = match &slot {
+            Some(_) => {
+                let first = tasks::CarryOn { instance: &self.config.instance, lease_until: self.lease_from(now) };
+                jobs::create_and_start(&mut conn, new_job, task_rows, first, now).await.map_err(exists)?
+            }
+            None => {
+                let (job_id, ready) = jobs::create(&mut conn, new_job, task_rows).await.map_err(exists)?;
+                (job_id, ready, None)
+            }
+        };
+        drop(conn);
         self.metrics.job_created(&request.job_type);
         let job_event = Event::job(job_id, &request.job_type, &request.job_namespace, status, "");
         self.events.publish(job_event.clone());
@@ -215,7 +246,13 @@ impl Engine {
             self.try_start(job_id).await?;
         } else {
             tracing::info!(job_id, job_name, job_type = request.job_type, tasks = dag.len(), "job started");
-            self.notify(job_id);
+            self.notify_known(job_id, &request.job_type, &entry.sha256);
+            if let (Some(slot), Some(started)) = (slot, started) {
+                // Told as every task is: pending, then started when it runs.
+                tracing::info!(task_id = started.task.task_id, "task pending; this worker runs it now");
+                self.events.publish(Event::task(&job_event, started.task.task_id, TaskStatus::Pending, ""));
+                slot.run(started);
+            }
             self.dispatch(&ready, &job_event);
         }
         Ok(job_id)

@@ -32,6 +32,8 @@ struct Attempt<'a> {
     id: i64,
     /// Its job, as the events name it.
     job: Event,
+    /// The plugin version that planned its job (for job_notifier).
+    plugin_sha256: &'a str,
 }
 
 impl Engine {
@@ -74,7 +76,7 @@ impl Engine {
         self.run_attempt(started, attempt).await
     }
 
-    fn lease_from(&self, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    pub(super) fn lease_from(&self, now: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
         now + chrono::Duration::from_std(self.config.visibility_timeout).unwrap_or_default()
     }
 
@@ -84,7 +86,7 @@ impl Engine {
         let Started { task: row, job, dependencies: deps, attempt_id } = started;
         let job_event = Event::job(row.job_id, &job.job_type, &job.job_namespace, job.job_status, "");
         self.events.publish(Event::task(&job_event, row.task_id, TaskStatus::Started, ""));
-        let attempt = Attempt { row: &row, id: attempt_id, job: job_event };
+        let attempt = Attempt { row: &row, id: attempt_id, job: job_event, plugin_sha256: &job.plugin_sha256 };
         tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, attempt_id, "task started");
         if job.job_status != JobStatus::Started {
             let stat = stat::JOB_NOT_RUNNING;
@@ -246,7 +248,7 @@ impl Engine {
                     end.job_status,
                     &end.ret_stat,
                 ));
-                self.notify(end.job_id);
+                self.notify_known(end.job_id, &job.job_type, attempt.plugin_sha256);
                 // Its locks are free: the next waiting job may start. The
                 // result is stored already, so a failure here is only logged:
                 // the sweeper hands the locks over at its next tick.

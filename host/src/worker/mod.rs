@@ -13,14 +13,16 @@
 //! its result released (the finishing transaction started it for this
 //! worker; further dependents go through the queue). A chain thus runs step
 //! after step without a queue hop, and its lease covers each step as any
-//! started task's.
+//! started task's. A new job's first task takes the same shortcut: when a
+//! slot is free ([`LocalWorkers`]), create_job starts it in the transaction
+//! that creates the job and runs it here.
 
 mod in_flight;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::db::DbError;
@@ -64,6 +66,50 @@ pub struct RunnerHandle {
     sweeping: JoinHandle<()>,
 }
 
+/// This process's worker slots, for a task started outside the message
+/// loop: create_job takes a free one before it creates a job, starts the
+/// job's first task in the same transaction, and runs it here.
+#[derive(Debug, Clone)]
+pub struct LocalWorkers {
+    // Weak: the engine holds this, and must not keep itself alive.
+    engine: Weak<Engine>,
+    permits: Arc<Semaphore>,
+    in_flight: InFlight,
+    stop: watch::Receiver<bool>,
+}
+
+impl LocalWorkers {
+    /// A free slot, or `None` when all are busy or the runner is stopping
+    /// (the task then goes through the queue as any other).
+    pub fn take(&self) -> Option<LocalSlot> {
+        if *self.stop.borrow() {
+            return None;
+        }
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        Some(LocalSlot { permit, workers: self.clone() })
+    }
+}
+
+/// A worker slot taken ahead; dropped unused, it is free again.
+#[derive(Debug)]
+pub struct LocalSlot {
+    permit: OwnedSemaphorePermit,
+    workers: LocalWorkers,
+}
+
+impl LocalSlot {
+    /// Runs `started`, and the dependents it carries on to, in this slot.
+    pub fn run(self, started: Started) {
+        let Self { permit, workers } = self;
+        // The process is ending: the task's lease runs out and a sweeper hands it back.
+        let Some(engine) = workers.engine.upgrade() else { return };
+        tokio::spawn(async move {
+            carry_on(&engine, Some(started), &workers.in_flight, &workers.stop).await;
+            drop(permit);
+        });
+    }
+}
+
 impl Runner {
     pub fn new(engine: Arc<Engine>, queue: Arc<Queue>, config: RunnerConfig) -> Self {
         Self { engine, queue, config }
@@ -76,6 +122,12 @@ impl Runner {
         let permits = Arc::new(Semaphore::new(workers));
         let in_flight = InFlight::default();
         let taking = if self.config.take_messages {
+            self.engine.attach_local_workers(LocalWorkers {
+                engine: Arc::downgrade(&self.engine),
+                permits: permits.clone(),
+                in_flight: in_flight.clone(),
+                stop: stopped.clone(),
+            });
             tokio::spawn(take_messages(
                 self.engine.clone(),
                 self.queue.clone(),

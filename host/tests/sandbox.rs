@@ -20,7 +20,11 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn runtime() -> PluginRuntime {
     // A short workflow deadline keeps the infinite-loop test quick.
-    let limits = SandboxLimits { workflow_deadline: Duration::from_millis(300), ..Default::default() };
+    runtime_with_deadline(Duration::from_millis(300))
+}
+
+fn runtime_with_deadline(workflow_deadline: Duration) -> PluginRuntime {
+    let limits = SandboxLimits { workflow_deadline, ..Default::default() };
     PluginRuntime::new(limits).unwrap()
 }
 
@@ -160,7 +164,10 @@ fn ping_notifier_is_told_and_returns() {
 /// Runs the fixture's workflow, which must fail; gives the runtime back to
 /// check it still works.
 fn workflow_error(name: &str) -> (PluginRuntime, PluginError) {
-    let runtime = runtime();
+    workflow_error_in(runtime(), name)
+}
+
+fn workflow_error_in(runtime: PluginRuntime, name: &str) -> (PluginRuntime, PluginError) {
     let plugin = LoadedPlugin::load(&runtime, &fixture(name)).unwrap();
     let err = plugin.workflow(&job(json!({}))).unwrap_err();
     (runtime, err)
@@ -177,7 +184,10 @@ fn an_infinite_loop_is_stopped_at_its_deadline() {
 
 #[test]
 fn a_memory_bomb_is_refused_at_the_cap() {
-    let (runtime, err) = workflow_error("memory_bomb");
+    // The default deadline (not 300 ms): on a slow, loaded machine, touching
+    // 64 MiB took longer than 300 ms once, and the deadline struck first.
+    let (runtime, err) =
+        workflow_error_in(runtime_with_deadline(SandboxLimits::default().workflow_deadline), "memory_bomb");
     assert_eq!(err, PluginError::MemoryLimit { call: Export::Workflow, limit_mib: 64 });
     assert_runtime_still_works(&runtime);
 }

@@ -202,58 +202,41 @@ pub async fn finish(
         }
         let (mut recorded, carried, job_row) = on_conn!(conn, c => {
             // Locks the job row: the finishes of one job are serialised from here.
-            let countdown = (job::u_time.eq(now), job::tasks_unfinished.eq(job::tasks_unfinished - 1));
-            if is_save {
-                let saved = (countdown, job::ret_data.eq(ret_data.clone()));
-                prepared(diesel::update(job::table.find(job_id)).set(saved)).execute(c).await?;
-            } else {
-                prepared(diesel::update(job::table.find(job_id)).set(countdown)).execute(c).await?;
-            }
+            let saved = is_save.then(|| job::ret_data.eq(ret_data.clone()));
+            // Its `tasks_unfinished`, counted down, tells the last task.
+            let job_row = c.count_down_job(job_id, saved, now).await?;
             let mut recorded = Recorded::default();
             let mut carried = None;
-            if !dependents.is_empty() {
-                let waiting = task::table
-                    .filter(task::job_id.eq(job_id))
-                    .filter(task::task_label.eq_any(dependents.clone()))
-                    .filter(task::task_status.eq_any(release.from));
-                let countdown = diesel::update(waiting).set(task::task_waiting_on.eq(task::task_waiting_on - 1));
-                prepared_if(dependents.len(), countdown).execute(c).await?;
-                // Whole rows: the one carried on needs no second read.
-                let released = task::table
-                    .filter(task::job_id.eq(job_id))
-                    .filter(task::task_label.eq_any(dependents.clone()))
-                    .filter(task::task_status.eq_any(release.from))
-                    .filter(task::task_waiting_on.le(0))
-                    .select(TaskRow::as_select())
-                    .order(task::task_id.asc());
-                let released: Vec<TaskRow> = prepared_if(dependents.len(), released).load(c).await?;
-                for mut released_row in released {
-                    let id = released_row.task_id;
-                    if let Some(CarryOn { lease_until, .. }) = carry_on.filter(|_| carried.is_none()) {
-                        let carried_on = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
-                            .set((
-                                task::task_status.eq(carry.to),
-                                task::s_time.eq(now),
-                                task::u_time.eq(now),
-                                task::task_lease_until.eq(Some(lease_until)),
-                            ));
-                        if prepared(carried_on).execute(c).await? == 1 {
-                            let task = &mut released_row.task;
-                            (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
-                            task.task_lease_until = Some(lease_until);
-                            carried = Some(released_row);
-                            continue;
-                        }
-                    }
-                    let pending = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
-                        .set((task::task_status.eq(release.to), task::u_time.eq(now)));
-                    if prepared(pending).execute(c).await? == 1 {
-                        recorded.ready.push(id);
+            // Whole rows: the one carried on needs no second read.
+            let released = if dependents.is_empty() {
+                Vec::new()
+            } else {
+                c.count_down_dependents(job_id, &dependents).await?
+            };
+            for mut released_row in released {
+                let id = released_row.task_id;
+                if let Some(CarryOn { lease_until, .. }) = carry_on.filter(|_| carried.is_none()) {
+                    let carried_on = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
+                        .set((
+                            task::task_status.eq(carry.to),
+                            task::s_time.eq(now),
+                            task::u_time.eq(now),
+                            task::task_lease_until.eq(Some(lease_until)),
+                        ));
+                    if prepared(carried_on).execute(c).await? == 1 {
+                        let task = &mut released_row.task;
+                        (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
+                        task.task_lease_until = Some(lease_until);
+                        carried = Some(released_row);
+                        continue;
                     }
                 }
+                let pending = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
+                    .set((task::task_status.eq(release.to), task::u_time.eq(now)));
+                if prepared(pending).execute(c).await? == 1 {
+                    recorded.ready.push(id);
+                }
             }
-            // After the countdown: its `tasks_unfinished` tells the last task.
-            let job_row: JobRow = job::table.find(job_id).select(JobRow::as_select()).first(c).await?;
             Ok((recorded, carried, job_row))
         })?;
         if job_row.tasks_unfinished <= 0 {
@@ -269,6 +252,105 @@ pub async fn finish(
         }
         Ok(Some(recorded))
     })
+}
+
+/// The two countdowns of [`finish`], per backend. PostgreSQL and SQLite
+/// read the rows back in the UPDATE (`RETURNING`); MariaDB has no
+/// `UPDATE … RETURNING`, so it reads them in a second statement, inside the
+/// same transaction and behind the same row locks.
+trait FinishCountdowns {
+    /// One task of job `job_id` less to finish (and, with `saved`, its
+    /// ret_data copied to the job); gives the job row as it is now.
+    fn count_down_job(
+        &mut self,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        now: NaiveDateTime,
+    ) -> impl std::future::Future<Output = QueryResult<JobRow>> + Send;
+
+    /// One dependency less for the waiting dependents labelled `labels`;
+    /// gives those now waiting on none, in creation order.
+    fn count_down_dependents(
+        &mut self,
+        job_id: i64,
+        labels: &[String],
+    ) -> impl std::future::Future<Output = QueryResult<Vec<TaskRow>>> + Send;
+}
+
+/// `ret_data` copied to the job by a task with `is_save`.
+type SavedRetData = diesel::dsl::Eq<job::ret_data, Option<String>>;
+
+/// The UPDATEs of the countdowns (macros: their types are diesel's to spell).
+macro_rules! job_countdown {
+    ($job_id:expr, $saved:expr, $now:expr) => {
+        diesel::update(job::table.find($job_id)).set((
+            job::u_time.eq($now),
+            job::tasks_unfinished.eq(job::tasks_unfinished - 1),
+            $saved,
+        ))
+    };
+}
+
+macro_rules! dependents_countdown {
+    ($job_id:expr, $labels:expr) => {
+        diesel::update(
+            task::table
+                .filter(task::job_id.eq($job_id))
+                .filter(task::task_label.eq_any($labels))
+                .filter(task::task_status.eq_any(state::task::RELEASE.from)),
+        )
+        .set(task::task_waiting_on.eq(task::task_waiting_on - 1))
+    };
+}
+
+macro_rules! countdowns_returning {
+    ($($connection:ty),*) => {$(
+        impl FinishCountdowns for $connection {
+            async fn count_down_job(
+                &mut self,
+                job_id: i64,
+                saved: Option<SavedRetData>,
+                now: NaiveDateTime,
+            ) -> QueryResult<JobRow> {
+                let countdown = job_countdown!(job_id, saved, now).returning(JobRow::as_select());
+                prepared(countdown).get_result(self).await
+            }
+
+            async fn count_down_dependents(&mut self, job_id: i64, labels: &[String]) -> QueryResult<Vec<TaskRow>> {
+                let countdown = dependents_countdown!(job_id, labels).returning(TaskRow::as_select());
+                let mut counted: Vec<TaskRow> = prepared_if(labels.len(), countdown).get_results(self).await?;
+                counted.retain(|row| row.task_waiting_on <= 0);
+                counted.sort_by_key(|row| row.task_id);
+                Ok(counted)
+            }
+        }
+    )*};
+}
+
+countdowns_returning!(super::SqliteAsync, diesel_async::AsyncPgConnection);
+
+impl FinishCountdowns for diesel_async::AsyncMysqlConnection {
+    async fn count_down_job(
+        &mut self,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        now: NaiveDateTime,
+    ) -> QueryResult<JobRow> {
+        prepared(job_countdown!(job_id, saved, now)).execute(self).await?;
+        job::table.find(job_id).select(JobRow::as_select()).first(self).await
+    }
+
+    async fn count_down_dependents(&mut self, job_id: i64, labels: &[String]) -> QueryResult<Vec<TaskRow>> {
+        prepared_if(labels.len(), dependents_countdown!(job_id, labels)).execute(self).await?;
+        let released = task::table
+            .filter(task::job_id.eq(job_id))
+            .filter(task::task_label.eq_any(labels))
+            .filter(task::task_status.eq_any(state::task::RELEASE.from))
+            .filter(task::task_waiting_on.le(0))
+            .select(TaskRow::as_select())
+            .order(task::task_id.asc());
+        prepared_if(labels.len(), released).load(self).await
+    }
 }
 
 /// started → failed with `ret_stat`; the job fails with it if it is still

@@ -506,3 +506,36 @@ per_backend! {
         assert!(recorded.ready.is_empty() && recorded.job_end.is_none(), "{backend}: c still waits for b");
     }
 }
+
+/// On SQLite, a transaction that waits for another of its process to commit
+/// yields to the runtime instead of sleeping its thread in SQLite's busy
+/// handler. On a runtime with one thread, the one that holds the write lock
+/// across an await can then finish first. Without the turns, the waiting
+/// transaction would block that thread until the busy timeout and fail with
+/// "database is locked".
+#[tokio::test(flavor = "current_thread")]
+async fn sqlite_transactions_of_one_process_take_turns_without_blocking_their_thread() {
+    let test_db = TestDb::create("sqlite").await;
+    let db = database(&test_db).await;
+    let (_, ids) = create(&db, new_job("turns", 1), vec![new_task("task1", &[], &[])]).await;
+    let committed = std::sync::atomic::AtomicBool::new(false);
+    let (holding, held) = tokio::sync::oneshot::channel::<()>();
+    let holder = async {
+        let mut conn = db.conn().await.unwrap();
+        conn.begin().await.unwrap();
+        // A write: the transaction now holds SQLite's write lock.
+        tasks::renew_leases(&mut conn, &ids, later()).await.unwrap();
+        holding.send(()).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        conn.finish(Ok(())).await.unwrap();
+        committed.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let waiter = async {
+        held.await.unwrap();
+        let started = start(&db, ids[0], later()).await;
+        (started, committed.load(std::sync::atomic::Ordering::SeqCst))
+    };
+    let ((), (started, after_commit)) = tokio::join!(holder, waiter);
+    assert!(after_commit, "the waiting transaction ran before the other committed");
+    assert_eq!(started.map(|s| s.task.task_status), Some(TaskStatus::Started));
+}

@@ -30,8 +30,8 @@ pub type SqliteAsync = SyncConnectionWrapper<SqliteConnection, OnCallingThread>;
 /// statement, which the profile showed to be most of a task's cost).
 /// An embedded SQLite statement takes microseconds, and a transaction never
 /// yields between its statements, so the write lock is held only while its
-/// thread runs it; a second writer waits in SQLite's busy handler for at most
-/// that long.
+/// thread runs it; the transactions of this process take turns at the
+/// [`WriteGate`] before they begin.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OnCallingThread;
 
@@ -59,7 +59,7 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations
 /// expanded per backend by [`on_conn!`] on a [`Conn`].
 #[derive(Clone)]
 pub enum Database {
-    Sqlite(Pool<SqliteAsync>),
+    Sqlite(Pool<SqliteAsync>, WriteGate),
     Mysql(Pool<AsyncMysqlConnection>),
     Postgres(Pool<AsyncPgConnection>),
 }
@@ -153,6 +153,17 @@ impl DbError {
     }
 }
 
+/// SQLite lets one transaction write at a time. A second writer waits in
+/// SQLite's busy handler, which sleeps its thread (a runtime thread: see
+/// [`OnCallingThread`]) for 1 ms, then 2, 5, 10…, while a task's
+/// transaction takes a tenth of the first sleep. So the transactions of this
+/// process take turns here instead: a writer waiting its turn yields to the
+/// runtime, and starts as soon as the one before it commits. The busy
+/// handler is left for another process on the same file (`xingqiao` tools,
+/// a second server by mistake) and for the few writes outside a transaction.
+#[derive(Debug, Clone, Default)]
+pub struct WriteGate(std::sync::Arc<tokio::sync::Mutex<()>>);
+
 /// A pooled connection to one of the three backends. Query functions take
 /// `&mut Conn`, so a caller composes several in one transaction
 /// ([`Conn::begin`], [`Conn::finish`]). A connection that lost its server is
@@ -161,6 +172,11 @@ impl DbError {
 pub struct Conn {
     pooled: Option<Pooled>,
     lost: bool,
+    /// SQLite's [`WriteGate`], taken by the outermost transaction.
+    gate: Option<WriteGate>,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Transactions open on this connection (more than one: savepoints).
+    depth: u32,
 }
 
 #[doc(hidden)]
@@ -253,12 +269,30 @@ impl Conn {
 
     /// Opens a transaction (a savepoint inside another); end it with [`Conn::finish`].
     pub async fn begin(&mut self) -> Result<(), DbError> {
-        on_conn!(self, c => Ok(begin_transaction(c).await?))
+        if let (Some(gate), 0) = (&self.gate, self.depth) {
+            self.turn = Some(gate.0.clone().lock_owned().await);
+        }
+        let begun = on_conn!(self, c => Ok(begin_transaction(c).await?));
+        match begun {
+            Ok(()) => self.depth += 1,
+            Err(_) if self.depth == 0 => self.turn = None,
+            Err(_) => {}
+        }
+        begun
     }
 
     /// Commits when `outcome` is `Ok`, else rolls back; gives `outcome` back
     /// (or the commit's error).
     pub async fn finish<T>(&mut self, outcome: Result<T, DbError>) -> Result<T, DbError> {
+        let ended = self.end(outcome).await;
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth == 0 {
+            self.turn = None;
+        }
+        ended
+    }
+
+    async fn end<T>(&mut self, outcome: Result<T, DbError>) -> Result<T, DbError> {
         match outcome {
             Ok(value) => {
                 on_conn!(self, c => Ok(commit_transaction(c).await?))?;
@@ -315,7 +349,7 @@ impl Database {
     /// Connections open and, of those, in use: `(size, in use, max)`.
     pub fn pool_use(&self) -> (usize, usize, usize) {
         let status = match self {
-            Self::Sqlite(pool) => pool.status(),
+            Self::Sqlite(pool, _) => pool.status(),
             Self::Mysql(pool) => pool.status(),
             Self::Postgres(pool) => pool.status(),
         };
@@ -381,12 +415,13 @@ impl Database {
             .boxed()
         });
         let manager = AsyncDieselConnectionManager::<SqliteAsync>::new_with_config(path, config);
-        Ok(Self::Sqlite(Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?))
+        let pool = Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?;
+        Ok(Self::Sqlite(pool, WriteGate::default()))
     }
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Self::Sqlite(_) => "sqlite",
+            Self::Sqlite(..) => "sqlite",
             Self::Mysql(_) => "mysql",
             Self::Postgres(_) => "postgres",
         }
@@ -444,12 +479,12 @@ impl Database {
 
     /// A connection from the pool, for query functions.
     pub async fn conn(&self) -> Result<Conn, DbError> {
-        let pooled = match self {
-            Self::Sqlite(pool) => Pooled::Sqlite(pool.get().await.map_err(DbError::pool)?),
-            Self::Mysql(pool) => Pooled::Mysql(pool.get().await.map_err(DbError::pool)?),
-            Self::Postgres(pool) => Pooled::Postgres(pool.get().await.map_err(DbError::pool)?),
+        let (pooled, gate) = match self {
+            Self::Sqlite(pool, gate) => (Pooled::Sqlite(pool.get().await.map_err(DbError::pool)?), Some(gate.clone())),
+            Self::Mysql(pool) => (Pooled::Mysql(pool.get().await.map_err(DbError::pool)?), None),
+            Self::Postgres(pool) => (Pooled::Postgres(pool.get().await.map_err(DbError::pool)?), None),
         };
-        Ok(Conn { pooled: Some(pooled), lost: false })
+        Ok(Conn { pooled: Some(pooled), lost: false, gate, turn: None, depth: 0 })
     }
 
     /// A cheap round trip, for `/healthz`.

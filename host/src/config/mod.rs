@@ -58,7 +58,7 @@ pub struct ServeArgs {
     /// A folder of extra plugin components (`*.wasm`) to load at start.
     #[arg(long, env = "XINGQIAO_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
-    /// Database connections in the pool [default: 16; SQLite: 4].
+    /// Database connections in the pool [default: 16; SQLite: 4 for reads, beside its one writer].
     #[arg(long, env = "XINGQIAO_DB_CONNECTIONS")]
     pub db_connections: Option<usize>,
     /// Bearer token of the `/admin/plugins` routes; without one they answer 403.
@@ -216,7 +216,7 @@ impl Config {
         if default_job_timeout == 0 {
             return Err(invalid("--default-job-timeout / XINGQIAO_DEFAULT_JOB_TIMEOUT", "must be at least 1 second"));
         }
-        // SQLite has one writer; more connections only queue on its lock.
+        // SQLite has one writer (`db::Writer`); these connections serve the reads beside it.
         let sqlite = database_url.starts_with("sqlite://");
         let db_connections = args.db_connections.or(file.db_connections).unwrap_or(if sqlite { 4 } else { 16 });
         if db_connections == 0 {

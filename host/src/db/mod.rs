@@ -30,8 +30,8 @@ pub type SqliteAsync = SyncConnectionWrapper<SqliteConnection, OnCallingThread>;
 /// statement, which the profile showed to be most of a task's cost).
 /// An embedded SQLite statement takes microseconds, and a transaction never
 /// yields between its statements, so the write lock is held only while its
-/// thread runs it; the transactions of this process take turns at the
-/// [`WriteGate`] before they begin.
+/// thread runs it; the transactions of this process take turns on the
+/// [`Writer`] connection.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OnCallingThread;
 
@@ -59,7 +59,7 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations
 /// expanded per backend by [`on_conn!`] on a [`Conn`].
 #[derive(Clone)]
 pub enum Database {
-    Sqlite(Pool<SqliteAsync>, WriteGate),
+    Sqlite(Pool<SqliteAsync>, Writer),
     Mysql(Pool<AsyncMysqlConnection>),
     Postgres(Pool<AsyncPgConnection>),
 }
@@ -156,13 +156,16 @@ impl DbError {
 /// SQLite lets one transaction write at a time. A second writer waits in
 /// SQLite's busy handler, which sleeps its thread (a runtime thread: see
 /// [`OnCallingThread`]) for 1 ms, then 2, 5, 10…, while a task's
-/// transaction takes a tenth of the first sleep. So the transactions of this
-/// process take turns here instead: a writer waiting its turn yields to the
-/// runtime, and starts as soon as the one before it commits. The busy
-/// handler is left for another process on the same file (`xingqiao` tools,
-/// a second server by mistake) and for the few writes outside a transaction.
-#[derive(Debug, Clone, Default)]
-pub struct WriteGate(std::sync::Arc<tokio::sync::Mutex<()>>);
+/// transaction takes a tenth of the first sleep. So every transaction of
+/// this process runs on one connection, the writer, taken from a pool of
+/// one: a transaction waiting its turn yields to the runtime and starts as
+/// soon as the one before it commits. One writer also keeps its page cache:
+/// SQLite drops a connection's cache whenever another connection has
+/// written. Reads outside a transaction use the other connections, beside
+/// the writer (WAL). The busy handler is left for another process on the
+/// same file and for the few writes outside a transaction.
+#[derive(Clone)]
+pub struct Writer(Pool<SqliteAsync>);
 
 /// A pooled connection to one of the three backends. Query functions take
 /// `&mut Conn`, so a caller composes several in one transaction
@@ -172,9 +175,10 @@ pub struct WriteGate(std::sync::Arc<tokio::sync::Mutex<()>>);
 pub struct Conn {
     pooled: Option<Pooled>,
     lost: bool,
-    /// SQLite's [`WriteGate`], taken by the outermost transaction.
-    gate: Option<WriteGate>,
-    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// SQLite's [`Writer`]: taken by the outermost transaction, and used
+    /// for every statement until it ends.
+    writer: Option<Writer>,
+    writing: Option<Pooled>,
     /// Transactions open on this connection (more than one: savepoints).
     depth: u32,
 }
@@ -257,7 +261,8 @@ impl Conn {
 
     #[doc(hidden)]
     pub fn pooled_mut(&mut self) -> Result<&mut Pooled, DbError> {
-        self.pooled.as_mut().ok_or_else(|| DbError::Unavailable(String::from("connection already discarded")))
+        let pooled = if self.writing.is_some() { self.writing.as_mut() } else { self.pooled.as_mut() };
+        pooled.ok_or_else(|| DbError::Unavailable(String::from("connection already discarded")))
     }
 
     #[doc(hidden)]
@@ -269,13 +274,13 @@ impl Conn {
 
     /// Opens a transaction (a savepoint inside another); end it with [`Conn::finish`].
     pub async fn begin(&mut self) -> Result<(), DbError> {
-        if let (Some(gate), 0) = (&self.gate, self.depth) {
-            self.turn = Some(gate.0.clone().lock_owned().await);
+        if let (Some(Writer(pool)), 0) = (&self.writer, self.depth) {
+            self.writing = Some(Pooled::Sqlite(pool.get().await.map_err(DbError::pool)?));
         }
         let begun = on_conn!(self, c => Ok(begin_transaction(c).await?));
         match begun {
             Ok(()) => self.depth += 1,
-            Err(_) if self.depth == 0 => self.turn = None,
+            Err(_) if self.depth == 0 => self.stop_writing(),
             Err(_) => {}
         }
         begun
@@ -287,9 +292,18 @@ impl Conn {
         let ended = self.end(outcome).await;
         self.depth = self.depth.saturating_sub(1);
         if self.depth == 0 {
-            self.turn = None;
+            self.stop_writing();
         }
         ended
+    }
+
+    /// The writer goes back to its pool (or, lost, is discarded).
+    fn stop_writing(&mut self) {
+        if let Some(writing) = self.writing.take() {
+            if self.lost {
+                discard(writing);
+            }
+        }
     }
 
     async fn end<T>(&mut self, outcome: Result<T, DbError>) -> Result<T, DbError> {
@@ -326,12 +340,21 @@ impl Drop for Conn {
         if !self.lost {
             return;
         }
-        match self.pooled.take() {
-            Some(Pooled::Sqlite(object)) => drop(deadpool::managed::Object::take(object)),
-            Some(Pooled::Mysql(object)) => drop(deadpool::managed::Object::take(object)),
-            Some(Pooled::Postgres(object)) => drop(deadpool::managed::Object::take(object)),
-            None => {}
+        if let Some(pooled) = self.pooled.take() {
+            discard(pooled);
         }
+        if let Some(writing) = self.writing.take() {
+            discard(writing);
+        }
+    }
+}
+
+/// A connection that lost its server: not given back to its pool.
+fn discard(pooled: Pooled) {
+    match pooled {
+        Pooled::Sqlite(object) => drop(deadpool::managed::Object::take(object)),
+        Pooled::Mysql(object) => drop(deadpool::managed::Object::take(object)),
+        Pooled::Postgres(object) => drop(deadpool::managed::Object::take(object)),
     }
 }
 
@@ -342,6 +365,42 @@ impl Drop for Conn {
 fn fast_recycling<C: AsyncConnection + 'static>() -> ManagerConfig<C> {
     let mut config = ManagerConfig::<C>::default();
     config.recycling_method = RecyclingMethod::Fast;
+    config
+}
+
+/// How long a SQLite writer waits for the one before it.
+const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A SQLite connection as XingQiao uses it: WAL, a busy timeout, a page cache.
+fn sqlite_config() -> ManagerConfig<SqliteAsync> {
+    let mut config = fast_recycling::<SqliteAsync>();
+    config.custom_setup = Box::new(|path| {
+        let path = path.to_owned();
+        async move {
+            let mut conn = SqliteAsync::establish(&path).await?;
+            // WAL lets readers run beside the writer; the busy timeout makes
+            // writers queue instead of failing; NORMAL is durable in WAL.
+            // A 16 MiB page cache keeps report scans (statistics over
+            // 100,000 jobs) off the read syscalls. (Memory-mapped I/O was
+            // tried: a growing database is remapped often, and the TLB
+            // shootdowns cost the engine more than the reports gained.)
+            // The busy timeout comes first: switching to WAL needs a lock,
+            // which a closing connection of a previous run may still hold.
+            for pragma in [
+                &format!("PRAGMA busy_timeout = {}", SQLITE_BUSY_TIMEOUT.as_millis()),
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA cache_size = -16384",
+            ] {
+                diesel::sql_query(pragma)
+                    .execute(&mut conn)
+                    .await
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            }
+            Ok(conn)
+        }
+        .boxed()
+    });
     config
 }
 
@@ -386,37 +445,21 @@ impl Database {
             ));
         }
         let path = url.strip_prefix("sqlite://").unwrap_or(url).to_owned();
-        let mut config = fast_recycling::<SqliteAsync>();
-        config.custom_setup = Box::new(|path| {
-            let path = path.to_owned();
-            async move {
-                let mut conn = SqliteAsync::establish(&path).await?;
-                // WAL lets readers run beside the writer; the busy timeout makes
-                // writers queue instead of failing; NORMAL is durable in WAL.
-                // A 16 MiB page cache keeps report scans (statistics over
-                // 100,000 jobs) off the read syscalls. (Memory-mapped I/O was
-                // tried: a growing database is remapped often, and the TLB
-                // shootdowns cost the engine more than the reports gained.)
-                // The busy timeout comes first: switching to WAL needs a lock,
-                // which a closing connection of a previous run may still hold.
-                for pragma in [
-                    "PRAGMA busy_timeout = 10000",
-                    "PRAGMA journal_mode = WAL",
-                    "PRAGMA synchronous = NORMAL",
-                    "PRAGMA cache_size = -16384",
-                ] {
-                    diesel::sql_query(pragma)
-                        .execute(&mut conn)
-                        .await
-                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                }
-                Ok(conn)
-            }
-            .boxed()
-        });
-        let manager = AsyncDieselConnectionManager::<SqliteAsync>::new_with_config(path, config);
-        let pool = Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?;
-        Ok(Self::Sqlite(pool, WriteGate::default()))
+        let readers = AsyncDieselConnectionManager::<SqliteAsync>::new_with_config(path.clone(), sqlite_config());
+        let writer = AsyncDieselConnectionManager::<SqliteAsync>::new_with_config(path, sqlite_config());
+        Ok(Self::Sqlite(
+            Pool::builder(readers).max_size(max_connections).build().map_err(DbError::build)?,
+            Writer(
+                Pool::builder(writer)
+                    .max_size(1)
+                    // As long as SQLite's own busy timeout: a transaction
+                    // that waits longer is refused (503), not stuck.
+                    .wait_timeout(Some(SQLITE_BUSY_TIMEOUT))
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+                    .map_err(DbError::build)?,
+            ),
+        ))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -479,12 +522,14 @@ impl Database {
 
     /// A connection from the pool, for query functions.
     pub async fn conn(&self) -> Result<Conn, DbError> {
-        let (pooled, gate) = match self {
-            Self::Sqlite(pool, gate) => (Pooled::Sqlite(pool.get().await.map_err(DbError::pool)?), Some(gate.clone())),
+        let (pooled, writer) = match self {
+            Self::Sqlite(pool, writer) => {
+                (Pooled::Sqlite(pool.get().await.map_err(DbError::pool)?), Some(writer.clone()))
+            }
             Self::Mysql(pool) => (Pooled::Mysql(pool.get().await.map_err(DbError::pool)?), None),
             Self::Postgres(pool) => (Pooled::Postgres(pool.get().await.map_err(DbError::pool)?), None),
         };
-        Ok(Conn { pooled: Some(pooled), lost: false, gate, turn: None, depth: 0 })
+        Ok(Conn { pooled: Some(pooled), lost: false, writer, writing: None, depth: 0 })
     }
 
     /// A cheap round trip, for `/healthz`.

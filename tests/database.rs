@@ -2,7 +2,7 @@
 //! every transition is a conditional update, so a task is advanced once, and
 //! a job ends once — checked on every backend, with racing callers.
 
-#![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
 
 use std::sync::Arc;
 

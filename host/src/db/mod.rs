@@ -299,10 +299,10 @@ impl Conn {
 
     /// The writer goes back to its pool (or, lost, is discarded).
     fn stop_writing(&mut self) {
-        if let Some(writing) = self.writing.take() {
-            if self.lost {
-                discard(writing);
-            }
+        if let Some(writing) = self.writing.take()
+            && self.lost
+        {
+            discard(writing);
         }
     }
 

@@ -47,13 +47,10 @@ impl Engine {
             let plugin = match known_plugin {
                 Some(plugin) => plugin,
                 None => match plugins.for_job(&db, &row.job_type, &row.plugin_sha256).await {
-                    Some(plugin) => plugin,
-                    None => return,
+                    Some(plugin) if plugin.implements_notifier() => plugin,
+                    _ => return,
                 },
             };
-            if !plugin.implements_notifier() {
-                return;
-            }
             let event = job_event(&row);
             let calling = std::time::Instant::now();
             let called = tokio::task::spawn_blocking(move || plugin.job_notifier(&event)).await;

@@ -62,6 +62,22 @@ per_backend! {
 }
 
 per_backend! {
+    async fn a_job_ending_wakes_the_one_waiting_for_its_lock_without_the_sweeper(backend: &str) {
+        // The sweeper ticks at start, then not for ten minutes: only the
+        // holder's end can start the waiting job within wait_job's minute.
+        let dir = plugins_dir_with(&["e2e"]).display().to_string();
+        let server =
+            TestServer::start_with(backend, &["--plugins-dir", &dir, "--sweep-interval-ms", "600000"]).await;
+        let holder = server.create_job(sleepy("w1", 0.3)).await;
+        let waiter = server.create_job(sleepy("w1", 0.0)).await;
+        assert_eq!(status(&server, waiter).await, "waiting", "{backend}");
+        assert_eq!(server.wait_job(holder).await["job_status"], "finished", "{backend}");
+        assert_eq!(server.wait_job(waiter).await["job_status"], "finished", "{backend}: the released lock woke it");
+        server.stop().await.unwrap();
+    }
+}
+
+per_backend! {
     async fn a_two_lock_job_against_two_one_lock_jobs_never_deadlocks_in_either_order(backend: &str) {
         let server = server(backend).await;
         for order in [["x,y", "x", "y"], ["x", "y", "x,y"]] {

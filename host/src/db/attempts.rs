@@ -84,7 +84,7 @@ impl InsertAttempt for diesel_async::AsyncMysqlConnection {
         let id: Option<i64> = attempt::table
             .filter(attempt::task_id.eq(new.task_id))
             .select(diesel::dsl::max(attempt::attempt_id))
-            .first(self)
+            .get_result(self)
             .await?;
         id.ok_or(diesel::result::Error::NotFound)
     }

@@ -79,7 +79,7 @@ impl CreateRows for diesel_async::AsyncPgConnection {
 impl CreateRows for diesel_async::AsyncMysqlConnection {
     async fn insert_job(&mut self, new_job: &NewJob) -> QueryResult<i64> {
         prepared(diesel::insert_into(job::table).values(new_job)).execute(self).await?;
-        job::table.filter(job::job_name.eq(&new_job.job_name)).select(job::job_id).first(self).await
+        job::table.filter(job::job_name.eq(&new_job.job_name)).select(job::job_id).get_result(self).await
     }
 
     async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<i64>> {
@@ -137,8 +137,12 @@ async fn insert_rows(conn: &mut Conn, new_job: NewJob, mut tasks: Vec<NewTask>) 
     })
 }
 
-/// A job by id or by name; deleted jobs (`is_valid = 0`) are not found.
+/// A job by id or by name; deleted jobs (`is_valid = 0`) are not found, and
+/// neither is any job when neither key is given.
 pub async fn find(conn: &mut Conn, id: Option<i64>, name: Option<&str>) -> Result<Option<JobRow>, DbError> {
+    if id.is_none() && name.is_none() {
+        return Ok(None);
+    }
     on_conn!(conn, c => {
         let mut query = job::table.select(JobRow::as_select()).filter(job::is_valid.eq(true)).into_boxed();
         if let Some(id) = id {
@@ -147,14 +151,14 @@ pub async fn find(conn: &mut Conn, id: Option<i64>, name: Option<&str>) -> Resul
         if let Some(name) = name {
             query = query.filter(job::job_name.eq(name.to_owned()));
         }
-        Ok(query.first(c).await.optional()?)
+        Ok(query.get_result(c).await.optional()?)
     })
 }
 
 /// A job by id, deleted or not (for notifications).
 pub async fn find_any(conn: &mut Conn, id: i64) -> Result<Option<JobRow>, DbError> {
     on_conn!(conn, c => {
-        Ok(job::table.find(id).select(JobRow::as_select()).first(c).await.optional()?)
+        Ok(job::table.find(id).select(JobRow::as_select()).get_result(c).await.optional()?)
     })
 }
 
@@ -286,7 +290,7 @@ pub async fn count_by_status(conn: &mut Conn, filter: &JobFilter) -> Result<Vec<
     let counts: (i64, i64, i64, i64) = on_conn!(conn, c => {
         Ok::<_, DbError>(filtered!(&any_status)
             .select((count_of(waiting), count_of(started), count_of(finished), count_of(failed)))
-            .first(c)
+            .get_result(c)
             .await?)
     })?;
     Ok(vec![(waiting, counts.0), (started, counts.1), (finished, counts.2), (failed, counts.3)])
@@ -327,7 +331,7 @@ pub async fn end(conn: &mut Conn, job_id: i64, stat: &str, now: NaiveDateTime) -
             // A write first: SQLite takes its write lock now instead of failing
             // to upgrade a read lock later; elsewhere it locks the job row.
             diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
-            let row: Option<JobRow> = job::table.find(job_id).select(JobRow::as_select()).first(c).await.optional()?;
+            let row: Option<JobRow> = job::table.find(job_id).select(JobRow::as_select()).get_result(c).await.optional()?;
             let Some(row) = row else { return Ok(None) };
             let ended = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(end.from)))
                 .set((

@@ -71,7 +71,7 @@ async fn store_once(conn: &mut Conn, row: &PluginRow, bytes: &[u8], now: NaiveDa
         conn.transaction(async |c| {
             touch!(c, &row.job_type, now);
             let existing: Option<PluginRow> =
-                plugin::table.find(&row.plugin_sha256).select(PluginRow::as_select()).first(c).await.optional()?;
+                plugin::table.find(&row.plugin_sha256).select(PluginRow::as_select()).get_result(c).await.optional()?;
             if existing.is_none() {
                 let taken: Option<String> = plugin::table
                     .filter(plugin::job_type.eq(&row.job_type))
@@ -98,7 +98,7 @@ async fn store_once(conn: &mut Conn, row: &PluginRow, bytes: &[u8], now: NaiveDa
                 }
             }
             make_active!(c, &row.job_type, &row.plugin_sha256);
-            let stored = plugin::table.find(&row.plugin_sha256).select(PluginRow::as_select()).first(c).await?;
+            let stored = plugin::table.find(&row.plugin_sha256).select(PluginRow::as_select()).get_result(c).await?;
             Ok(if existing.is_some() { Stored::Existing(stored) } else { Stored::Created(stored) })
         })
         .await
@@ -125,7 +125,7 @@ pub async fn activate(
                 return Ok::<_, DbError>(None);
             };
             make_active!(c, job_type, &sha256);
-            Ok(Some(plugin::table.find(&sha256).select(PluginRow::as_select()).first(c).await?))
+            Ok(Some(plugin::table.find(&sha256).select(PluginRow::as_select()).get_result(c).await?))
         })
         .await
     })

@@ -27,6 +27,9 @@ pub struct JobEnd {
     pub job_id: i64,
     pub job_status: JobStatus,
     pub ret_stat: String,
+    /// Whether it held locks, now released: only then may a waiting job
+    /// start.
+    pub released_locks: bool,
 }
 
 /// What recording a task's result changed.
@@ -112,7 +115,7 @@ async fn open_attempt(conn: &mut Conn, task_id: i64, instance: &str, now: NaiveD
             .inner_join(job::table)
             .filter(task::task_id.eq(task_id))
             .select((TaskRow::as_select(), JobRow::as_select()))
-            .first(c)
+            .get_result(c)
             .await?;
         Ok((row, job_row))
     })?;
@@ -337,7 +340,7 @@ impl FinishCountdowns for diesel_async::AsyncMysqlConnection {
         now: NaiveDateTime,
     ) -> QueryResult<JobRow> {
         prepared(job_countdown!(job_id, saved, now)).execute(self).await?;
-        job::table.find(job_id).select(JobRow::as_select()).first(self).await
+        job::table.find(job_id).select(JobRow::as_select()).get_result(self).await
     }
 
     async fn count_down_dependents(&mut self, job_id: i64, labels: &[String]) -> QueryResult<Vec<TaskRow>> {
@@ -381,7 +384,7 @@ async fn end_job(
     on_conn!(conn, c => {
         let started: NaiveDateTime = match started {
             Some(started) => started,
-            None => job::table.find(job_id).select(job::s_time).first(c).await?,
+            None => job::table.find(job_id).select(job::s_time).get_result(c).await?,
         };
         let ending = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(transition.from))).set((
             job::job_status.eq(transition.to),
@@ -392,8 +395,13 @@ async fn end_job(
         if prepared(ending).execute(c).await? == 0 {
             return Ok(None);
         }
-        prepared(diesel::delete(lock::table.filter(lock::job_id.eq(job_id)))).execute(c).await?;
-        Ok(Some(JobEnd { job_id, job_status: transition.to, ret_stat: ret_stat.to_owned() }))
+        let released = prepared(diesel::delete(lock::table.filter(lock::job_id.eq(job_id)))).execute(c).await?;
+        Ok(Some(JobEnd {
+            job_id,
+            job_status: transition.to,
+            ret_stat: ret_stat.to_owned(),
+            released_locks: released > 0,
+        }))
     })
 }
 
@@ -478,7 +486,7 @@ pub async fn list(conn: &mut Conn, job_id: i64, status: Option<TaskStatus>) -> R
 
 pub async fn get(conn: &mut Conn, task_id: i64) -> Result<Option<TaskRow>, DbError> {
     on_conn!(conn, c => {
-        Ok(task::table.find(task_id).select(TaskRow::as_select()).first(c).await.optional()?)
+        Ok(task::table.find(task_id).select(TaskRow::as_select()).get_result(c).await.optional()?)
     })
 }
 
@@ -488,7 +496,7 @@ pub async fn pending_summary(conn: &mut Conn) -> Result<(i64, Option<NaiveDateTi
     on_conn!(conn, c => {
         let pending = task::table.filter(task::task_status.eq(TaskStatus::Pending));
         let count: i64 = pending.count().get_result(c).await?;
-        let oldest: Option<NaiveDateTime> = pending.select(diesel::dsl::min(task::u_time)).first(c).await?;
+        let oldest: Option<NaiveDateTime> = pending.select(diesel::dsl::min(task::u_time)).get_result(c).await?;
         Ok((count, oldest))
     })
 }
@@ -501,7 +509,7 @@ pub async fn get_of_valid_job(conn: &mut Conn, task_id: i64) -> Result<Option<Ta
             .find(task_id)
             .filter(diesel::dsl::exists(job_is_valid))
             .select(TaskRow::as_select())
-            .first(c)
+            .get_result(c)
             .await
             .optional()?)
     })

@@ -249,10 +249,14 @@ impl Engine {
                     &end.ret_stat,
                 ));
                 self.notify_known(end.job_id, &job.job_type, attempt.plugin_sha256);
-                // Its locks are free: the next waiting job may start. The
-                // result is stored already, so a failure here is only logged:
-                // the sweeper hands the locks over at its next tick.
-                if let Err(err) = self.wake_waiting().await {
+                // Its locks are free: the next waiting job may start. A job
+                // without locks frees none, and looking for waiting jobs
+                // after each would cost a query per job. The result is stored
+                // already, so a failure here is only logged: the sweeper
+                // hands the locks over at its next tick.
+                if end.released_locks
+                    && let Err(err) = self.wake_waiting().await
+                {
                     tracing::warn!(error = %err, "waking jobs that wait for locks failed; the sweeper will");
                 }
             }

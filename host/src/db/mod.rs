@@ -6,10 +6,10 @@
 //! task can never be advanced twice, whoever else runs the same update.
 //!
 //! A lookup by a unique key reads its row with `get_result`, not `first`:
-//! diesel sends `first`'s `LIMIT 1` as a bound parameter, and SQLite prepares
-//! a statement whose LIMIT is bound again each time it is bound (the planner
-//! may use the value), which the profile showed as a tenth of the embedded
-//! server's CPU.
+//! diesel sends the `LIMIT 1` of `first` as a bound parameter, and SQLite
+//! prepares such a statement again at every run (its planner may use a bound
+//! LIMIT's value, so binding it expires the statement). The profile showed
+//! that as a tenth of the embedded server's CPU.
 
 pub mod attempts;
 pub mod jobs;

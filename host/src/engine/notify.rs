@@ -29,11 +29,14 @@ impl Engine {
             // The version that planned the job, even if another is active now.
             // Declared absent (its manifest): no instance for a call that does
             // nothing, and when the caller knew the plugin, no read either.
+            let notifier_of = async |job_type: &str, sha256: &str| {
+                plugins.for_job(&db, job_type, sha256).await.filter(|plugin| plugin.implements_notifier())
+            };
             let known_plugin = match known {
-                Some((job_type, sha256)) => match plugins.for_job(&db, &job_type, &sha256).await {
-                    Some(plugin) if plugin.implements_notifier() => Some(plugin),
-                    _ => return,
-                },
+                Some((job_type, sha256)) => {
+                    let Some(plugin) = notifier_of(&job_type, &sha256).await else { return };
+                    Some(plugin)
+                }
                 None => None,
             };
             let row = match find_job(&db, job_id).await {
@@ -46,10 +49,10 @@ impl Engine {
             };
             let plugin = match known_plugin {
                 Some(plugin) => plugin,
-                None => match plugins.for_job(&db, &row.job_type, &row.plugin_sha256).await {
-                    Some(plugin) if plugin.implements_notifier() => plugin,
-                    _ => return,
-                },
+                None => {
+                    let Some(plugin) = notifier_of(&row.job_type, &row.plugin_sha256).await else { return };
+                    plugin
+                }
             };
             let event = job_event(&row);
             let calling = std::time::Instant::now();

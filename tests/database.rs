@@ -539,3 +539,29 @@ async fn sqlite_transactions_of_one_process_take_turns_without_blocking_their_th
     assert!(after_commit, "the waiting transaction ran before the other committed");
     assert_eq!(started.map(|s| s.task.task_status), Some(TaskStatus::Started));
 }
+
+/// One step of SQLite's `EXPLAIN QUERY PLAN`.
+#[derive(Debug, diesel::QueryableByName)]
+struct PlanStep {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    detail: String,
+}
+
+/// The sweeper looks for jobs waiting for a lock at every tick. SQLite, which
+/// keeps no statistics here, used to walk the `is_valid` index for it (every
+/// job); the query must be a search of the waiting jobs only.
+#[tokio::test]
+async fn sqlite_finds_waiting_jobs_without_walking_every_job() {
+    use diesel_async::RunQueryDsl;
+    let test_db = TestDb::create("sqlite").await;
+    let db = database(&test_db).await;
+    let sql = format!("EXPLAIN QUERY PLAN {}", xingqiao::db::locks::waiting_jobs_sqlite_sql());
+    let mut conn = db.conn().await.unwrap();
+    let plan: Vec<PlanStep> = xingqiao::on_conn!(&mut conn, c => Ok(diesel::sql_query(&sql).load(c).await?)).unwrap();
+    let plan: Vec<&str> = plan.iter().map(|step| step.detail.as_str()).collect();
+    assert!(
+        plan.iter().any(|step| step.starts_with("SEARCH workflow_job USING COVERING INDEX job_status_valid")),
+        "{sql}\n{plan:#?}"
+    );
+    assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{sql}\n{plan:#?}");
+}

@@ -106,16 +106,25 @@ pub async fn try_start(conn: &mut Conn, job_id: i64, now: NaiveDateTime) -> Resu
 
 /// Waiting jobs, oldest first: candidates to start when a lock is released.
 pub async fn waiting_jobs(conn: &mut Conn, limit: i64) -> Result<Vec<i64>, DbError> {
-    on_conn!(conn, c => {
-        Ok(job::table
-            .filter(job::job_status.eq(JobStatus::Waiting))
-            .filter(job::is_valid.eq(true))
-            .select(job::job_id)
-            .order(job::job_id.asc())
-            .limit(limit)
-            .load(c)
-            .await?)
-    })
+    on_conn!(conn, c => Ok(waiting_jobs_query(limit).load(c).await?))
+}
+
+#[diesel::dsl::auto_type(no_type_alias)]
+fn waiting_jobs_query(limit: i64) -> _ {
+    let waiting: JobStatus = JobStatus::Waiting;
+    job::table
+        .filter(job::job_status.eq(waiting))
+        .filter(job::is_valid.eq(true))
+        .select(job::job_id)
+        .order(job::job_id.asc())
+        .limit(limit)
+}
+
+/// The SQL of [`waiting_jobs`] as SQLite is sent it, with its binds after it
+/// in a comment: for a test that asks SQLite how it would run it (the sweeper
+/// runs it every tick, so it must not walk every job).
+pub fn waiting_jobs_sqlite_sql() -> String {
+    diesel::debug_query::<diesel::sqlite::Sqlite, _>(&waiting_jobs_query(1)).to_string()
 }
 
 /// Who holds the first of these locks that is held: `(lock, job_id)`.

@@ -109,8 +109,11 @@ pub async fn waiting_jobs(conn: &mut Conn, limit: i64) -> Result<Vec<i64>, DbErr
     on_conn!(conn, c => Ok(waiting_jobs_query(limit).load(c).await?))
 }
 
+/// [`waiting_jobs`]' query, written once for it and for its plan's test.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn waiting_jobs_query(limit: i64) -> _ {
+    // auto_type reads the types of its expressions from their syntax: a
+    // typed binding tells it what the enum value is.
     let waiting: JobStatus = JobStatus::Waiting;
     job::table
         .filter(job::job_status.eq(waiting))

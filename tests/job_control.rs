@@ -3,6 +3,8 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
+use std::time::Duration;
+
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 use xingqiao::db::models::TaskRow;
@@ -216,6 +218,24 @@ per_backend! {
             "{backend}"
         );
         assert_eq!(status(&server, job_id).await, "finished", "{backend}: still finished after the notifier ran");
+        server.stop().await.unwrap();
+    }
+}
+
+per_backend! {
+    /// The notifier is told each change with the job as that change left it
+    /// (the row its transaction wrote, not one read later, when a quick job
+    /// may have ended already): `started` once, then `finished` once.
+    async fn the_notifier_sees_the_job_as_each_change_left_it(backend: &str) {
+        // ping_notifier's notifier logs each event at info, through the host.
+        let server = TestServer::start_logging(backend, &[], "warn,xingqiao::runtime::host_api=info").await;
+        let body = json!({"job_namespace": "n", "job_type": "ping_notifier", "job_name": "told"});
+        let job_id = server.create_job(body).await;
+        assert_eq!(server.wait_job(job_id).await["job_status"], "finished", "{backend}");
+        let notice = |status: &str| format!("job_id={job_id} job_name=told job_status={status}");
+        let told = |status: &str| server.log_text().matches(&notice(status)).count();
+        server.wait_until(Duration::from_secs(10), || async { told("finished") == 1 }).await;
+        assert_eq!((told("started"), told("finished")), (1, 1), "{backend}: {}", server.log_text());
         server.stop().await.unwrap();
     }
 }

@@ -45,8 +45,22 @@ impl TestServer {
         server
     }
 
+    /// [`TestServer::start_with`], logging by `filter` (a `RUST_LOG` value)
+    /// instead of warnings only: for a test that reads what was logged.
+    pub async fn start_logging(backend: &str, args: &[&str], filter: &str) -> Self {
+        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        let mut server = Self::spawn_logging(TestDb::create(backend).await, args, filter);
+        server.wait_ready().await;
+        server
+    }
+
     /// Starts the process without waiting for it to answer.
     pub fn spawn(db: TestDb, args: Vec<String>) -> Self {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| String::from("warn"));
+        Self::spawn_logging(db, args, &filter)
+    }
+
+    fn spawn_logging(db: TestDb, args: Vec<String>, filter: &str) -> Self {
         // reqwest is built without a default TLS provider (as the server is).
         xingqiao::executor::install_tls_provider();
         let port = free_port();
@@ -62,7 +76,7 @@ impl TestServer {
             .args(["--data-dir", &db.dir.display().to_string()])
             .args(["--database-url", &db.url])
             .args(&args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| String::from("warn")))
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(err_file)

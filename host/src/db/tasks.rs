@@ -30,6 +30,10 @@ pub struct JobEnd {
     /// Whether it held locks, now released: only then may a waiting job
     /// start.
     pub released_locks: bool,
+    /// The job's row as it ended, when the transaction had read it already
+    /// (a finish reads it with its countdown): the job_notifier then needs
+    /// no read of its own.
+    pub row: Option<JobRow>,
 }
 
 /// What recording a task's result changed.
@@ -243,7 +247,7 @@ pub async fn finish(
             Ok((recorded, carried, job_row))
         })?;
         if job_row.tasks_unfinished <= 0 {
-            recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now, Some(job_row.s_time)).await?;
+            recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now, Some(&job_row)).await?;
         }
         if let (Some(task), Some(CarryOn { instance, .. })) = (carried, carry_on) {
             // The finished task as its dependent sees it: what it just wrote.
@@ -372,35 +376,45 @@ pub async fn fail(conn: &mut Conn, row: &TaskRow, end: Ending<'_>) -> Result<Opt
 
 /// The job's transition when one of its tasks ended it: `transition` with
 /// `ret_stat` and its cost; its locks are released. `None` when it was not
-/// running any more.
+/// running any more. `known` is its row as this transaction left it, if read
+/// already.
 async fn end_job(
     conn: &mut Conn,
     job_id: i64,
     transition: Transition<JobStatus>,
     ret_stat: &str,
     now: NaiveDateTime,
-    started: Option<NaiveDateTime>,
+    known: Option<&JobRow>,
 ) -> Result<Option<JobEnd>, DbError> {
     on_conn!(conn, c => {
-        let started: NaiveDateTime = match started {
-            Some(started) => started,
+        let started: NaiveDateTime = match known {
+            Some(row) => row.s_time,
             None => job::table.find(job_id).select(job::s_time).get_result(c).await?,
         };
+        let cost = cost_seconds(started, now);
         let ending = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(transition.from))).set((
             job::job_status.eq(transition.to),
             job::ret_stat.eq(ret_stat),
             job::e_time.eq(now),
-            job::job_cost.eq(cost_seconds(started, now)),
+            job::job_cost.eq(cost),
         ));
         if prepared(ending).execute(c).await? == 0 {
             return Ok(None);
         }
         let released = prepared(diesel::delete(lock::table.filter(lock::job_id.eq(job_id)))).execute(c).await?;
+        // The row as the UPDATE above left it: the same four columns changed.
+        let row = known.map(|row| {
+            let mut row = row.clone();
+            (row.job.job_status, row.job.ret_stat, row.job.e_time, row.job.job_cost) =
+                (transition.to, ret_stat.to_owned(), now, cost);
+            row
+        });
         Ok(Some(JobEnd {
             job_id,
             job_status: transition.to,
             ret_stat: ret_stat.to_owned(),
             released_locks: released > 0,
+            row,
         }))
     })
 }

@@ -21,7 +21,7 @@ use chrono::{NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::db::jobs::{self, deadline_of};
-use crate::db::models::{NewJob, NewTask};
+use crate::db::models::{JobRow, NewJob, NewTask};
 use crate::db::tasks;
 use crate::db::{Database, DbError};
 use crate::dispatch::{Queue, TaskMessage};
@@ -220,6 +220,8 @@ impl Engine {
             plugin_sha256: entry.sha256.clone(),
             ..NewJob::new(&request.job_type, &job_name, status, now)
         };
+        // The row as inserted, for the job_notifier (which then reads none).
+        let told = (!locked && plugin.implements_notifier()).then(|| new_job.clone());
         let task_rows = task_rows(&dag, now, locked);
         // A free slot here: the first task starts with the job and runs at once.
         let slot = if locked { None } else { self.local_slot() };
@@ -246,7 +248,9 @@ impl Engine {
             self.try_start(job_id).await?;
         } else {
             tracing::info!(job_id, job_name, job_type = request.job_type, tasks = dag.len(), "job started");
-            self.notify_known(job_id, &request.job_type, &entry.sha256);
+            if let Some(job) = told {
+                self.notify_row(JobRow { job_id, job });
+            }
             if let (Some(slot), Some(started)) = (slot, started) {
                 // Told as every task is: pending, then started when it runs.
                 tracing::info!(task_id = started.task.task_id, "task pending; this worker runs it now");

@@ -9,49 +9,68 @@ use crate::runtime::JobEvent;
 
 use super::Engine;
 
+/// What the caller of a notification knows of the job already: each thing
+/// known is a read the notification does not make.
+enum Known {
+    /// Only its id: its row is read, then its plugin looked up.
+    Id,
+    /// The plugin version that planned it: a plugin without a notifier then
+    /// costs no read of the job row.
+    Plugin { job_type: String, sha256: String },
+    /// Its row as the change being told left it: no read at all.
+    Row(Box<JobRow>),
+}
+
 impl Engine {
     /// Tells the job's plugin (job_notifier) about its current state, in the
     /// background: a failing or slow notifier is logged and changes nothing.
     pub(super) fn notify(&self, job_id: i64) {
-        self.notify_plugin_of(job_id, None);
+        self.notify_plugin_of(job_id, Known::Id);
     }
 
     /// [`Engine::notify`] when the caller knows the job's type and the plugin
-    /// version that planned it (`plugin_sha256`): a plugin without a notifier
-    /// then costs no read of the job row.
+    /// version that planned it (`plugin_sha256`).
     pub(super) fn notify_known(&self, job_id: i64, job_type: &str, plugin_sha256: &str) {
-        self.notify_plugin_of(job_id, Some((job_type.to_owned(), plugin_sha256.to_owned())));
+        let known = Known::Plugin { job_type: job_type.to_owned(), sha256: plugin_sha256.to_owned() };
+        self.notify_plugin_of(job_id, known);
     }
 
-    fn notify_plugin_of(&self, job_id: i64, known: Option<(String, String)>) {
+    /// [`Engine::notify`] with the job's row as the caller's transaction just
+    /// wrote it (a new job, a job its last task ended).
+    pub(super) fn notify_row(&self, row: JobRow) {
+        self.notify_plugin_of(row.job_id, Known::Row(Box::new(row)));
+    }
+
+    fn notify_plugin_of(&self, job_id: i64, known: Known) {
         let (db, plugins, metrics) = (self.db.clone(), self.plugins.clone(), self.metrics.clone());
         tokio::spawn(async move {
             // The version that planned the job, even if another is active now.
             // Declared absent (its manifest): no instance for a call that does
-            // nothing, and when the caller knew the plugin, no read either.
+            // nothing.
             let notifier_of = async |job_type: &str, sha256: &str| {
                 plugins.for_job(&db, job_type, sha256).await.filter(|plugin| plugin.implements_notifier())
             };
-            let known_plugin = match known {
-                Some((job_type, sha256)) => {
-                    let Some(plugin) = notifier_of(&job_type, &sha256).await else { return };
-                    Some(plugin)
-                }
-                None => None,
-            };
-            let row = match find_job(&db, job_id).await {
-                Ok(Some(row)) => row,
-                Ok(None) => return,
+            let read = async || match find_job(&db, job_id).await {
+                Ok(row) => row,
                 Err(err) => {
                     tracing::warn!(job_id, error = %err, "job_notifier skipped: job not readable");
-                    return;
+                    None
                 }
             };
-            let plugin = match known_plugin {
-                Some(plugin) => plugin,
-                None => {
+            let (row, plugin) = match known {
+                Known::Row(row) => {
                     let Some(plugin) = notifier_of(&row.job_type, &row.plugin_sha256).await else { return };
-                    plugin
+                    (*row, plugin)
+                }
+                Known::Plugin { job_type, sha256 } => {
+                    let Some(plugin) = notifier_of(&job_type, &sha256).await else { return };
+                    let Some(row) = read().await else { return };
+                    (row, plugin)
+                }
+                Known::Id => {
+                    let Some(row) = read().await else { return };
+                    let Some(plugin) = notifier_of(&row.job_type, &row.plugin_sha256).await else { return };
+                    (row, plugin)
                 }
             };
             let event = job_event(&row);

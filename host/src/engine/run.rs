@@ -248,7 +248,10 @@ impl Engine {
                     end.job_status,
                     &end.ret_stat,
                 ));
-                self.notify_known(end.job_id, &job.job_type, attempt.plugin_sha256);
+                match end.row {
+                    Some(row) => self.notify_row(row),
+                    None => self.notify_known(end.job_id, &job.job_type, attempt.plugin_sha256),
+                }
                 // Its locks are free: the next waiting job may start. A job
                 // without locks frees none, and looking for waiting jobs
                 // after each would cost a query per job. The result is stored

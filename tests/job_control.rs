@@ -271,6 +271,28 @@ per_backend! {
 }
 
 per_backend! {
+    /// Sixty tasks finishing at once count down the same job row and the same
+    /// dependent (on PostgreSQL in two pipelined statements): the join is
+    /// released once its last dependency finishes, every job finishes, and no
+    /// finish meets a deadlock (which the server would log as a retry).
+    async fn concurrent_finishes_into_one_join_never_deadlock(backend: &str) {
+        let server = server(backend).await;
+        let mut jobs = Vec::new();
+        for _ in 0..3 {
+            let body = json!({"job_namespace": "n", "job_type": "fanout", "job_extra": {"n": 60}});
+            jobs.push(server.create_job(body).await);
+        }
+        for job_id in jobs {
+            let detail = server.wait_job(job_id).await;
+            assert_eq!(detail["job_status"], "finished", "{backend}: {detail}");
+        }
+        let log = server.log_text();
+        assert!(!log.to_lowercase().contains("deadlock"), "{backend}: a finish met a deadlock:\n{log}");
+        server.stop().await.unwrap();
+    }
+}
+
+per_backend! {
     async fn cancelling_and_deleting_jobs_whose_tasks_are_finishing_never_fails(backend: &str) {
         // Ending a job and finishing one of its tasks lock the same rows in
         // opposite orders; the database's deadlock answer must be retried,

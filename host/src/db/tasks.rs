@@ -210,16 +210,12 @@ pub async fn finish(
         let (mut recorded, carried, job_row) = on_conn!(conn, c => {
             // Locks the job row: the finishes of one job are serialised from here.
             let saved = is_save.then(|| job::ret_data.eq(ret_data.clone()));
-            // Its `tasks_unfinished`, counted down, tells the last task.
-            let job_row = c.count_down_job(job_id, saved, now).await?;
+            // Its `tasks_unfinished`, counted down, tells the last task; the
+            // dependents come back as whole rows: the one carried on needs
+            // no second read.
+            let (job_row, released) = c.count_down(job_id, saved, now, &dependents).await?;
             let mut recorded = Recorded::default();
             let mut carried = None;
-            // Whole rows: the one carried on needs no second read.
-            let released = if dependents.is_empty() {
-                Vec::new()
-            } else {
-                c.count_down_dependents(job_id, &dependents).await?
-            };
             for mut released_row in released {
                 let id = released_row.task_id;
                 if let Some(CarryOn { lease_until, .. }) = carry_on.filter(|_| carried.is_none()) {
@@ -325,10 +321,7 @@ macro_rules! countdowns_returning {
 
             async fn count_down_dependents(&mut self, job_id: i64, labels: &[String]) -> QueryResult<Vec<TaskRow>> {
                 let countdown = dependents_countdown!(job_id, labels).returning(TaskRow::as_select());
-                let mut counted: Vec<TaskRow> = prepared_if(labels.len(), countdown).get_results(self).await?;
-                counted.retain(|row| row.task_waiting_on <= 0);
-                counted.sort_by_key(|row| row.task_id);
-                Ok(counted)
+                Ok(released_of(prepared_if(labels.len(), countdown).get_results(self).await?))
             }
         }
     )*};
@@ -358,6 +351,61 @@ impl FinishCountdowns for diesel_async::AsyncMysqlConnection {
             .order(task::task_id.asc());
         prepared_if(labels.len(), released).load(self).await
     }
+}
+
+/// Both countdowns of a finish: the job's, then its dependents' (when it has
+/// any), in that order on every backend, since every finish of a job takes
+/// the job row's lock before its dependents' (the module comment).
+trait CountDowns: FinishCountdowns + Send {
+    fn count_down(
+        &mut self,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        now: NaiveDateTime,
+        labels: &[String],
+    ) -> impl std::future::Future<Output = QueryResult<(JobRow, Vec<TaskRow>)>> + Send {
+        async move {
+            let job_row = self.count_down_job(job_id, saved, now).await?;
+            let released =
+                if labels.is_empty() { Vec::new() } else { self.count_down_dependents(job_id, labels).await? };
+            Ok((job_row, released))
+        }
+    }
+}
+
+impl CountDowns for super::SqliteAsync {}
+impl CountDowns for diesel_async::AsyncMysqlConnection {}
+
+/// PostgreSQL pipelines the two: the dependents' UPDATE is sent without
+/// waiting for the job's answer, one round trip instead of two. The order
+/// holds: futures polled in order send in order (diesel-async keeps its
+/// statement cache behind a fair lock, held while a statement is prepared).
+impl CountDowns for diesel_async::AsyncPgConnection {
+    async fn count_down(
+        &mut self,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        now: NaiveDateTime,
+        labels: &[String],
+    ) -> QueryResult<(JobRow, Vec<TaskRow>)> {
+        if labels.is_empty() {
+            return Ok((self.count_down_job(job_id, saved, now).await?, Vec::new()));
+        }
+        let (mut first, mut second) = (&*self, &*self);
+        let job_row =
+            prepared(job_countdown!(job_id, saved, now).returning(JobRow::as_select())).get_result(&mut first);
+        let counted = prepared_if(labels.len(), dependents_countdown!(job_id, labels).returning(TaskRow::as_select()))
+            .get_results(&mut second);
+        let (job_row, counted) = futures_util::try_join!(job_row, counted)?;
+        Ok((job_row, released_of(counted)))
+    }
+}
+
+/// The dependents a countdown left waiting on nothing, in creation order.
+fn released_of(mut counted: Vec<TaskRow>) -> Vec<TaskRow> {
+    counted.retain(|row| row.task_waiting_on <= 0);
+    counted.sort_by_key(|row| row.task_id);
+    counted
 }
 
 /// started → failed with `ret_stat`; the job fails with it if it is still

@@ -39,25 +39,25 @@ impl TestServer {
 
     /// A server over an existing database (to restart one, or a second one).
     pub async fn start_on(db: TestDb, args: &[&str]) -> Self {
-        let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        let mut server = Self::spawn(db, args);
-        server.wait_ready().await;
-        server
+        Self::start_on_logging(db, args, &default_log_filter()).await
     }
 
     /// [`TestServer::start_with`], logging by `filter` (a `RUST_LOG` value)
     /// instead of warnings only: for a test that reads what was logged.
     pub async fn start_logging(backend: &str, args: &[&str], filter: &str) -> Self {
+        Self::start_on_logging(TestDb::create(backend).await, args, filter).await
+    }
+
+    async fn start_on_logging(db: TestDb, args: &[&str], filter: &str) -> Self {
         let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
-        let mut server = Self::spawn_logging(TestDb::create(backend).await, args, filter);
+        let mut server = Self::spawn_logging(db, args, filter);
         server.wait_ready().await;
         server
     }
 
     /// Starts the process without waiting for it to answer.
     pub fn spawn(db: TestDb, args: Vec<String>) -> Self {
-        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| String::from("warn"));
-        Self::spawn_logging(db, args, &filter)
+        Self::spawn_logging(db, args, &default_log_filter())
     }
 
     fn spawn_logging(db: TestDb, args: Vec<String>, filter: &str) -> Self {
@@ -253,4 +253,9 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The servers' log filter: the caller's `RUST_LOG`, else warnings only.
+fn default_log_filter() -> String {
+    std::env::var("RUST_LOG").unwrap_or_else(|_| String::from("warn"))
 }

@@ -474,12 +474,12 @@ per_backend! {
         let db = database(&test_db).await;
         // a and b ready at once, c waits for both.
         let rows = vec![new_task("a", &[], &["c"]), new_task("b", &[], &["c"]), new_task("c", &["a", "b"], &[])];
-        let first = tasks::CarryOn { instance: "creator", lease_until: later() };
+        let creation = jobs::Creation { job: new_job("first", 3), tasks: rows, start_first: Some(later()) };
         let mut conn = db.conn().await.unwrap();
-        let (job_id, ready, started) =
-            jobs::create_and_start(&mut conn, new_job("first", 3), rows, first, now()).await.unwrap();
+        let created = jobs::create_many(&mut conn, "creator", &[creation]).await.unwrap().pop().unwrap();
         drop(conn);
-        let started = started.unwrap_or_else(|| panic!("{backend}: the first ready task is started"));
+        let (job_id, ready) = (created.job_id, created.ready);
+        let started = created.started.unwrap_or_else(|| panic!("{backend}: the first ready task is started"));
         assert_eq!(started.task.task_label, "a", "{backend}");
         assert_eq!(started.task.task_status, TaskStatus::Started, "{backend}");
         assert_eq!(started.job.job_id, job_id, "{backend}: the job as parameter resolution needs it");
@@ -487,6 +487,10 @@ per_backend! {
 
         let mut conn = db.conn().await.unwrap();
         let listed = tasks::list(&mut conn, job_id, None).await.unwrap();
+        // Its rows are the ones inserted, not read back: they must be what is stored.
+        assert_eq!(started.task, listed[0], "{backend}: the started task as stored");
+        let stored_job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
+        assert_eq!(started.job, stored_job, "{backend}: its job as stored");
         let statuses: Vec<(&str, TaskStatus)> = listed.iter().map(|t| (t.task_label.as_str(), t.task_status)).collect();
         assert_eq!(
             statuses,
@@ -504,6 +508,100 @@ per_backend! {
         // It records as any started task: the job goes on.
         let recorded = finish(&db, &started).await.unwrap();
         assert!(recorded.ready.is_empty() && recorded.job_end.is_none(), "{backend}: c still waits for b");
+    }
+}
+
+per_backend! {
+    async fn several_jobs_created_in_one_transaction_each_get_their_own_ids_and_ready_tasks(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let creations = [
+            jobs::Creation {
+                job: new_job("one", 2),
+                tasks: vec![new_task("a", &[], &["b"]), new_task("b", &["a"], &[])],
+                start_first: None,
+            },
+            jobs::Creation { job: new_job("two", 1), tasks: vec![new_task("a", &[], &[])], start_first: Some(later()) },
+            jobs::Creation {
+                job: new_job("three", 2),
+                tasks: vec![new_task("a", &[], &[]), new_task("b", &[], &[])],
+                start_first: None,
+            },
+        ];
+        let mut conn = db.conn().await.unwrap();
+        let created = jobs::create_many(&mut conn, "creator", &creations).await.unwrap();
+        assert_eq!(created.len(), 3, "{backend}");
+        for (creation, created) in creations.iter().zip(&created) {
+            let name = &creation.job.job_name;
+            let found = jobs::find(&mut conn, None, Some(name)).await.unwrap().unwrap();
+            assert_eq!(found.job_id, created.job_id, "{backend}: {name}'s id");
+            let pending = tasks::list(&mut conn, created.job_id, Some(TaskStatus::Pending)).await.unwrap();
+            let pending: Vec<i64> = pending.iter().map(|task| task.task_id).collect();
+            assert_eq!(created.ready, pending, "{backend}: {name}'s ready tasks");
+            let started = tasks::list(&mut conn, created.job_id, Some(TaskStatus::Started)).await.unwrap();
+            assert_eq!(
+                created.started.as_ref().map(|started| &started.task),
+                started.first(),
+                "{backend}: {name}'s started task"
+            );
+        }
+        assert!(created[1].ready.is_empty(), "{backend}: two's only task is started, not queued");
+        assert_eq!(created[2].ready.len(), 2, "{backend}: three's two tasks are queued");
+    }
+}
+
+/// create_job's group commit: calls that come while a transaction is being
+/// written share the next one; a name taken fails only its own call.
+async fn concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone(backend: &str) {
+    use xingqiao::engine::create_batch::CreateBatches;
+    let test_db = TestDb::create(backend).await;
+    let db = database(&test_db).await;
+    let metrics = Arc::new(xingqiao::metrics::Metrics::default());
+    let batches = CreateBatches::new((*db).clone(), String::from("creator"), metrics.clone());
+    let creation =
+        |name: &str| jobs::Creation { job: new_job(name, 1), tasks: vec![new_task("a", &[], &[])], start_first: None };
+    // On one thread, every call below is queued before the writer first runs.
+    let eight = (0..8).map(|i| batches.create(creation(&format!("batch-{i}"))));
+    let created = futures_util::future::join_all(eight).await;
+    assert!(created.iter().all(Result::is_ok), "{backend}: {created:?}");
+    assert_eq!(transactions(&metrics), (1, 8), "{backend}: eight jobs, one transaction");
+
+    let names = ["alone-0", "alone-1", "batch-3", "alone-2"];
+    let created = futures_util::future::join_all(names.map(|name| batches.create(creation(name)))).await;
+    let refused: Vec<&str> = names.iter().zip(&created).filter(|(_, c)| c.is_err()).map(|(name, _)| *name).collect();
+    assert_eq!(refused, ["batch-3"], "{backend}: {created:?}");
+    assert!(created[2].as_ref().is_err_and(xingqiao::db::DbError::is_unique_violation), "{backend}");
+    assert_eq!(transactions(&metrics), (4, 11), "{backend}: the batch failed, the three others were written alone");
+    let mut conn = db.conn().await.unwrap();
+    for name in ["alone-0", "alone-1", "alone-2"] {
+        assert!(jobs::find(&mut conn, None, Some(name)).await.unwrap().is_some(), "{backend}: {name} exists");
+    }
+}
+
+/// `(transactions, jobs)` create_job has committed, from `/metrics`.
+fn transactions(metrics: &xingqiao::metrics::Metrics) -> (u64, u64) {
+    let text = metrics.render(0, None, (0, 0, 0));
+    let value = |name: &str| {
+        let line = text.lines().find(|line| line.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64
+    };
+    (value("xingqiao_jobs_per_create_transaction_count "), value("xingqiao_jobs_per_create_transaction_sum "))
+}
+
+mod concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone {
+    #[tokio::test(flavor = "current_thread")]
+    async fn sqlite() {
+        super::concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone("sqlite").await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn mysql() {
+        super::concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone("mysql").await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn postgres() {
+        super::concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone("postgres").await;
     }
 }
 

@@ -37,6 +37,9 @@ per_backend! {
             ("xingqiao_task_attempt_seconds_count{cmd=\"/demo_api/collect\"}", 2.0),
             ("xingqiao_plugin_call_seconds_count{job_type=\"hello\",call=\"plan\"}", 2.0),
             ("xingqiao_plugin_faults_total{job_type=\"fixture_trap\",kind=\"trap\"}", 1.0),
+            // Three jobs created one after another: three transactions of one.
+            ("xingqiao_jobs_per_create_transaction_count", 3.0),
+            ("xingqiao_jobs_per_create_transaction_sum", 3.0),
             ("xingqiao_pending_tasks", 0.0),
         ];
         for (series, value) in expect {

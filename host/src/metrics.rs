@@ -70,6 +70,7 @@ pub struct Metrics {
     task_attempt_seconds: Family<CmdLabels, Histogram, fn() -> Histogram>,
     plugin_call_seconds: Family<PluginCallLabels, Histogram, fn() -> Histogram>,
     plugin_faults: Family<PluginFaultLabels, Counter>,
+    jobs_per_create_transaction: Histogram,
     pending_tasks: Gauge,
     oldest_pending_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     db_connections_open: Gauge,
@@ -92,6 +93,7 @@ impl Default for Metrics {
             task_attempt_seconds: Family::new_with_constructor(seconds_histogram),
             plugin_call_seconds: Family::new_with_constructor(seconds_histogram),
             plugin_faults: Family::default(),
+            jobs_per_create_transaction: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             pending_tasks: Gauge::default(),
             oldest_pending_seconds: Gauge::default(),
             db_connections_open: Gauge::default(),
@@ -114,6 +116,11 @@ impl Default for Metrics {
             metrics.plugin_call_seconds.clone(),
         );
         registry.register("plugin_faults", "Plugin faults, by job type and kind", metrics.plugin_faults.clone());
+        registry.register(
+            "jobs_per_create_transaction",
+            "Jobs written by each committed transaction of create_job (concurrent calls share one)",
+            metrics.jobs_per_create_transaction.clone(),
+        );
         registry.register("pending_tasks", "Tasks queued and not started (queue depth)", metrics.pending_tasks.clone());
         registry.register(
             "oldest_pending_seconds",
@@ -166,6 +173,10 @@ impl Metrics {
         self.plugin_faults
             .get_or_create(&PluginFaultLabels { job_type: job_type.to_owned(), kind: kind.to_owned() })
             .inc();
+    }
+
+    pub fn create_transaction_committed(&self, jobs: usize) {
+        self.jobs_per_create_transaction.observe(jobs as f64);
     }
 
     /// The scrape: the values read now, then everything as text.

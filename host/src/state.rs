@@ -12,7 +12,7 @@
 //! | name | from | to | when |
 //! |------|------|----|------|
 //! | release | waiting | pending | its last dependency finished (a task without dependencies is created pending, unless its job waits for locks) |
-//! | start | pending | started | a worker took its message |
+//! | start | pending | started | a worker took its message (or create_job has a free worker for a new job's first task: that task is inserted started) |
 //! | continue | waiting | started | its last dependency finished, and the worker that finished it runs it next: started in that same transaction, with no queue hop (told as `pending`, then `started`) |
 //! | finish | started | finished | its handler answered a result with every `provides` key |
 //! | fail | started | failed | its handler failed and no retry is left |

@@ -12,10 +12,10 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::attempts;
-use super::models::{JobRow, NewJob, NewTask, split_list};
+use super::models::{JobRow, NewJob, NewTask, TaskRow, split_list};
 use super::prepared::{prepared, prepared_if};
 use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
-use super::tasks::{CarryOn, Started};
+use super::tasks::Started;
 use super::{Conn, DbError};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus};
 use crate::{in_transaction, on_conn};
@@ -33,16 +33,23 @@ const INSERT_CHUNK: usize = 400;
 pub trait CreateRows {
     /// Inserts the job; returns its id.
     fn insert_job(&mut self, new_job: &NewJob) -> impl std::future::Future<Output = QueryResult<i64>> + Send;
-    /// Inserts the job's tasks; returns the ids of those ready at once
-    /// (`pending`), in ascending order.
-    fn insert_tasks(&mut self, rows: &[NewTask]) -> impl std::future::Future<Output = QueryResult<Vec<i64>>> + Send;
+    /// Inserts the job's tasks; returns the ids and statuses of those that
+    /// do not wait (`pending`, or `started` by create_job's worker), in
+    /// ascending order of id.
+    fn insert_tasks(
+        &mut self,
+        rows: &[NewTask],
+    ) -> impl std::future::Future<Output = QueryResult<Vec<(i64, TaskStatus)>>> + Send;
 }
 
-/// The ids of the `pending` rows among those inserted, ascending.
-fn ready_ids(mut inserted: Vec<(i64, TaskStatus)>) -> Vec<i64> {
-    inserted.retain(|(_, status)| *status == TaskStatus::Pending);
+/// The statuses a new task may have that do not wait for a dependency.
+const NOT_WAITING: [TaskStatus; 2] = [TaskStatus::Pending, TaskStatus::Started];
+
+/// The rows among those inserted that do not wait, ascending by id.
+fn not_waiting(mut inserted: Vec<(i64, TaskStatus)>) -> Vec<(i64, TaskStatus)> {
+    inserted.retain(|(_, status)| NOT_WAITING.contains(status));
     inserted.sort_unstable_by_key(|(id, _)| *id);
-    inserted.into_iter().map(|(id, _)| id).collect()
+    inserted
 }
 
 impl CreateRows for super::SqliteAsync {
@@ -50,13 +57,13 @@ impl CreateRows for super::SqliteAsync {
         prepared(diesel::insert_into(job::table).values(new_job).returning(job::job_id)).get_result(self).await
     }
 
-    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<i64>> {
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<(i64, TaskStatus)>> {
         let mut inserted = Vec::with_capacity(rows.len());
         for row in rows {
             let insert = diesel::insert_into(task::table).values(row.clone());
             inserted.push(prepared(insert.returning((task::task_id, task::task_status))).get_result(self).await?);
         }
-        Ok(ready_ids(inserted))
+        Ok(not_waiting(inserted))
     }
 }
 
@@ -65,14 +72,14 @@ impl CreateRows for diesel_async::AsyncPgConnection {
         prepared(diesel::insert_into(job::table).values(new_job).returning(job::job_id)).get_result(self).await
     }
 
-    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<i64>> {
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<(i64, TaskStatus)>> {
         let mut inserted = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(INSERT_CHUNK) {
             let insert = diesel::insert_into(task::table).values(chunk.to_vec());
             let returning = insert.returning((task::task_id, task::task_status));
             inserted.extend(prepared_if(chunk.len(), returning).get_results::<(i64, TaskStatus)>(self).await?);
         }
-        Ok(ready_ids(inserted))
+        Ok(not_waiting(inserted))
     }
 }
 
@@ -82,58 +89,107 @@ impl CreateRows for diesel_async::AsyncMysqlConnection {
         job::table.filter(job::job_name.eq(&new_job.job_name)).select(job::job_id).get_result(self).await
     }
 
-    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<i64>> {
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<(i64, TaskStatus)>> {
         let Some(job_id) = rows.first().map(|row| row.job_id) else { return Ok(Vec::new()) };
         for chunk in rows.chunks(INSERT_CHUNK) {
             let insert = diesel::insert_into(task::table).values(chunk.to_vec());
             prepared_if(chunk.len(), insert).execute(self).await?;
         }
-        task::table
+        let read_back = task::table
             .filter(task::job_id.eq(job_id))
-            .filter(task::task_status.eq(TaskStatus::Pending))
-            .select(task::task_id)
-            .order(task::task_id.asc())
-            .load(self)
-            .await
+            .filter(task::task_status.eq_any(NOT_WAITING))
+            .select((task::task_id, task::task_status))
+            .order(task::task_id.asc());
+        prepared(read_back).load(self).await
     }
 }
 
 /// Inserts a job and its tasks in one transaction; returns the job id and the
 /// ids of the tasks that are ready at once (`pending`).
 pub async fn create(conn: &mut Conn, new_job: NewJob, tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
-    in_transaction!(conn => insert_rows(conn, new_job, tasks).await)
+    let (job_id, ready) = in_transaction!(conn => insert_rows(conn, &new_job, tasks).await)?;
+    Ok((job_id, ready.into_iter().map(|(id, _)| id).collect()))
 }
 
-/// [`create`], and in the same transaction the first ready task is started
-/// for `first.instance` (as a finishing task starts the dependent it carries
-/// on to): the caller runs it at once, without a queue hop or a transaction
-/// of its own. Returns the other ready tasks and the started one.
-pub async fn create_and_start(
-    conn: &mut Conn,
-    new_job: NewJob,
-    tasks: Vec<NewTask>,
-    first: CarryOn<'_>,
-    now: NaiveDateTime,
-) -> Result<(i64, Vec<i64>, Option<Started>), DbError> {
+/// One job for [`create_many`] to create.
+#[derive(Debug, Clone)]
+pub struct Creation {
+    pub job: NewJob,
+    pub tasks: Vec<NewTask>,
+    /// Until when the worker of create_job's process is trusted with the
+    /// job's first ready task, if it runs that task at once (`None`: every
+    /// ready task goes to the queue).
+    pub start_first: Option<NaiveDateTime>,
+}
+
+/// A job [`create_many`] created.
+#[derive(Debug)]
+pub struct Created {
+    pub job_id: i64,
+    /// Its tasks ready at once (`pending`), ascending, for the queue.
+    pub ready: Vec<i64>,
+    /// Its first ready task, started for the caller's worker (with
+    /// `start_first`).
+    pub started: Option<Started>,
+}
+
+/// Creates several jobs in one transaction: all of them, or none (an error).
+/// A job with `start_first` gets its first ready task started for
+/// `instance` (as a finishing task starts the dependent it carries on to),
+/// so that its worker runs it at once, without a queue hop or a transaction
+/// of its own.
+pub async fn create_many(conn: &mut Conn, instance: &str, creations: &[Creation]) -> Result<Vec<Created>, DbError> {
     in_transaction!(conn => {
-        let (job_id, mut ready) = insert_rows(conn, new_job, tasks).await?;
-        let Some(&first_ready) = ready.as_slice().first() else { return Ok((job_id, ready, None)) };
-        let started = super::tasks::start_within(conn, first_ready, first.instance, first.lease_until, now).await?;
-        if started.is_some() {
-            ready.remove(0);
+        let mut created = Vec::with_capacity(creations.len());
+        for creation in creations {
+            created.push(create_within(conn, instance, creation).await?);
         }
-        Ok((job_id, ready, started))
+        Ok(created)
     })
 }
 
-async fn insert_rows(conn: &mut Conn, new_job: NewJob, mut tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
+/// One job of [`create_many`], in its transaction. A first task to start is
+/// inserted `started` (the `start` transition, made at creation): neither an
+/// UPDATE nor a read of its row or its job's is needed, both being the rows
+/// just inserted.
+async fn create_within(conn: &mut Conn, instance: &str, creation: &Creation) -> Result<Created, DbError> {
+    let start = state::task::START;
+    let mut tasks = creation.tasks.clone();
+    let now = creation.job.c_time;
+    let first = creation.start_first.and_then(|lease_until| {
+        let first = tasks.iter_mut().find(|row| start.from.contains(&row.task_status))?;
+        (first.task_status, first.s_time, first.u_time) = (start.to, now, now);
+        first.task_lease_until = Some(lease_until);
+        Some(first.clone())
+    });
+    let (job_id, inserted) = insert_rows(conn, &creation.job, tasks).await?;
+    let mut created = Created { job_id, ready: Vec::with_capacity(inserted.len()), started: None };
+    let mut started_id = None;
+    for (id, status) in inserted {
+        if status == start.to && started_id.is_none() { started_id = Some(id) } else { created.ready.push(id) }
+    }
+    if let Some(mut task) = first {
+        // The INSERT gives every row back; a row missing there is a row not found.
+        let task_id = started_id.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+        task.job_id = job_id;
+        let (task, job) = (TaskRow { task_id, task }, JobRow { job_id, job: creation.job.clone() });
+        created.started = Some(super::tasks::started_by(conn, task, job, Vec::new(), instance, now).await?);
+    }
+    Ok(created)
+}
+
+async fn insert_rows(
+    conn: &mut Conn,
+    new_job: &NewJob,
+    mut tasks: Vec<NewTask>,
+) -> Result<(i64, Vec<(i64, TaskStatus)>), DbError> {
     on_conn!(conn, c => {
-        let job_id = c.insert_job(&new_job).await?;
+        let job_id = c.insert_job(new_job).await?;
         for row in &mut tasks {
             row.job_id = job_id;
         }
-        let ready = c.insert_tasks(&tasks).await?;
-        Ok((job_id, ready))
+        let not_waiting = c.insert_tasks(&tasks).await?;
+        Ok((job_id, not_waiting))
     })
 }
 

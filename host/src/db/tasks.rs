@@ -78,36 +78,26 @@ pub async fn start(
     lease_until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Option<Started>, DbError> {
-    in_transaction!(conn => start_within(conn, task_id, instance, lease_until, now).await)
-}
-
-/// [`start`] inside the caller's transaction (create_job starts a new job's
-/// first task in the transaction that creates it).
-pub(super) async fn start_within(
-    conn: &mut Conn,
-    task_id: i64,
-    instance: &str,
-    lease_until: NaiveDateTime,
-    now: NaiveDateTime,
-) -> Result<Option<Started>, DbError> {
-    let transition = state::task::START;
-    let moved = on_conn!(conn, c => {
-        let moved = prepared(
-            diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from))).set((
-                task::task_status.eq(transition.to),
-                task::s_time.eq(now),
-                task::u_time.eq(now),
-                task::task_lease_until.eq(Some(lease_until)),
-            )),
-        )
-        .execute(c)
-        .await?;
-        Ok(moved)
-    })?;
-    if moved == 0 {
-        return Ok(None);
-    }
-    Ok(Some(open_attempt(conn, task_id, instance, now).await?))
+    in_transaction!(conn => {
+        let transition = state::task::START;
+        let moved = on_conn!(conn, c => {
+            let moved = prepared(
+                diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from))).set((
+                    task::task_status.eq(transition.to),
+                    task::s_time.eq(now),
+                    task::u_time.eq(now),
+                    task::task_lease_until.eq(Some(lease_until)),
+                )),
+            )
+            .execute(c)
+            .await?;
+            Ok(moved)
+        })?;
+        if moved == 0 {
+            return Ok(None);
+        }
+        Ok(Some(open_attempt(conn, task_id, instance, now).await?))
+    })
 }
 
 /// The second half of a start, in the transaction that just moved `task_id`
@@ -128,7 +118,7 @@ async fn open_attempt(conn: &mut Conn, task_id: i64, instance: &str, now: NaiveD
 }
 
 /// Opens the attempt of a task just moved to `started` for `instance`.
-async fn started_by(
+pub(super) async fn started_by(
     conn: &mut Conn,
     task: TaskRow,
     job: JobRow,

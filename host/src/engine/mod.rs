@@ -5,6 +5,7 @@
 //! locks/timeouts/cancel/retry in `job_control`, the job_notifier calls in
 //! `notify`. Who takes messages off the queue is `crate::worker`.
 
+pub mod create_batch;
 mod extra_schema;
 mod job_control;
 mod notify;
@@ -22,7 +23,6 @@ use serde_json::{Map, Value};
 
 use crate::db::jobs::{self, deadline_of};
 use crate::db::models::{JobRow, NewJob, NewTask};
-use crate::db::tasks;
 use crate::db::{Database, DbError};
 use crate::dispatch::{Queue, TaskMessage};
 use crate::events::{Event, EventHub};
@@ -108,6 +108,8 @@ pub struct Engine {
     events: Arc<EventHub>,
     metrics: Arc<Metrics>,
     extra_schemas: extra_schema::ExtraSchemas,
+    /// New jobs, written together when create_job calls come together.
+    create_batches: Arc<create_batch::CreateBatches>,
     /// The runner's worker slots, once it runs in this process: create_job
     /// runs a new job's first task in one of them when it is free.
     local_workers: std::sync::RwLock<Option<LocalWorkers>>,
@@ -146,9 +148,11 @@ impl Engine {
         config: EngineConfig,
         events: Arc<EventHub>,
     ) -> Self {
+        let metrics = Arc::<Metrics>::default();
         Self {
             events,
-            metrics: Arc::default(),
+            create_batches: create_batch::CreateBatches::new(db.clone(), config.instance.clone(), metrics.clone()),
+            metrics,
             extra_schemas: extra_schema::ExtraSchemas::default(),
             db,
             plugins,
@@ -172,8 +176,9 @@ impl Engine {
     }
 
     /// Runs the plugin (params_check, workflow) off the async threads, then
-    /// stores the job and its DAG in one transaction and dispatches the tasks
-    /// that have no dependency.
+    /// stores the job and its DAG in one transaction (shared with the jobs of
+    /// concurrent calls: `create_batch`) and dispatches the tasks that have no
+    /// dependency.
     pub async fn create_job(&self, request: CreateJob) -> Result<i64, EngineError> {
         let entry = self
             .plugins
@@ -225,21 +230,12 @@ impl Engine {
         let task_rows = task_rows(&dag, now, locked);
         // A free slot here: the first task starts with the job and runs at once.
         let slot = if locked { None } else { self.local_slot() };
-        let exists = |err: DbError| {
+        let creation =
+            jobs::Creation { job: new_job, tasks: task_rows, start_first: slot.as_ref().map(|_| self.lease_from(now)) };
+        let created = self.create_batches.create(creation).await.map_err(|err| {
             if err.is_unique_violation() { EngineError::JobExists(job_name.clone()) } else { EngineError::Db(err) }
-        };
-        let mut conn = self.db.conn().await?;
-        let (job_id, ready, started) = match &slot {
-            Some(_) => {
-                let first = tasks::CarryOn { instance: &self.config.instance, lease_until: self.lease_from(now) };
-                jobs::create_and_start(&mut conn, new_job, task_rows, first, now).await.map_err(exists)?
-            }
-            None => {
-                let (job_id, ready) = jobs::create(&mut conn, new_job, task_rows).await.map_err(exists)?;
-                (job_id, ready, None)
-            }
-        };
-        drop(conn);
+        })?;
+        let (job_id, ready, started) = (created.job_id, created.ready, created.started);
         self.metrics.job_created(&request.job_type);
         let job_event = Event::job(job_id, &request.job_type, &request.job_namespace, status, "");
         self.events.publish(job_event.clone());

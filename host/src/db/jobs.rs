@@ -7,6 +7,8 @@
 //! lock (it fails with "database is locked"); beginning with the write makes
 //! it queue behind the current writer instead.
 
+use std::collections::HashMap;
+
 use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -24,91 +26,124 @@ use crate::{in_transaction, on_conn};
 /// bound parameters per statement.
 const INSERT_CHUNK: usize = 400;
 
-/// Writing a new job's rows, per backend. PostgreSQL and SQLite give the
-/// new ids back in the INSERT (`RETURNING`); MariaDB has no `RETURNING` on
-/// INSERT, so its ids are read back in the same transaction (the job's name
-/// is unique). SQLite (through the sync wrapper) has no multi-row INSERT in
-/// diesel, and needs none in-process; the network backends get one statement
-/// per chunk.
+/// Writing new jobs' rows, per backend, for several jobs at once.
+/// PostgreSQL and SQLite give the new ids back in the INSERT (`RETURNING`);
+/// MariaDB has no `RETURNING` on INSERT, so its ids are read back in the
+/// same transaction (a job's name is unique). SQLite (through the sync
+/// wrapper) has no multi-row INSERT in diesel, and needs none in-process;
+/// the network backends get one statement per chunk of rows, whatever the
+/// number of jobs.
 pub trait CreateRows {
-    /// Inserts the job; returns its id.
-    fn insert_job(&mut self, new_job: &NewJob) -> impl std::future::Future<Output = QueryResult<i64>> + Send;
-    /// Inserts the job's tasks; returns the ids and statuses of those that
-    /// do not wait (`pending`, or `started` by create_job's worker), in
-    /// ascending order of id.
+    /// Inserts the jobs; returns their ids, in the order of `jobs`.
+    fn insert_jobs(&mut self, jobs: &[NewJob]) -> impl std::future::Future<Output = QueryResult<Vec<i64>>> + Send;
+    /// Inserts the tasks of new jobs; returns those that do not wait
+    /// (`pending`, or `started` by create_job's worker), ascending by id.
     fn insert_tasks(
         &mut self,
         rows: &[NewTask],
-    ) -> impl std::future::Future<Output = QueryResult<Vec<(i64, TaskStatus)>>> + Send;
+    ) -> impl std::future::Future<Output = QueryResult<Vec<NotWaiting>>> + Send;
 }
+
+/// A new task that does not wait: `(task_id, job_id, status)`.
+pub type NotWaiting = (i64, i64, TaskStatus);
 
 /// The statuses a new task may have that do not wait for a dependency.
 const NOT_WAITING: [TaskStatus; 2] = [TaskStatus::Pending, TaskStatus::Started];
 
 /// The rows among those inserted that do not wait, ascending by id.
-fn not_waiting(mut inserted: Vec<(i64, TaskStatus)>) -> Vec<(i64, TaskStatus)> {
-    inserted.retain(|(_, status)| NOT_WAITING.contains(status));
-    inserted.sort_unstable_by_key(|(id, _)| *id);
+fn not_waiting(mut inserted: Vec<NotWaiting>) -> Vec<NotWaiting> {
+    inserted.retain(|(_, _, status)| NOT_WAITING.contains(status));
+    inserted.sort_unstable_by_key(|(id, _, _)| *id);
     inserted
 }
 
+/// The ids of `jobs`, in their order, from `(job_id, job_name)` pairs in
+/// any order (a multi-row INSERT's `RETURNING` promises none).
+fn ids_in_order(jobs: &[NewJob], named: Vec<(i64, String)>) -> QueryResult<Vec<i64>> {
+    let by_name: HashMap<String, i64> = named.into_iter().map(|(id, name)| (name, id)).collect();
+    jobs.iter().map(|new_job| by_name.get(&new_job.job_name).copied().ok_or(diesel::result::Error::NotFound)).collect()
+}
+
 impl CreateRows for super::SqliteAsync {
-    async fn insert_job(&mut self, new_job: &NewJob) -> QueryResult<i64> {
-        prepared(diesel::insert_into(job::table).values(new_job).returning(job::job_id)).get_result(self).await
+    async fn insert_jobs(&mut self, jobs: &[NewJob]) -> QueryResult<Vec<i64>> {
+        let mut ids = Vec::with_capacity(jobs.len());
+        for new_job in jobs {
+            ids.push(
+                prepared(diesel::insert_into(job::table).values(new_job).returning(job::job_id))
+                    .get_result(self)
+                    .await?,
+            );
+        }
+        Ok(ids)
     }
 
-    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<(i64, TaskStatus)>> {
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<NotWaiting>> {
         let mut inserted = Vec::with_capacity(rows.len());
         for row in rows {
             let insert = diesel::insert_into(task::table).values(row.clone());
-            inserted.push(prepared(insert.returning((task::task_id, task::task_status))).get_result(self).await?);
+            let returning = insert.returning((task::task_id, task::job_id, task::task_status));
+            inserted.push(prepared(returning).get_result(self).await?);
         }
         Ok(not_waiting(inserted))
     }
 }
 
 impl CreateRows for diesel_async::AsyncPgConnection {
-    async fn insert_job(&mut self, new_job: &NewJob) -> QueryResult<i64> {
-        prepared(diesel::insert_into(job::table).values(new_job).returning(job::job_id)).get_result(self).await
+    async fn insert_jobs(&mut self, jobs: &[NewJob]) -> QueryResult<Vec<i64>> {
+        let mut named = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(INSERT_CHUNK) {
+            let insert = diesel::insert_into(job::table).values(chunk.to_vec());
+            let returning = insert.returning((job::job_id, job::job_name));
+            named.extend(prepared_if(chunk.len(), returning).get_results::<(i64, String)>(self).await?);
+        }
+        ids_in_order(jobs, named)
     }
 
-    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<(i64, TaskStatus)>> {
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<NotWaiting>> {
         let mut inserted = Vec::with_capacity(rows.len());
         for chunk in rows.chunks(INSERT_CHUNK) {
             let insert = diesel::insert_into(task::table).values(chunk.to_vec());
-            let returning = insert.returning((task::task_id, task::task_status));
-            inserted.extend(prepared_if(chunk.len(), returning).get_results::<(i64, TaskStatus)>(self).await?);
+            let returning = insert.returning((task::task_id, task::job_id, task::task_status));
+            inserted.extend(prepared_if(chunk.len(), returning).get_results::<NotWaiting>(self).await?);
         }
         Ok(not_waiting(inserted))
     }
 }
 
 impl CreateRows for diesel_async::AsyncMysqlConnection {
-    async fn insert_job(&mut self, new_job: &NewJob) -> QueryResult<i64> {
-        prepared(diesel::insert_into(job::table).values(new_job)).execute(self).await?;
-        job::table.filter(job::job_name.eq(&new_job.job_name)).select(job::job_id).get_result(self).await
+    async fn insert_jobs(&mut self, jobs: &[NewJob]) -> QueryResult<Vec<i64>> {
+        for chunk in jobs.chunks(INSERT_CHUNK) {
+            prepared_if(chunk.len(), diesel::insert_into(job::table).values(chunk.to_vec())).execute(self).await?;
+        }
+        let names: Vec<&str> = jobs.iter().map(|new_job| new_job.job_name.as_str()).collect();
+        let read_back = job::table.filter(job::job_name.eq_any(&names)).select((job::job_id, job::job_name));
+        let named = prepared_if(names.len(), read_back).load(self).await?;
+        ids_in_order(jobs, named)
     }
 
-    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<(i64, TaskStatus)>> {
-        let Some(job_id) = rows.first().map(|row| row.job_id) else { return Ok(Vec::new()) };
+    async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<NotWaiting>> {
         for chunk in rows.chunks(INSERT_CHUNK) {
             let insert = diesel::insert_into(task::table).values(chunk.to_vec());
             prepared_if(chunk.len(), insert).execute(self).await?;
         }
+        let mut job_ids: Vec<i64> = rows.iter().map(|row| row.job_id).collect();
+        job_ids.dedup();
         let read_back = task::table
-            .filter(task::job_id.eq(job_id))
+            .filter(task::job_id.eq_any(&job_ids))
             .filter(task::task_status.eq_any(NOT_WAITING))
-            .select((task::task_id, task::task_status))
+            .select((task::task_id, task::job_id, task::task_status))
             .order(task::task_id.asc());
-        prepared(read_back).load(self).await
+        prepared_if(job_ids.len(), read_back).load(self).await
     }
 }
 
 /// Inserts a job and its tasks in one transaction; returns the job id and the
 /// ids of the tasks that are ready at once (`pending`).
 pub async fn create(conn: &mut Conn, new_job: NewJob, tasks: Vec<NewTask>) -> Result<(i64, Vec<i64>), DbError> {
-    let (job_id, ready) = in_transaction!(conn => insert_rows(conn, &new_job, tasks).await)?;
-    Ok((job_id, ready.into_iter().map(|(id, _)| id).collect()))
+    let creation = Creation { job: new_job, tasks, start_first: None };
+    let created = create_many(conn, "", std::slice::from_ref(&creation)).await?;
+    let created = created.into_iter().next().ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+    Ok((created.job_id, created.ready))
 }
 
 /// One job for [`create_many`] to create.
@@ -134,62 +169,61 @@ pub struct Created {
 }
 
 /// Creates several jobs in one transaction: all of them, or none (an error).
-/// A job with `start_first` gets its first ready task started for
-/// `instance` (as a finishing task starts the dependent it carries on to),
-/// so that its worker runs it at once, without a queue hop or a transaction
-/// of its own.
+/// Their rows go in a few multi-row INSERTs, however many jobs there are. A
+/// job with `start_first` gets its first ready task started for `instance`
+/// (as a finishing task starts the dependent it carries on to), so that its
+/// worker runs it at once, without a queue hop or a transaction of its own.
+/// That task is inserted `started` (the `start` transition, made at
+/// creation): neither an UPDATE nor a read of its row or its job's is
+/// needed, both being the rows just inserted.
 pub async fn create_many(conn: &mut Conn, instance: &str, creations: &[Creation]) -> Result<Vec<Created>, DbError> {
+    let start = state::task::START;
+    let jobs: Vec<NewJob> = creations.iter().map(|creation| creation.job.clone()).collect();
+    let mut tasks: Vec<Vec<NewTask>> = creations.iter().map(|creation| creation.tasks.clone()).collect();
+    let firsts: Vec<Option<NewTask>> = creations
+        .iter()
+        .zip(&mut tasks)
+        .map(|(creation, rows)| {
+            let lease_until = creation.start_first?;
+            let first = rows.iter_mut().find(|row| start.from.contains(&row.task_status))?;
+            let now = creation.job.c_time;
+            (first.task_status, first.s_time, first.u_time) = (start.to, now, now);
+            first.task_lease_until = Some(lease_until);
+            Some(first.clone())
+        })
+        .collect();
     in_transaction!(conn => {
-        let mut created = Vec::with_capacity(creations.len());
-        for creation in creations {
-            created.push(create_within(conn, instance, creation).await?);
+        let (job_ids, not_waiting) = on_conn!(conn, c => {
+            let job_ids = c.insert_jobs(&jobs).await?;
+            let mut rows = Vec::with_capacity(tasks.iter().map(Vec::len).sum());
+            for (job_rows, &job_id) in tasks.iter().zip(&job_ids) {
+                rows.extend(job_rows.iter().map(|row| NewTask { job_id, ..row.clone() }));
+            }
+            Ok((job_ids, c.insert_tasks(&rows).await?))
+        })?;
+        let mut by_job: HashMap<i64, Created> = HashMap::with_capacity(job_ids.len());
+        let mut started_ids: HashMap<i64, i64> = HashMap::new();
+        for (task_id, job_id, status) in not_waiting {
+            if status == start.to {
+                started_ids.insert(job_id, task_id);
+            } else {
+                by_job.entry(job_id).or_insert_with(|| Created { job_id, ready: Vec::new(), started: None }).ready.push(task_id);
+            }
+        }
+        let mut created = Vec::with_capacity(job_ids.len());
+        for ((creation, first), job_id) in creations.iter().zip(firsts).zip(job_ids) {
+            let mut one = by_job.remove(&job_id).unwrap_or(Created { job_id, ready: Vec::new(), started: None });
+            if let Some(mut task) = first {
+                // The INSERT gives every row back; a row missing there is a row not found.
+                let task_id = started_ids.get(&job_id).copied().ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+                task.job_id = job_id;
+                let (task, job) = (TaskRow { task_id, task }, JobRow { job_id, job: creation.job.clone() });
+                let now = creation.job.c_time;
+                one.started = Some(super::tasks::started_by(conn, task, job, Vec::new(), instance, now).await?);
+            }
+            created.push(one);
         }
         Ok(created)
-    })
-}
-
-/// One job of [`create_many`], in its transaction. A first task to start is
-/// inserted `started` (the `start` transition, made at creation): neither an
-/// UPDATE nor a read of its row or its job's is needed, both being the rows
-/// just inserted.
-async fn create_within(conn: &mut Conn, instance: &str, creation: &Creation) -> Result<Created, DbError> {
-    let start = state::task::START;
-    let mut tasks = creation.tasks.clone();
-    let now = creation.job.c_time;
-    let first = creation.start_first.and_then(|lease_until| {
-        let first = tasks.iter_mut().find(|row| start.from.contains(&row.task_status))?;
-        (first.task_status, first.s_time, first.u_time) = (start.to, now, now);
-        first.task_lease_until = Some(lease_until);
-        Some(first.clone())
-    });
-    let (job_id, inserted) = insert_rows(conn, &creation.job, tasks).await?;
-    let mut created = Created { job_id, ready: Vec::with_capacity(inserted.len()), started: None };
-    let mut started_id = None;
-    for (id, status) in inserted {
-        if status == start.to && started_id.is_none() { started_id = Some(id) } else { created.ready.push(id) }
-    }
-    if let Some(mut task) = first {
-        // The INSERT gives every row back; a row missing there is a row not found.
-        let task_id = started_id.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
-        task.job_id = job_id;
-        let (task, job) = (TaskRow { task_id, task }, JobRow { job_id, job: creation.job.clone() });
-        created.started = Some(super::tasks::started_by(conn, task, job, Vec::new(), instance, now).await?);
-    }
-    Ok(created)
-}
-
-async fn insert_rows(
-    conn: &mut Conn,
-    new_job: &NewJob,
-    mut tasks: Vec<NewTask>,
-) -> Result<(i64, Vec<(i64, TaskStatus)>), DbError> {
-    on_conn!(conn, c => {
-        let job_id = c.insert_job(new_job).await?;
-        for row in &mut tasks {
-            row.job_id = job_id;
-        }
-        let not_waiting = c.insert_tasks(&tasks).await?;
-        Ok((job_id, not_waiting))
     })
 }
 

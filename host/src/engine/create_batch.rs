@@ -1,8 +1,14 @@
 //! Group commit for create_job: the jobs of create_job calls that arrive
-//! while this process is writing others are written together, in the next
-//! transaction. A call that finds no write under way starts one at once, so
-//! a lone create_job waits for nothing; under a burst, one transaction (one
-//! BEGIN, one COMMIT, one durable flush) carries many jobs.
+//! while this process is busy writing others are written together, in one
+//! transaction (one BEGIN, one COMMIT, one durable flush, and a few
+//! multi-row INSERTs for however many jobs). A call that finds a writer free
+//! starts one at once, so a lone create_job waits for nothing.
+//!
+//! Up to [`MAX_WRITERS`] transactions are written at once. One alone was
+//! slower than none at all: a burst's jobs then waited in line behind one
+//! connection while the database had cores to spare (1,000 create_job calls,
+//! 64 at a time, on PostgreSQL: 2.5–2.9 s against 1.5–2.1 s without batches,
+//! 1.3–1.4 s with four writers).
 //!
 //! Each call is answered only after the transaction holding its job has
 //! committed, as before. If a transaction of several jobs fails (say, one
@@ -17,11 +23,14 @@ use crate::db::jobs::{self, Created, Creation};
 use crate::db::{Database, DbError};
 use crate::metrics::Metrics;
 
+/// Transactions of new jobs written at once by one process.
+const MAX_WRITERS: usize = 4;
+
 /// Most task rows one transaction writes (a job larger than that goes alone):
 /// keeps a burst's transactions short, so none holds its locks for long.
 const MAX_BATCH_TASKS: usize = 2000;
 
-/// The jobs waiting to be written, and whether a writer is at work.
+/// The jobs waiting to be written, and the writers at work.
 pub struct CreateBatches {
     db: Database,
     /// This process, as the attempts of the tasks it starts record it.
@@ -33,7 +42,8 @@ pub struct CreateBatches {
 #[derive(Default)]
 struct Waiting {
     jobs: Vec<WaitingJob>,
-    writing: bool,
+    /// Writers at work.
+    writers: usize,
 }
 
 struct WaitingJob {
@@ -53,7 +63,9 @@ impl CreateBatches {
         let start_writing = {
             let mut waiting = self.lock();
             waiting.jobs.push(WaitingJob { creation, answer });
-            !std::mem::replace(&mut waiting.writing, true)
+            let start = waiting.writers < MAX_WRITERS;
+            waiting.writers += usize::from(start);
+            start
         };
         if start_writing {
             // Its own task: the caller's future may be dropped (a client
@@ -76,7 +88,7 @@ impl CreateBatches {
             let batch = {
                 let mut waiting = self.lock();
                 if waiting.jobs.is_empty() {
-                    waiting.writing = false;
+                    waiting.writers -= 1;
                     writer.done = true;
                     return;
                 }
@@ -147,7 +159,7 @@ struct Writer<'a> {
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.batches.lock().writing = false;
+            self.batches.lock().writers -= 1;
         }
     }
 }

@@ -580,12 +580,97 @@ async fn concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone(b
 
 /// `(transactions, jobs)` create_job has committed, from `/metrics`.
 fn transactions(metrics: &xingqiao::metrics::Metrics) -> (u64, u64) {
+    histogram(metrics, "xingqiao_jobs_per_create_transaction")
+}
+
+/// `(count, sum)` of a histogram of `/metrics`.
+fn histogram(metrics: &xingqiao::metrics::Metrics, name: &str) -> (u64, u64) {
     let text = metrics.render(0, None, (0, 0, 0));
     let value = |name: &str| {
         let line = text.lines().find(|line| line.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {text}"));
         line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64
     };
-    (value("xingqiao_jobs_per_create_transaction_count "), value("xingqiao_jobs_per_create_transaction_sum "))
+    (value(&format!("{name}_count ")), value(&format!("{name}_sum ")))
+}
+
+/// The group commit of task results: results that come while a transaction
+/// is being written share the next one, and each is recorded as if alone:
+/// a join is released once by the two finishing into it together, a chain
+/// carries on, and an attempt that no longer owns its task changes nothing.
+async fn tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone(backend: &str) {
+    use xingqiao::engine::finish_batch::FinishBatches;
+    let test_db = TestDb::create(backend).await;
+    let db = database(&test_db).await;
+    let metrics = Arc::new(xingqiao::metrics::Metrics::default());
+    let batches = FinishBatches::new((*db).clone(), String::from("finisher"), metrics.clone());
+    let fan_in = vec![new_task("a", &[], &["join"]), new_task("b", &[], &["join"]), new_task("join", &["a", "b"], &[])];
+    let (fan_in_job, fan_in) = create(&db, new_job("fan-in", 3), fan_in).await;
+    let (chain_job, chain) =
+        create(&db, new_job("chain", 2), vec![new_task("x", &[], &["y"]), new_task("y", &["x"], &[])]).await;
+    let (_, single) = create(&db, new_job("single", 1), vec![new_task("s", &[], &[])]).await;
+    let (a, b, x, s) = (
+        start(&db, fan_in[0], later()).await.unwrap(),
+        start(&db, fan_in[1], later()).await.unwrap(),
+        start(&db, chain[0], later()).await.unwrap(),
+        start(&db, single[0], later()).await.unwrap(),
+    );
+    // s is recorded already: its attempt no longer owns it.
+    assert!(finish(&db, &s).await.is_some(), "{backend}");
+    let finishing = |started: &Started| tasks::Finishing {
+        row: started.task.clone(),
+        attempt_id: started.attempt_id,
+        ret_data: Some(format!(r#"{{"from":"{}"}}"#, started.task.task_label)),
+        now: now(),
+        carry_on_until: Some(later()),
+    };
+    // On one thread, every result below is queued before the writer first
+    // runs; the jobs come out of id order, as finishes do.
+    let recorded =
+        futures_util::future::join_all([&x, &s, &b, &a].map(|started| batches.finish(finishing(started)))).await;
+    assert_eq!(histogram(&metrics, "xingqiao_results_per_finish_transaction"), (1, 4), "{backend}: one transaction");
+    let [x_done, s_done, b_done, a_done] = recorded.map(Result::unwrap);
+    assert_eq!(s_done, None, "{backend}: a stale attempt records nothing");
+
+    let x_done = x_done.expect("x is recorded");
+    let carried = x_done.next.expect("x carries on with y");
+    assert_eq!((carried.task.task_id, carried.task.task_status), (chain[1], TaskStatus::Started), "{backend}");
+    assert!(carried.task.task_lease_until.is_some(), "{backend}: a carried task has a lease, so a crash hands it back");
+    assert_eq!(carried.dependencies[0].ret_data.as_deref(), Some(r#"{"from":"x"}"#), "{backend}: y sees x's result");
+    assert!(x_done.ready.is_empty() && x_done.job_end.is_none(), "{backend}: y is carried, not queued");
+
+    // a and b are recorded in task order: a counts the join down, b releases it.
+    let (a_done, b_done) = (a_done.expect("a is recorded"), b_done.expect("b is recorded"));
+    assert!(a_done.next.is_none() && a_done.ready.is_empty(), "{backend}: the join still waits for b after a");
+    let join = b_done.next.expect("b carries on with the join");
+    assert_eq!(join.task.task_id, fan_in[2], "{backend}");
+    let results: Vec<_> = join.dependencies.iter().map(|dep| dep.ret_data.as_deref()).collect();
+    assert_eq!(results, [Some(r#"{"from":"a"}"#), Some(r#"{"from":"b"}"#)], "{backend}: the join sees both results");
+
+    let mut conn = db.conn().await.unwrap();
+    for (job_id, unfinished) in [(fan_in_job, 1), (chain_job, 1)] {
+        let job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
+        assert_eq!(job.tasks_unfinished, unfinished, "{backend}: job {job_id}");
+    }
+    let attempts = attempts::of_tasks(&mut conn, &[fan_in[2], chain[1]]).await.unwrap();
+    assert_eq!(attempts.len(), 2, "{backend}: one attempt each for the two carried tasks");
+    assert!(attempts.iter().all(|attempt| attempt.instance == "finisher"), "{backend}");
+}
+
+mod tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone {
+    #[tokio::test(flavor = "current_thread")]
+    async fn sqlite() {
+        super::tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone("sqlite").await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn mysql() {
+        super::tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone("mysql").await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn postgres() {
+        super::tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone("postgres").await;
+    }
 }
 
 mod concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone {

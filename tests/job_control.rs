@@ -45,7 +45,7 @@ per_backend! {
     async fn jobs_sharing_a_lock_never_overlap_and_the_waiting_one_says_who_holds_it(backend: &str) {
         let server = server(backend).await;
         let (first, second) =
-            tokio::join!(server.create_job(sleepy("db1", 0.3)), server.create_job(sleepy("db1", 0.3)));
+            tokio::join!(server.create_job(sleepy("db1", 1.0)), server.create_job(sleepy("db1", 1.0)));
         let (holder, waiter) = (first.min(second), first.max(second));
         let (_, detail) = server.get(&format!("/xingqiao/get_job_detail?job_id={waiter}")).await;
         assert_eq!(detail["data"]["job_status"], "waiting", "{backend}");

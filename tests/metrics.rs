@@ -40,6 +40,9 @@ per_backend! {
             // Three jobs created one after another: three transactions of one.
             ("xingqiao_jobs_per_create_transaction_count", 3.0),
             ("xingqiao_jobs_per_create_transaction_sum", 3.0),
+            // The six tasks of the two hello jobs, each finishing alone.
+            ("xingqiao_results_per_finish_transaction_count", 6.0),
+            ("xingqiao_results_per_finish_transaction_sum", 6.0),
             ("xingqiao_pending_tasks", 0.0),
         ];
         for (series, value) in expect {

@@ -71,6 +71,7 @@ pub struct Metrics {
     plugin_call_seconds: Family<PluginCallLabels, Histogram, fn() -> Histogram>,
     plugin_faults: Family<PluginFaultLabels, Counter>,
     jobs_per_create_transaction: Histogram,
+    results_per_finish_transaction: Histogram,
     pending_tasks: Gauge,
     oldest_pending_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     db_connections_open: Gauge,
@@ -94,6 +95,7 @@ impl Default for Metrics {
             plugin_call_seconds: Family::new_with_constructor(seconds_histogram),
             plugin_faults: Family::default(),
             jobs_per_create_transaction: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
+            results_per_finish_transaction: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             pending_tasks: Gauge::default(),
             oldest_pending_seconds: Gauge::default(),
             db_connections_open: Gauge::default(),
@@ -120,6 +122,11 @@ impl Default for Metrics {
             "jobs_per_create_transaction",
             "Jobs written by each committed transaction of create_job (concurrent calls share one)",
             metrics.jobs_per_create_transaction.clone(),
+        );
+        registry.register(
+            "results_per_finish_transaction",
+            "Task results recorded by each committed transaction of finishing tasks (tasks that finish together share one)",
+            metrics.results_per_finish_transaction.clone(),
         );
         registry.register("pending_tasks", "Tasks queued and not started (queue depth)", metrics.pending_tasks.clone());
         registry.register(
@@ -177,6 +184,11 @@ impl Metrics {
 
     pub fn create_transaction_committed(&self, jobs: usize) {
         self.jobs_per_create_transaction.observe(jobs as f64);
+    }
+
+    /// A transaction of task results committed, recording `results`.
+    pub fn finish_transaction_committed(&self, results: usize) {
+        self.results_per_finish_transaction.observe(results as f64);
     }
 
     /// The scrape: the values read now, then everything as text.

@@ -6,7 +6,9 @@
 //! the countdown (read back in the same transaction) tells the last one, on
 //! every backend and isolation level. Lock order is always task, then job, and
 //! a finishing task only ever touches `waiting` dependents, so two finishes
-//! cannot wait on each other in a cycle.
+//! cannot wait on each other in a cycle. A transaction that records several
+//! finishes (`finish_many`, a group commit) takes them job by job in the
+//! order of the jobs' ids, so two such transactions cannot either.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -188,63 +190,108 @@ pub async fn finish(
     now: NaiveDateTime,
     carry_on: Option<CarryOn<'_>>,
 ) -> Result<Option<Recorded>, DbError> {
+    in_transaction!(conn => finish_in(conn, row, attempt_id, ret_data, now, carry_on).await)
+}
+
+/// A task's result, as [`finish_many`] records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finishing {
+    pub row: TaskRow,
+    pub attempt_id: i64,
+    pub ret_data: Option<String>,
+    pub now: NaiveDateTime,
+    /// The lease of the dependent to carry on with (see [`CarryOn`]), if
+    /// the worker wants one.
+    pub carry_on_until: Option<NaiveDateTime>,
+}
+
+/// [`finish`] for several tasks, in one transaction (one commit for all):
+/// one answer per task, in order; carried dependents are started for
+/// `instance`. The finishes run job by job, in the order of the jobs' ids,
+/// so that every transaction takes the job rows' locks in the same order and
+/// two of them never wait on each other in a cycle. If one fails, none is
+/// recorded.
+pub async fn finish_many(
+    conn: &mut Conn,
+    instance: &str,
+    finishing: &[Finishing],
+) -> Result<Vec<Option<Recorded>>, DbError> {
+    let mut order: Vec<usize> = (0..finishing.len()).collect();
+    order.sort_by_key(|&i| (finishing[i].row.job_id, finishing[i].row.task_id));
     in_transaction!(conn => {
-        let dependents = split_list(&row.task_dependents);
-        let (job_id, is_save) = (row.job_id, row.task_is_save);
-        let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);
-        let carry = state::task::CONTINUE;
-        let end = Ending { attempt_id, ret_stat: stat::OK, ret_data: ret_data.clone(), now };
-        if !end_attempt(conn, row, finish, AttemptOutcome::Finished, &end).await? {
-            return Ok(None);
+        let mut recorded = vec![None; finishing.len()];
+        for i in order {
+            let Finishing { row, attempt_id, ret_data, now, carry_on_until } = &finishing[i];
+            let carry_on = carry_on_until.map(|lease_until| CarryOn { instance, lease_until });
+            recorded[i] = finish_in(conn, row, *attempt_id, ret_data.clone(), *now, carry_on).await?;
         }
-        let (mut recorded, carried, job_row) = on_conn!(conn, c => {
-            // Locks the job row: the finishes of one job are serialised from here.
-            let saved = is_save.then(|| job::ret_data.eq(ret_data.clone()));
-            // Its `tasks_unfinished`, counted down, tells the last task; the
-            // dependents come back as whole rows: the one carried on needs
-            // no second read.
-            let (job_row, released) = c.count_down(job_id, saved, now, &dependents).await?;
-            let mut recorded = Recorded::default();
-            let mut carried = None;
-            for mut released_row in released {
-                let id = released_row.task_id;
-                if let Some(CarryOn { lease_until, .. }) = carry_on.filter(|_| carried.is_none()) {
-                    let carried_on = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
-                        .set((
-                            task::task_status.eq(carry.to),
-                            task::s_time.eq(now),
-                            task::u_time.eq(now),
-                            task::task_lease_until.eq(Some(lease_until)),
-                        ));
-                    if prepared(carried_on).execute(c).await? == 1 {
-                        let task = &mut released_row.task;
-                        (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
-                        task.task_lease_until = Some(lease_until);
-                        carried = Some(released_row);
-                        continue;
-                    }
-                }
-                let pending = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
-                    .set((task::task_status.eq(release.to), task::u_time.eq(now)));
-                if prepared(pending).execute(c).await? == 1 {
-                    recorded.ready.push(id);
+        Ok(recorded)
+    })
+}
+
+/// The body of [`finish`], inside the caller's transaction.
+async fn finish_in(
+    conn: &mut Conn,
+    row: &TaskRow,
+    attempt_id: i64,
+    ret_data: Option<String>,
+    now: NaiveDateTime,
+    carry_on: Option<CarryOn<'_>>,
+) -> Result<Option<Recorded>, DbError> {
+    let dependents = split_list(&row.task_dependents);
+    let (job_id, is_save) = (row.job_id, row.task_is_save);
+    let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);
+    let carry = state::task::CONTINUE;
+    let end = Ending { attempt_id, ret_stat: stat::OK, ret_data: ret_data.clone(), now };
+    if !end_attempt(conn, row, finish, AttemptOutcome::Finished, &end).await? {
+        return Ok(None);
+    }
+    let (mut recorded, carried, job_row) = on_conn!(conn, c => {
+        // Locks the job row: the finishes of one job are serialised from here.
+        let saved = is_save.then(|| job::ret_data.eq(ret_data.clone()));
+        // Its `tasks_unfinished`, counted down, tells the last task; the
+        // dependents come back as whole rows: the one carried on needs
+        // no second read.
+        let (job_row, released) = c.count_down(job_id, saved, now, &dependents).await?;
+        let mut recorded = Recorded::default();
+        let mut carried = None;
+        for mut released_row in released {
+            let id = released_row.task_id;
+            if let Some(CarryOn { lease_until, .. }) = carry_on.filter(|_| carried.is_none()) {
+                let carried_on = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
+                    .set((
+                        task::task_status.eq(carry.to),
+                        task::s_time.eq(now),
+                        task::u_time.eq(now),
+                        task::task_lease_until.eq(Some(lease_until)),
+                    ));
+                if prepared(carried_on).execute(c).await? == 1 {
+                    let task = &mut released_row.task;
+                    (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
+                    task.task_lease_until = Some(lease_until);
+                    carried = Some(released_row);
+                    continue;
                 }
             }
-            Ok((recorded, carried, job_row))
-        })?;
-        if job_row.tasks_unfinished <= 0 {
-            recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now, Some(&job_row)).await?;
+            let pending = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
+                .set((task::task_status.eq(release.to), task::u_time.eq(now)));
+            if prepared(pending).execute(c).await? == 1 {
+                recorded.ready.push(id);
+            }
         }
-        if let (Some(task), Some(CarryOn { instance, .. })) = (carried, carry_on) {
-            // The finished task as its dependent sees it: what it just wrote.
-            let mut finished = row.clone();
-            let done = &mut finished.task;
-            (done.task_status, done.ret_stat, done.ret_data, done.u_time) =
-                (finish.to, stat::OK.to_owned(), ret_data, now);
-            recorded.next = Some(open_carried(conn, task, job_row, finished, instance, now).await?);
-        }
-        Ok(Some(recorded))
-    })
+        Ok((recorded, carried, job_row))
+    })?;
+    if job_row.tasks_unfinished <= 0 {
+        recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now, Some(&job_row)).await?;
+    }
+    if let (Some(task), Some(CarryOn { instance, .. })) = (carried, carry_on) {
+        // The finished task as its dependent sees it: what it just wrote.
+        let mut finished = row.clone();
+        let done = &mut finished.task;
+        (done.task_status, done.ret_stat, done.ret_data, done.u_time) = (finish.to, stat::OK.to_owned(), ret_data, now);
+        recorded.next = Some(open_carried(conn, task, job_row, finished, instance, now).await?);
+    }
+    Ok(Some(recorded))
 }
 
 /// The two countdowns of [`finish`], per backend. PostgreSQL and SQLite
@@ -601,18 +648,65 @@ pub async fn recover_pending(
     })
 }
 
-/// This worker is alive: the leases of the tasks it runs are extended.
+/// This worker is alive: the leases of the tasks it runs are extended. A
+/// task whose row another transaction holds is left for the next tick: it
+/// is being finished (often by this very process's group commit), and
+/// waiting for it while holding the others' locks could close a cycle with
+/// that commit, which takes its tasks' rows in its own order.
 pub async fn renew_leases(conn: &mut Conn, task_ids: &[i64], until: NaiveDateTime) -> Result<(), DbError> {
     if task_ids.is_empty() {
         return Ok(());
     }
-    on_conn!(conn, c => {
-        diesel::update(task::table.filter(task::task_id.eq_any(task_ids)).filter(task::task_status.eq(TaskStatus::Started)))
-            .set(task::task_lease_until.eq(Some(until)))
-            .execute(c)
-            .await?;
+    in_transaction!(conn => on_conn!(conn, c => Ok(c.renew_leases(task_ids, until).await?)))
+}
+
+/// [`renew_leases`] per backend: PostgreSQL and MariaDB lock the rows that
+/// are free (`FOR UPDATE SKIP LOCKED`) and extend those; SQLite, whose
+/// transactions take turns on one writer, has no row locks to wait for.
+trait RenewLeases {
+    fn renew_leases(
+        &mut self,
+        task_ids: &[i64],
+        until: NaiveDateTime,
+    ) -> impl std::future::Future<Output = QueryResult<()>> + Send;
+}
+
+macro_rules! renew_leases_skip_locked {
+    ($($connection:ty),*) => {$(
+        impl RenewLeases for $connection {
+            async fn renew_leases(&mut self, task_ids: &[i64], until: NaiveDateTime) -> QueryResult<()> {
+                let free: Vec<i64> = task::table
+                    .filter(task::task_id.eq_any(task_ids))
+                    .filter(task::task_status.eq(TaskStatus::Started))
+                    .select(task::task_id)
+                    .for_update()
+                    .skip_locked()
+                    .load(self)
+                    .await?;
+                if !free.is_empty() {
+                    diesel::update(task::table.filter(task::task_id.eq_any(&free)))
+                        .set(task::task_lease_until.eq(Some(until)))
+                        .execute(self)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    )*};
+}
+
+renew_leases_skip_locked!(diesel_async::AsyncPgConnection, diesel_async::AsyncMysqlConnection);
+
+impl RenewLeases for super::SqliteAsync {
+    async fn renew_leases(&mut self, task_ids: &[i64], until: NaiveDateTime) -> QueryResult<()> {
+        diesel::update(
+            task::table.filter(task::task_id.eq_any(task_ids)).filter(task::task_status.eq(TaskStatus::Started)),
+        )
+        .set(task::task_lease_until.eq(Some(until)))
+        .execute(self)
+        .await?;
         Ok(())
-    })
+    }
 }
 
 /// Started tasks whose worker stopped renewing their lease (it died) are

@@ -3,10 +3,14 @@
 //! moment its last dependency finishes, never by polling. Running one task
 //! attempt is in `run`, parameter resolution in `resolve`,
 //! locks/timeouts/cancel/retry in `job_control`, the job_notifier calls in
-//! `notify`. Who takes messages off the queue is `crate::worker`.
+//! `notify`. New jobs and task results are written by group commits
+//! (`create_batch`, `finish_batch`, both built on `group_commit`). Who takes
+//! messages off the queue is `crate::worker`.
 
 pub mod create_batch;
 mod extra_schema;
+pub mod finish_batch;
+mod group_commit;
 mod job_control;
 mod notify;
 pub mod resolve;
@@ -109,7 +113,9 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     extra_schemas: extra_schema::ExtraSchemas,
     /// New jobs, written together when create_job calls come together.
-    create_batches: Arc<create_batch::CreateBatches>,
+    create_batches: create_batch::CreateBatches,
+    /// Task results, written together when tasks finish together.
+    finish_batches: finish_batch::FinishBatches,
     /// The runner's worker slots, once it runs in this process: create_job
     /// runs a new job's first task in one of them when it is free.
     local_workers: std::sync::RwLock<Option<LocalWorkers>>,
@@ -152,6 +158,7 @@ impl Engine {
         Self {
             events,
             create_batches: create_batch::CreateBatches::new(db.clone(), config.instance.clone(), metrics.clone()),
+            finish_batches: finish_batch::FinishBatches::new(db.clone(), config.instance.clone(), metrics.clone()),
             metrics,
             extra_schemas: extra_schema::ExtraSchemas::default(),
             db,

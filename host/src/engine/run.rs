@@ -177,12 +177,16 @@ impl Engine {
     async fn record(&self, attempt: &Attempt<'_>, outcome: Outcome) -> Result<Option<Started>, DbError> {
         let (row, attempt_id, job) = (attempt.row, attempt.id, &attempt.job);
         let now = now();
-        let mut conn = self.db.conn().await?;
         let recorded = match outcome {
             Outcome::Finished(result) => {
-                let data = Value::Object(result).to_string();
-                let carry_on = tasks::CarryOn { instance: &self.config.instance, lease_until: self.lease_from(now) };
-                let recorded = tasks::finish(&mut conn, row, attempt_id, Some(data), now, Some(carry_on)).await?;
+                let finishing = tasks::Finishing {
+                    row: row.clone(),
+                    attempt_id,
+                    ret_data: Some(Value::Object(result).to_string()),
+                    now,
+                    carry_on_until: Some(self.lease_from(now)),
+                };
+                let recorded = self.finish_batches.finish(finishing).await?;
                 if recorded.is_some() {
                     tracing::info!(task_id = row.task_id, job_id = row.job_id, label = row.task_label, "task finished");
                     self.events.publish(Event::task(job, row.task_id, TaskStatus::Finished, "OK"));
@@ -192,6 +196,7 @@ impl Engine {
             }
             Outcome::Failed { stat, data } if row.task_retrycount < row.task_retrymax => {
                 let data = data.map(|d| d.to_string());
+                let mut conn = self.db.conn().await?;
                 if tasks::retry(&mut conn, row, Ending { attempt_id, ret_stat: &stat, ret_data: data, now }).await? {
                     let attempt = row.task_retrycount.unsigned_abs() + 1;
                     let delay = backoff(self.config.retry_backoff, attempt);
@@ -212,7 +217,7 @@ impl Engine {
             }
             Outcome::Failed { stat, data } => {
                 let ending = Ending { attempt_id, ret_stat: &stat, ret_data: data.map(|d| d.to_string()), now };
-                let recorded = tasks::fail(&mut conn, row, ending).await?;
+                let recorded = tasks::fail(&mut self.db.conn().await?, row, ending).await?;
                 if recorded.is_some() {
                     tracing::warn!(
                         task_id = row.task_id,
@@ -227,8 +232,6 @@ impl Engine {
                 recorded
             }
         };
-        // Back to the pool before the next transitions take their own.
-        drop(conn);
         let mut next = None;
         if let Some(Recorded { ready, next: carried, job_end }) = recorded {
             if let Some(carried) = &carried {

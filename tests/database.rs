@@ -550,31 +550,33 @@ per_backend! {
     }
 }
 
-/// create_job's group commit: calls that come while a transaction is being
-/// written share the next one; a name taken fails only its own call.
-async fn concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone(backend: &str) {
-    use xingqiao::engine::create_batch::CreateBatches;
-    let test_db = TestDb::create(backend).await;
-    let db = database(&test_db).await;
-    let metrics = Arc::new(xingqiao::metrics::Metrics::default());
-    let batches = CreateBatches::new((*db).clone(), String::from("creator"), metrics.clone());
-    let creation =
-        |name: &str| jobs::Creation { job: new_job(name, 1), tasks: vec![new_task("a", &[], &[])], start_first: None };
-    // On one thread, every call below is queued before the writer first runs.
-    let eight = (0..8).map(|i| batches.create(creation(&format!("batch-{i}"))));
-    let created = futures_util::future::join_all(eight).await;
-    assert!(created.iter().all(Result::is_ok), "{backend}: {created:?}");
-    assert_eq!(transactions(&metrics), (1, 8), "{backend}: eight jobs, one transaction");
+per_backend! { current_thread
+    /// create_job's group commit: calls that come while a transaction is being
+    /// written share the next one; a name taken fails only its own call.
+    async fn concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone(backend: &str) {
+        use xingqiao::engine::create_batch::CreateBatches;
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let metrics = Arc::new(xingqiao::metrics::Metrics::default());
+        let batches = CreateBatches::new((*db).clone(), String::from("creator"), metrics.clone());
+        let creation =
+            |name: &str| jobs::Creation { job: new_job(name, 1), tasks: vec![new_task("a", &[], &[])], start_first: None };
+        // On one thread, every call below is queued before the writer first runs.
+        let eight = (0..8).map(|i| batches.create(creation(&format!("batch-{i}"))));
+        let created = futures_util::future::join_all(eight).await;
+        assert!(created.iter().all(Result::is_ok), "{backend}: {created:?}");
+        assert_eq!(transactions(&metrics), (1, 8), "{backend}: eight jobs, one transaction");
 
-    let names = ["alone-0", "alone-1", "batch-3", "alone-2"];
-    let created = futures_util::future::join_all(names.map(|name| batches.create(creation(name)))).await;
-    let refused: Vec<&str> = names.iter().zip(&created).filter(|(_, c)| c.is_err()).map(|(name, _)| *name).collect();
-    assert_eq!(refused, ["batch-3"], "{backend}: {created:?}");
-    assert!(created[2].as_ref().is_err_and(xingqiao::db::DbError::is_unique_violation), "{backend}");
-    assert_eq!(transactions(&metrics), (4, 11), "{backend}: the batch failed, the three others were written alone");
-    let mut conn = db.conn().await.unwrap();
-    for name in ["alone-0", "alone-1", "alone-2"] {
-        assert!(jobs::find(&mut conn, None, Some(name)).await.unwrap().is_some(), "{backend}: {name} exists");
+        let names = ["alone-0", "alone-1", "batch-3", "alone-2"];
+        let created = futures_util::future::join_all(names.map(|name| batches.create(creation(name)))).await;
+        let refused: Vec<&str> = names.iter().zip(&created).filter(|(_, c)| c.is_err()).map(|(name, _)| *name).collect();
+        assert_eq!(refused, ["batch-3"], "{backend}: {created:?}");
+        assert!(created[2].as_ref().is_err_and(xingqiao::db::DbError::is_unique_violation), "{backend}");
+        assert_eq!(transactions(&metrics), (4, 11), "{backend}: the batch failed, the three others were written alone");
+        let mut conn = db.conn().await.unwrap();
+        for name in ["alone-0", "alone-1", "alone-2"] {
+            assert!(jobs::find(&mut conn, None, Some(name)).await.unwrap().is_some(), "{backend}: {name} exists");
+        }
     }
 }
 
@@ -593,100 +595,77 @@ fn histogram(metrics: &xingqiao::metrics::Metrics, name: &str) -> (u64, u64) {
     (value(&format!("{name}_count ")), value(&format!("{name}_sum ")))
 }
 
-/// The group commit of task results: results that come while a transaction
-/// is being written share the next one, and each is recorded as if alone:
-/// a join is released once by the two finishing into it together, a chain
-/// carries on, and an attempt that no longer owns its task changes nothing.
-async fn tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone(backend: &str) {
-    use xingqiao::engine::finish_batch::FinishBatches;
-    let test_db = TestDb::create(backend).await;
-    let db = database(&test_db).await;
-    let metrics = Arc::new(xingqiao::metrics::Metrics::default());
-    let batches = FinishBatches::new((*db).clone(), String::from("finisher"), metrics.clone());
-    let fan_in = vec![new_task("a", &[], &["join"]), new_task("b", &[], &["join"]), new_task("join", &["a", "b"], &[])];
-    let (fan_in_job, fan_in) = create(&db, new_job("fan-in", 3), fan_in).await;
-    let (chain_job, chain) =
-        create(&db, new_job("chain", 2), vec![new_task("x", &[], &["y"]), new_task("y", &["x"], &[])]).await;
-    let (_, single) = create(&db, new_job("single", 1), vec![new_task("s", &[], &[])]).await;
-    let (a, b, x, s) = (
-        start(&db, fan_in[0], later()).await.unwrap(),
-        start(&db, fan_in[1], later()).await.unwrap(),
-        start(&db, chain[0], later()).await.unwrap(),
-        start(&db, single[0], later()).await.unwrap(),
-    );
-    // s is recorded already: its attempt no longer owns it.
-    assert!(finish(&db, &s).await.is_some(), "{backend}");
-    let finishing = |started: &Started| tasks::Finishing {
-        row: started.task.clone(),
-        attempt_id: started.attempt_id,
-        ret_data: Some(format!(r#"{{"from":"{}"}}"#, started.task.task_label)),
-        now: now(),
-        carry_on_until: Some(later()),
-    };
-    // On one thread, every result below is queued before the writer first
-    // runs; the jobs come out of id order, as finishes do.
-    let recorded =
-        futures_util::future::join_all([&x, &s, &b, &a].map(|started| batches.finish(finishing(started)))).await;
-    assert_eq!(histogram(&metrics, "xingqiao_results_per_finish_transaction"), (1, 4), "{backend}: one transaction");
-    let [x_done, s_done, b_done, a_done] = recorded.map(Result::unwrap);
-    assert_eq!(s_done, None, "{backend}: a stale attempt records nothing");
+per_backend! { current_thread
+    /// The group commit of task results: results that come while a transaction
+    /// is being written share the next one, and each is recorded as if alone:
+    /// a join is released once by the two finishing into it together, a chain
+    /// carries on, and an attempt that no longer owns its task changes nothing.
+    async fn tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone(backend: &str) {
+        use xingqiao::engine::finish_batch::FinishBatches;
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let metrics = Arc::new(xingqiao::metrics::Metrics::default());
+        let batches = FinishBatches::new((*db).clone(), String::from("finisher"), metrics.clone());
+        let fan_in = vec![new_task("a", &[], &["join"]), new_task("b", &[], &["join"]), new_task("join", &["a", "b"], &[])];
+        let (fan_in_job, fan_in) = create(&db, new_job("fan-in", 3), fan_in).await;
+        let (chain_job, chain) =
+            create(&db, new_job("chain", 2), vec![new_task("x", &[], &["y"]), new_task("y", &["x"], &[])]).await;
+        let (_, single) = create(&db, new_job("single", 1), vec![new_task("s", &[], &[])]).await;
+        let all_tasks = |job_id| {
+            let db = db.clone();
+            async move {
+                let rows = tasks::list(&mut db.conn().await.unwrap(), job_id, None).await.unwrap();
+                rows.iter().map(|row| row.task_id).collect::<Vec<i64>>()
+            }
+        };
+        let (join_id, y_id) = (all_tasks(fan_in_job).await[2], all_tasks(chain_job).await[1]);
+        let (a, b, x, s) = (
+            start(&db, fan_in[0], later()).await.unwrap(),
+            start(&db, fan_in[1], later()).await.unwrap(),
+            start(&db, chain[0], later()).await.unwrap(),
+            start(&db, single[0], later()).await.unwrap(),
+        );
+        // s is recorded already: its attempt no longer owns it.
+        assert!(finish(&db, &s).await.is_some(), "{backend}");
+        let finishing = |started: &Started| tasks::Finishing {
+            row: started.task.clone(),
+            attempt_id: started.attempt_id,
+            ret_data: Some(format!(r#"{{"from":"{}"}}"#, started.task.task_label)),
+            now: now(),
+            carry_on_until: Some(later()),
+        };
+        // On one thread, every result below is queued before the writer first
+        // runs; the jobs come out of id order, as finishes do.
+        let recorded =
+            futures_util::future::join_all([&x, &s, &b, &a].map(|started| batches.finish(finishing(started)))).await;
+        assert_eq!(histogram(&metrics, "xingqiao_results_per_finish_transaction"), (1, 4), "{backend}: one transaction");
+        let [x_done, s_done, b_done, a_done]: [_; 4] =
+            recorded.into_iter().map(Result::unwrap).collect::<Vec<_>>().try_into().unwrap();
+        assert_eq!(s_done, None, "{backend}: a stale attempt records nothing");
 
-    let x_done = x_done.expect("x is recorded");
-    let carried = x_done.next.expect("x carries on with y");
-    assert_eq!((carried.task.task_id, carried.task.task_status), (chain[1], TaskStatus::Started), "{backend}");
-    assert!(carried.task.task_lease_until.is_some(), "{backend}: a carried task has a lease, so a crash hands it back");
-    assert_eq!(carried.dependencies[0].ret_data.as_deref(), Some(r#"{"from":"x"}"#), "{backend}: y sees x's result");
-    assert!(x_done.ready.is_empty() && x_done.job_end.is_none(), "{backend}: y is carried, not queued");
+        let x_done = x_done.expect("x is recorded");
+        let carried = x_done.next.expect("x carries on with y");
+        assert_eq!((carried.task.task_id, carried.task.task_status), (y_id, TaskStatus::Started), "{backend}");
+        assert!(carried.task.task_lease_until.is_some(), "{backend}: a carried task has a lease, so a crash hands it back");
+        assert_eq!(carried.dependencies[0].ret_data.as_deref(), Some(r#"{"from":"x"}"#), "{backend}: y sees x's result");
+        assert!(x_done.ready.is_empty() && x_done.job_end.is_none(), "{backend}: y is carried, not queued");
 
-    // a and b are recorded in task order: a counts the join down, b releases it.
-    let (a_done, b_done) = (a_done.expect("a is recorded"), b_done.expect("b is recorded"));
-    assert!(a_done.next.is_none() && a_done.ready.is_empty(), "{backend}: the join still waits for b after a");
-    let join = b_done.next.expect("b carries on with the join");
-    assert_eq!(join.task.task_id, fan_in[2], "{backend}");
-    let results: Vec<_> = join.dependencies.iter().map(|dep| dep.ret_data.as_deref()).collect();
-    assert_eq!(results, [Some(r#"{"from":"a"}"#), Some(r#"{"from":"b"}"#)], "{backend}: the join sees both results");
+        // a and b are recorded in task order: a counts the join down, b releases it.
+        let (a_done, b_done) = (a_done.expect("a is recorded"), b_done.expect("b is recorded"));
+        assert!(a_done.next.is_none() && a_done.ready.is_empty(), "{backend}: the join still waits for b after a");
+        let join = b_done.next.expect("b carries on with the join");
+        assert_eq!(join.task.task_id, join_id, "{backend}");
+        let results: Vec<_> = join.dependencies.iter().map(|dep| dep.ret_data.as_deref()).collect();
+        assert_eq!(results, [Some(r#"{"from":"a"}"#), Some(r#"{"from":"b"}"#)], "{backend}: the join sees both results");
 
-    let mut conn = db.conn().await.unwrap();
-    for (job_id, unfinished) in [(fan_in_job, 1), (chain_job, 1)] {
-        let job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
-        assert_eq!(job.tasks_unfinished, unfinished, "{backend}: job {job_id}");
-    }
-    let attempts = attempts::of_tasks(&mut conn, &[fan_in[2], chain[1]]).await.unwrap();
-    assert_eq!(attempts.len(), 2, "{backend}: one attempt each for the two carried tasks");
-    assert!(attempts.iter().all(|attempt| attempt.instance == "finisher"), "{backend}");
-}
-
-mod tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone {
-    #[tokio::test(flavor = "current_thread")]
-    async fn sqlite() {
-        super::tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone("sqlite").await;
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn mysql() {
-        super::tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone("mysql").await;
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn postgres() {
-        super::tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone("postgres").await;
-    }
-}
-
-mod concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone {
-    #[tokio::test(flavor = "current_thread")]
-    async fn sqlite() {
-        super::concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone("sqlite").await;
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn mysql() {
-        super::concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone("mysql").await;
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn postgres() {
-        super::concurrent_creations_share_a_transaction_and_a_taken_name_fails_alone("postgres").await;
+        let mut conn = db.conn().await.unwrap();
+        for (job_id, unfinished) in [(fan_in_job, 1), (chain_job, 1)] {
+            let job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
+            assert_eq!(job.tasks_unfinished, unfinished, "{backend}: job {job_id}");
+        }
+        let attempts = attempts::of_tasks(&mut conn, &[join_id, y_id]).await.unwrap();
+        assert_eq!(attempts.len(), 2, "{backend}: one attempt each for the two carried tasks");
+        assert!(attempts.iter().all(|attempt| attempt.instance == "finisher"), "{backend}");
     }
 }
 

@@ -20,16 +20,19 @@ pub use test_db::TestDb;
 /// Writes `async fn name(backend: &str) { … }` once and expands it into one
 /// test per backend: `name::sqlite`, `name::mysql`, `name::postgres` (or only
 /// the networked two, with `networked` first: the cluster needs a database
-/// that several processes share over the network).
+/// that several processes share over the network). With `current_thread`
+/// first, each runs on a one-thread runtime: spawned tasks then wait until
+/// the test's future yields (the group commits' tests queue every write
+/// before the writer first runs).
 #[macro_export]
 macro_rules! per_backend {
-    (@tests [$($db:ident)*] $(#[$meta:meta])* async fn $name:ident($backend:ident: &str) $body:block) => {
+    (@tests [$($db:ident)*] $flavor:tt $(#[$meta:meta])* async fn $name:ident($backend:ident: &str) $body:block) => {
         $(#[$meta])*
         async fn $name($backend: &str) $body
 
         mod $name {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[tokio::test $flavor]
                 async fn $db() {
                     super::$name(stringify!($db)).await
                 }
@@ -37,9 +40,12 @@ macro_rules! per_backend {
         }
     };
     (networked $($test:tt)*) => {
-        $crate::per_backend!(@tests [mysql postgres] $($test)*);
+        $crate::per_backend!(@tests [mysql postgres] (flavor = "multi_thread", worker_threads = 2) $($test)*);
+    };
+    (current_thread $($test:tt)*) => {
+        $crate::per_backend!(@tests [sqlite mysql postgres] (flavor = "current_thread") $($test)*);
     };
     ($($test:tt)*) => {
-        $crate::per_backend!(@tests [sqlite mysql postgres] $($test)*);
+        $crate::per_backend!(@tests [sqlite mysql postgres] (flavor = "multi_thread", worker_threads = 2) $($test)*);
     };
 }

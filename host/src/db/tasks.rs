@@ -190,7 +190,10 @@ pub async fn finish(
     now: NaiveDateTime,
     carry_on: Option<CarryOn<'_>>,
 ) -> Result<Option<Recorded>, DbError> {
-    in_transaction!(conn => finish_in(conn, row, attempt_id, ret_data, now, carry_on).await)
+    let instance = carry_on.map_or("", |carry_on| carry_on.instance);
+    let carry_on_until = carry_on.map(|carry_on| carry_on.lease_until);
+    let finishing = Finishing { row: row.clone(), attempt_id, ret_data, now, carry_on_until };
+    in_transaction!(conn => finish_in(conn, &finishing, instance).await)
 }
 
 /// A task's result, as [`finish_many`] records it.
@@ -221,23 +224,18 @@ pub async fn finish_many(
     in_transaction!(conn => {
         let mut recorded = vec![None; finishing.len()];
         for i in order {
-            let Finishing { row, attempt_id, ret_data, now, carry_on_until } = &finishing[i];
-            let carry_on = carry_on_until.map(|lease_until| CarryOn { instance, lease_until });
-            recorded[i] = finish_in(conn, row, *attempt_id, ret_data.clone(), *now, carry_on).await?;
+            recorded[i] = finish_in(conn, &finishing[i], instance).await?;
         }
         Ok(recorded)
     })
 }
 
-/// The body of [`finish`], inside the caller's transaction.
-async fn finish_in(
-    conn: &mut Conn,
-    row: &TaskRow,
-    attempt_id: i64,
-    ret_data: Option<String>,
-    now: NaiveDateTime,
-    carry_on: Option<CarryOn<'_>>,
-) -> Result<Option<Recorded>, DbError> {
+/// The body of [`finish`], inside the caller's transaction; a carried
+/// dependent is started for `instance`.
+async fn finish_in(conn: &mut Conn, finishing: &Finishing, instance: &str) -> Result<Option<Recorded>, DbError> {
+    let (row, attempt_id, now, ret_data) =
+        (&finishing.row, finishing.attempt_id, finishing.now, finishing.ret_data.clone());
+    let carry_on = finishing.carry_on_until.map(|lease_until| CarryOn { instance, lease_until });
     let dependents = split_list(&row.task_dependents);
     let (job_id, is_save) = (row.job_id, row.task_is_save);
     let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);

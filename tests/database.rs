@@ -225,6 +225,37 @@ per_backend! {
     }
 }
 
+per_backend! { networked
+    /// Lease renewal never waits for a task row another transaction holds
+    /// (a group commit finishing it): waiting while holding the rows it
+    /// renewed already could close a cycle with that transaction. It renews
+    /// the others and leaves that one to the next tick.
+    async fn renewing_leases_skips_a_task_whose_row_another_transaction_holds(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let rows = vec![new_task("a", &[], &[]), new_task("b", &[], &[])];
+        let (_, ready) = create(&db, new_job("renewals", 2), rows).await;
+        let first_lease = later();
+        for &task_id in &ready {
+            start(&db, task_id, first_lease).await.unwrap();
+        }
+        let mut holder = db.conn().await.unwrap();
+        holder.begin().await.unwrap();
+        tasks::renew_leases(&mut holder, &ready[..1], first_lease).await.unwrap();
+        let renewed_until = first_lease + chrono::Duration::minutes(5);
+        let mut renewer = db.conn().await.unwrap();
+        let renewing = tasks::renew_leases(&mut renewer, &ready, renewed_until);
+        let renewed = tokio::time::timeout(std::time::Duration::from_secs(5), renewing).await;
+        assert!(renewed.is_ok_and(|renewed| renewed.is_ok()), "{backend}: the renewal waited for the held row");
+        holder.finish(Ok(())).await.unwrap();
+        let mut conn = db.conn().await.unwrap();
+        let [a, b] = [ready[0], ready[1]];
+        let lease = |task: Option<xingqiao::db::models::TaskRow>| task.unwrap().task_lease_until;
+        assert_eq!(lease(tasks::get(&mut conn, a).await.unwrap()), Some(first_lease), "{backend}: a was held, left");
+        assert_eq!(lease(tasks::get(&mut conn, b).await.unwrap()), Some(renewed_until), "{backend}: b renewed");
+    }
+}
+
 per_backend! {
     async fn a_task_whose_lease_expired_goes_back_to_pending_once(backend: &str) {
         let test_db = TestDb::create(backend).await;

@@ -188,6 +188,8 @@ per_backend! {
         let attempts = attempts::of_tasks(&mut db.conn().await.unwrap(), &[left.task.task_id]).await.unwrap();
         let seen: Vec<_> = attempts.iter().map(|a| (a.attempt_id, a.instance.as_str(), a.outcome)).collect();
         assert_eq!(seen, [(left.attempt_id, "test", None)], "{backend}");
+        let stored = tasks::get(&mut db.conn().await.unwrap(), left.task.task_id).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(&left.task), "{backend}: the carried task as stored");
         assert!(start(&db, left.task.task_id, later()).await.is_none(), "{backend}: started once");
 
         // The sink waits for both: the first finish releases nothing.
@@ -222,6 +224,28 @@ per_backend! {
         let row = tasks::get(&mut db.conn().await.unwrap(), b.task.task_id).await.unwrap().unwrap();
         assert_eq!(row.task_status, TaskStatus::Pending, "{backend}");
         assert_eq!(finish(&db, &b).await, None, "{backend}: the dead worker's attempt records nothing");
+    }
+}
+
+per_backend! {
+    /// Only the close of its own attempt lets a result move its task: an
+    /// attempt someone else closed records nothing, even while its task is
+    /// still `started` (PostgreSQL sends the close and the task's move
+    /// together, so the move must check the close itself).
+    async fn a_result_whose_attempt_someone_else_closed_records_nothing(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let (job_id, ready) = create(&db, new_job("closed", 1), vec![new_task("a", &[], &[])]).await;
+        let a = start(&db, ready[0], later()).await.unwrap();
+        let mut conn = db.conn().await.unwrap();
+        attempts::close_open(&mut conn, &ready, AttemptOutcome::Aborted, "", now()).await.unwrap();
+        drop(conn);
+        assert_eq!(finish(&db, &a).await, None, "{backend}: the closed attempt records nothing");
+        let mut conn = db.conn().await.unwrap();
+        let row = tasks::get(&mut conn, a.task.task_id).await.unwrap().unwrap();
+        assert_eq!((row.task_status, row.ret_data.as_deref()), (TaskStatus::Started, None), "{backend}: the task did not move");
+        let job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
+        assert_eq!((job.job_status, job.tasks_unfinished), (JobStatus::Started, 1), "{backend}: nor did its job");
     }
 }
 

@@ -41,7 +41,7 @@ pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> 
 /// Inserting an attempt row, per backend: PostgreSQL and SQLite give its id
 /// back in the INSERT (`RETURNING`); MariaDB has no `RETURNING` on INSERT,
 /// so it reads the id back in a second statement.
-trait InsertAttempt {
+pub(super) trait InsertAttempt {
     fn insert_attempt(
         &mut self,
         new: &NewAttempt<'_>,
@@ -76,7 +76,7 @@ macro_rules! insert_returning_id {
     )*};
 }
 
-insert_returning_id!(super::SqliteAsync, diesel_async::AsyncPgConnection);
+insert_returning_id!(super::SqliteAsync, diesel_async::AsyncPgConnection, &diesel_async::AsyncPgConnection);
 
 impl InsertAttempt for diesel_async::AsyncMysqlConnection {
     async fn insert_attempt(&mut self, new: &NewAttempt<'_>, now: NaiveDateTime) -> QueryResult<i64> {
@@ -99,13 +99,22 @@ pub async fn close(
     ret_stat: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    on_conn!(conn, c => {
-        let closing = diesel::update(attempt::table.find(attempt_id).filter(attempt::outcome.is_null()))
-            .set((attempt::outcome.eq(Some(outcome)), attempt::ret_stat.eq(ret_stat), attempt::e_time.eq(Some(now))));
-        let closed = prepared(closing).execute(c).await?;
-        Ok(closed == 1)
-    })
+    on_conn!(conn, c => Ok(prepared(closing!(attempt_id, outcome, ret_stat, now)).execute(c).await? == 1))
 }
+
+/// The UPDATE of [`close`] (a macro: its type is diesel's to spell). The end
+/// of a task's attempt in `db::tasks` sends it too.
+macro_rules! closing {
+    ($attempt_id:expr, $outcome:expr, $ret_stat:expr, $now:expr) => {{
+        use $crate::db::schema::workflow_task_attempt as attempt;
+        diesel::update(attempt::table.find($attempt_id).filter(attempt::outcome.is_null())).set((
+            attempt::outcome.eq(Some($outcome)),
+            attempt::ret_stat.eq($ret_stat),
+            attempt::e_time.eq(Some($now)),
+        ))
+    }};
+}
+pub(super) use closing;
 
 /// Ends the open attempts of these tasks (their worker stopped, or their job
 /// ended from outside).

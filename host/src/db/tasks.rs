@@ -14,11 +14,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::attempts::{self, NewAttempt};
+use super::attempts::{self, InsertAttempt, NewAttempt};
 use super::jobs::cost_seconds;
 use super::models::{JobRow, TaskRow, split_list};
 use super::prepared::{prepared, prepared_if};
-use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
+use super::schema::{
+    workflow_job as job, workflow_lock as lock, workflow_task as task, workflow_task_attempt as attempt,
+};
 use super::{Conn, DbError};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus, Transition, stat};
 use crate::{in_transaction, on_conn};
@@ -139,40 +141,140 @@ pub(super) async fn started_by(
     Ok(Started { task, job, dependencies, attempt_id })
 }
 
+/// The tasks of job `job_id` labelled `labels`, in creation order (a macro:
+/// its type is diesel's to spell).
+macro_rules! dependencies_query {
+    ($job_id:expr, $labels:expr) => {
+        task::table
+            .filter(task::job_id.eq($job_id))
+            .filter(task::task_label.eq_any($labels))
+            .select(TaskRow::as_select())
+            .order(task::task_id.asc())
+    };
+}
+
 /// The tasks of job `job_id` labelled `labels`, in creation order.
 async fn dependencies_of(conn: &mut Conn, job_id: i64, labels: Vec<String>) -> Result<Vec<TaskRow>, DbError> {
     if labels.is_empty() {
         return Ok(Vec::new());
     }
     let count = labels.len();
-    on_conn!(conn, c => {
-        let query = task::table
-            .filter(task::job_id.eq(job_id))
-            .filter(task::task_label.eq_any(labels))
-            .select(TaskRow::as_select())
-            .order(task::task_id.asc());
-        Ok(prepared_if(count, query).load(c).await?)
-    })
+    on_conn!(conn, c => Ok(prepared_if(count, dependencies_query!(job_id, labels)).load(c).await?))
 }
 
-/// [`open_attempt`] for the dependent [`finish`] carries on with: its row and
-/// its job's are read already, and when the finished task is its only
+/// Starts the dependent [`finish`] carries on with (`continue`: waiting →
+/// started, leased for the finishing worker) and opens its attempt. Its row
+/// and its job's are read already, and when the finished task is its only
 /// dependency, so is that.
-async fn open_carried(
+async fn start_carried(
     conn: &mut Conn,
-    task: TaskRow,
+    mut task: TaskRow,
     job: JobRow,
     finished: TaskRow,
-    instance: &str,
+    carry_on: CarryOn<'_>,
     now: NaiveDateTime,
 ) -> Result<Started, DbError> {
     let labels = split_list(&task.task_dependencies);
-    let dependencies = if labels == [finished.task_label.as_str()] {
-        vec![finished]
-    } else {
-        dependencies_of(conn, task.job_id, labels).await?
+    let known = (labels == [finished.task_label.as_str()]).then(|| vec![finished]);
+    let to_read = if known.is_some() { Vec::new() } else { labels };
+    let attempt = NewAttempt {
+        task_id: task.task_id,
+        job_id: task.job_id,
+        exe_id: job.exe_id,
+        attempt_no: task.task_retrycount,
+        instance: carry_on.instance,
     };
-    started_by(conn, task, job, dependencies, instance, now).await
+    let lease_until = carry_on.lease_until;
+    let (read, attempt_id) = on_conn!(conn, c => Ok(c.carry_on(&attempt, lease_until, now, &to_read).await?))?;
+    let moved = &mut task.task;
+    (moved.task_status, moved.s_time, moved.u_time) = (state::task::CONTINUE.to, now, now);
+    moved.task_lease_until = Some(lease_until);
+    Ok(Started { task, job, dependencies: known.unwrap_or(read), attempt_id })
+}
+
+/// The `continue` UPDATE of a carried task (a macro, as the others).
+macro_rules! continue_update {
+    ($task_id:expr, $lease_until:expr, $now:expr) => {
+        diesel::update(task::table.find($task_id).filter(task::task_status.eq_any(state::task::CONTINUE.from))).set((
+            task::task_status.eq(state::task::CONTINUE.to),
+            task::s_time.eq($now),
+            task::u_time.eq($now),
+            task::task_lease_until.eq(Some($lease_until)),
+        ))
+    };
+}
+
+/// The statements of [`start_carried`], per backend: the `continue` UPDATE,
+/// the read of the dependencies not known yet (`labels`, maybe none) and
+/// the attempt's INSERT; gives the dependencies and the attempt's id.
+///
+/// The UPDATE cannot miss: the countdown that released the task, earlier in
+/// this transaction, found it `waiting` and still holds it (its row lock on
+/// PostgreSQL and MariaDB, the one writer on SQLite). That is what lets
+/// PostgreSQL send all three without waiting for the UPDATE's answer. A miss
+/// all the same is an error, and the transaction rolls back.
+trait CarryOnStatements {
+    fn carry_on(
+        &mut self,
+        attempt: &NewAttempt<'_>,
+        lease_until: NaiveDateTime,
+        now: NaiveDateTime,
+        labels: &[String],
+    ) -> impl std::future::Future<Output = QueryResult<(Vec<TaskRow>, i64)>> + Send;
+}
+
+macro_rules! carry_on_in_turn {
+    ($($connection:ty),*) => {$(
+        impl CarryOnStatements for $connection {
+            async fn carry_on(
+                &mut self,
+                attempt: &NewAttempt<'_>,
+                lease_until: NaiveDateTime,
+                now: NaiveDateTime,
+                labels: &[String],
+            ) -> QueryResult<(Vec<TaskRow>, i64)> {
+                carried_one(prepared(continue_update!(attempt.task_id, lease_until, now)).execute(self).await?)?;
+                let dependencies = if labels.is_empty() {
+                    Vec::new()
+                } else {
+                    prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(self).await?
+                };
+                Ok((dependencies, self.insert_attempt(attempt, now).await?))
+            }
+        }
+    )*};
+}
+
+carry_on_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
+
+/// PostgreSQL pipelines the three: one round trip instead of up to three.
+/// They run in the order sent (see [`CountDowns`] for PostgreSQL).
+impl CarryOnStatements for diesel_async::AsyncPgConnection {
+    async fn carry_on(
+        &mut self,
+        attempt: &NewAttempt<'_>,
+        lease_until: NaiveDateTime,
+        now: NaiveDateTime,
+        labels: &[String],
+    ) -> QueryResult<(Vec<TaskRow>, i64)> {
+        let (mut first, mut second, mut third) = (&*self, &*self, &*self);
+        let moved = prepared(continue_update!(attempt.task_id, lease_until, now)).execute(&mut first);
+        let dependencies = async {
+            if labels.is_empty() {
+                return Ok(Vec::new());
+            }
+            prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(&mut second).await
+        };
+        let attempt_id = third.insert_attempt(attempt, now);
+        let (moved, dependencies, attempt_id) = futures_util::try_join!(moved, dependencies, attempt_id)?;
+        carried_one(moved)?;
+        Ok((dependencies, attempt_id))
+    }
+}
+
+/// The carried task's UPDATE moved it (see [`CarryOnStatements`]).
+fn carried_one(moved: usize) -> QueryResult<()> {
+    if moved == 1 { Ok(()) } else { Err(diesel::result::Error::NotFound) }
 }
 
 /// started → finished; releases the dependents whose last dependency this
@@ -239,7 +341,6 @@ async fn finish_in(conn: &mut Conn, finishing: &Finishing, instance: &str) -> Re
     let dependents = split_list(&row.task_dependents);
     let (job_id, is_save) = (row.job_id, row.task_is_save);
     let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);
-    let carry = state::task::CONTINUE;
     let end = Ending { attempt_id, ret_stat: stat::OK, ret_data: ret_data.clone(), now };
     if !end_attempt(conn, row, finish, AttemptOutcome::Finished, &end).await? {
         return Ok(None);
@@ -252,25 +353,12 @@ async fn finish_in(conn: &mut Conn, finishing: &Finishing, instance: &str) -> Re
         // no second read.
         let (job_row, released) = c.count_down(job_id, saved, now, &dependents).await?;
         let mut recorded = Recorded::default();
-        let mut carried = None;
-        for mut released_row in released {
+        // The first dependent released is carried on (started below); the
+        // others wait in the queue.
+        let mut released = released.into_iter();
+        let carried = carry_on.and_then(|_| released.next());
+        for released_row in released {
             let id = released_row.task_id;
-            if let Some(CarryOn { lease_until, .. }) = carry_on.filter(|_| carried.is_none()) {
-                let carried_on = diesel::update(task::table.find(id).filter(task::task_status.eq_any(carry.from)))
-                    .set((
-                        task::task_status.eq(carry.to),
-                        task::s_time.eq(now),
-                        task::u_time.eq(now),
-                        task::task_lease_until.eq(Some(lease_until)),
-                    ));
-                if prepared(carried_on).execute(c).await? == 1 {
-                    let task = &mut released_row.task;
-                    (task.task_status, task.s_time, task.u_time) = (carry.to, now, now);
-                    task.task_lease_until = Some(lease_until);
-                    carried = Some(released_row);
-                    continue;
-                }
-            }
             let pending = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
                 .set((task::task_status.eq(release.to), task::u_time.eq(now)));
             if prepared(pending).execute(c).await? == 1 {
@@ -282,12 +370,12 @@ async fn finish_in(conn: &mut Conn, finishing: &Finishing, instance: &str) -> Re
     if job_row.tasks_unfinished <= 0 {
         recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now, Some(&job_row)).await?;
     }
-    if let (Some(task), Some(CarryOn { instance, .. })) = (carried, carry_on) {
+    if let (Some(task), Some(carry_on)) = (carried, carry_on) {
         // The finished task as its dependent sees it: what it just wrote.
         let mut finished = row.clone();
         let done = &mut finished.task;
         (done.task_status, done.ret_stat, done.ret_data, done.u_time) = (finish.to, stat::OK.to_owned(), ret_data, now);
-        recorded.next = Some(open_carried(conn, task, job_row, finished, instance, now).await?);
+        recorded.next = Some(start_carried(conn, task, job_row, finished, carry_on, now).await?);
     }
     Ok(Some(recorded))
 }
@@ -470,9 +558,13 @@ async fn end_job(
     known: Option<&JobRow>,
 ) -> Result<Option<JobEnd>, DbError> {
     on_conn!(conn, c => {
-        let started: NaiveDateTime = match known {
-            Some(row) => row.s_time,
-            None => job::table.find(job_id).select(job::s_time).get_result(c).await?,
+        let (started, declared_locks) = match known {
+            Some(row) => (row.s_time, !row.job_lock.is_empty()),
+            None => {
+                let (started, job_lock): (NaiveDateTime, String) =
+                    job::table.find(job_id).select((job::s_time, job::job_lock)).get_result(c).await?;
+                (started, !job_lock.is_empty())
+            }
         };
         let cost = cost_seconds(started, now);
         let ending = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(transition.from))).set((
@@ -484,7 +576,14 @@ async fn end_job(
         if prepared(ending).execute(c).await? == 0 {
             return Ok(None);
         }
-        let released = prepared(diesel::delete(lock::table.filter(lock::job_id.eq(job_id)))).execute(c).await?;
+        // A job holds only the locks it declared (`locks::try_start` takes
+        // them from its `job_lock`, set once at creation): one that declared
+        // none has no row to delete.
+        let released = if declared_locks {
+            prepared(diesel::delete(lock::table.filter(lock::job_id.eq(job_id)))).execute(c).await?
+        } else {
+            0
+        };
         // The row as the UPDATE above left it: the same four columns changed.
         let row = known.map(|row| {
             let mut row = row.clone();
@@ -522,21 +621,83 @@ async fn end_attempt(
     outcome: AttemptOutcome,
     end: &Ending<'_>,
 ) -> Result<bool, DbError> {
-    if !attempts::close(conn, end.attempt_id, outcome, end.ret_stat, end.now).await? {
-        return Ok(false);
-    }
-    let (task_id, cost, now) = (row.task_id, cost_seconds(row.s_time, end.now), end.now);
-    on_conn!(conn, c => {
-        let ended = diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from))).set((
-            task::task_status.eq(transition.to),
+    let ended = AttemptEnd { task_id: row.task_id, transition, outcome, cost: cost_seconds(row.s_time, end.now), end };
+    on_conn!(conn, c => Ok(c.end_attempt(&ended).await?))
+}
+
+/// What [`end_attempt`] writes.
+struct AttemptEnd<'a> {
+    task_id: i64,
+    transition: Transition<TaskStatus>,
+    outcome: AttemptOutcome,
+    cost: f64,
+    end: &'a Ending<'a>,
+}
+
+/// The task's UPDATE of [`end_attempt`] (a macro, as the others).
+macro_rules! task_end {
+    ($ended:expr) => {{
+        let (ended, end) = ($ended, $ended.end);
+        diesel::update(task::table.find(ended.task_id).filter(task::task_status.eq_any(ended.transition.from))).set((
+            task::task_status.eq(ended.transition.to),
             task::ret_stat.eq(end.ret_stat),
             task::ret_data.eq(end.ret_data.clone()),
-            task::task_cost.eq(cost),
-            task::u_time.eq(now),
-        ));
-        let moved = prepared(ended).execute(c).await?;
-        Ok(moved == 1)
-    })
+            task::task_cost.eq(ended.cost),
+            task::u_time.eq(end.now),
+        ))
+    }};
+}
+
+/// The two UPDATEs of [`end_attempt`], per backend: the attempt's close,
+/// then its task's move, only if the close did end it.
+trait EndAttempt {
+    fn end_attempt(&mut self, ended: &AttemptEnd<'_>) -> impl std::future::Future<Output = QueryResult<bool>> + Send;
+}
+
+macro_rules! end_attempt_in_turn {
+    ($($connection:ty),*) => {$(
+        impl EndAttempt for $connection {
+            async fn end_attempt(&mut self, ended: &AttemptEnd<'_>) -> QueryResult<bool> {
+                let end = ended.end;
+                let closing = attempts::closing!(end.attempt_id, ended.outcome, end.ret_stat, end.now);
+                if prepared(closing).execute(self).await? != 1 {
+                    return Ok(false);
+                }
+                Ok(prepared(task_end!(ended)).execute(self).await? == 1)
+            }
+        }
+    )*};
+}
+
+end_attempt_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
+
+/// PostgreSQL sends both without waiting for the close's answer. The task's
+/// UPDATE then checks for itself what the others check of the close's
+/// answer: it moves the task only if the attempt is closed with this
+/// outcome at this very time, which (run after the close, in the same
+/// transaction) means this close ended it. An attempt closed by anyone else
+/// has another outcome (handed back, expired, aborted, retried) or another
+/// end time.
+impl EndAttempt for diesel_async::AsyncPgConnection {
+    async fn end_attempt(&mut self, ended: &AttemptEnd<'_>) -> QueryResult<bool> {
+        let end = ended.end;
+        let (mut first, mut second) = (&*self, &*self);
+        let closing = attempts::closing!(end.attempt_id, ended.outcome, end.ret_stat, end.now);
+        let closed_by_this = attempt::table
+            .find(end.attempt_id)
+            .filter(attempt::outcome.eq(Some(ended.outcome)))
+            .filter(attempt::e_time.eq(Some(end.now)));
+        let task_end = task_end!(ended).filter(diesel::dsl::exists(closed_by_this));
+        let closed = prepared(closing).execute(&mut first);
+        let moved = prepared(task_end).execute(&mut second);
+        match futures_util::try_join!(closed, moved)? {
+            (1, moved) => Ok(moved == 1),
+            (_, 0) => Ok(false),
+            // A task moved for a close that ended nothing: impossible by the
+            // check above, and rolled back if it happens all the same.
+            _ => Err(diesel::result::Error::NotFound),
+        }
+    }
 }
 
 /// started → pending for another attempt (retry-max not reached): keeps the

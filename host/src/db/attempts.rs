@@ -40,7 +40,9 @@ pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> 
 
 /// Inserting an attempt row, per backend: PostgreSQL and SQLite give its id
 /// back in the INSERT (`RETURNING`); MariaDB has no `RETURNING` on INSERT,
-/// so it reads the id back in a second statement.
+/// so it reads the id back in a second statement. PostgreSQL's shared
+/// connection (`&AsyncPgConnection`) has it too, to pipeline the INSERT
+/// behind other statements (`db::tasks`).
 pub(super) trait InsertAttempt {
     fn insert_attempt(
         &mut self,

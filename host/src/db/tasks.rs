@@ -185,7 +185,8 @@ async fn start_carried(
         instance: carry_on.instance,
     };
     let lease_until = carry_on.lease_until;
-    let (read, attempt_id) = on_conn!(conn, c => Ok(c.carry_on(&attempt, lease_until, now, &to_read).await?))?;
+    let start = CarriedStart { attempt, lease_until, now, labels: &to_read };
+    let (read, attempt_id) = on_conn!(conn, c => Ok(c.carry_on(&start).await?))?;
     let moved = &mut task.task;
     (moved.task_status, moved.s_time, moved.u_time) = (state::task::CONTINUE.to, now, now);
     moved.task_lease_until = Some(lease_until);
@@ -216,23 +217,24 @@ macro_rules! continue_update {
 trait CarryOnStatements {
     fn carry_on(
         &mut self,
-        attempt: &NewAttempt<'_>,
-        lease_until: NaiveDateTime,
-        now: NaiveDateTime,
-        labels: &[String],
+        start: &CarriedStart<'_>,
     ) -> impl std::future::Future<Output = QueryResult<(Vec<TaskRow>, i64)>> + Send;
+}
+
+/// What [`CarryOnStatements`] writes and reads.
+struct CarriedStart<'a> {
+    attempt: NewAttempt<'a>,
+    lease_until: NaiveDateTime,
+    now: NaiveDateTime,
+    /// The dependencies to read (none when all are known).
+    labels: &'a [String],
 }
 
 macro_rules! carry_on_in_turn {
     ($($connection:ty),*) => {$(
         impl CarryOnStatements for $connection {
-            async fn carry_on(
-                &mut self,
-                attempt: &NewAttempt<'_>,
-                lease_until: NaiveDateTime,
-                now: NaiveDateTime,
-                labels: &[String],
-            ) -> QueryResult<(Vec<TaskRow>, i64)> {
+            async fn carry_on(&mut self, start: &CarriedStart<'_>) -> QueryResult<(Vec<TaskRow>, i64)> {
+                let CarriedStart { ref attempt, lease_until, now, labels } = *start;
                 carried_one(prepared(continue_update!(attempt.task_id, lease_until, now)).execute(self).await?)?;
                 let dependencies = if labels.is_empty() {
                     Vec::new()
@@ -250,13 +252,8 @@ carry_on_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 /// PostgreSQL pipelines the three: one round trip instead of up to three.
 /// They run in the order sent (see [`CountDowns`] for PostgreSQL).
 impl CarryOnStatements for diesel_async::AsyncPgConnection {
-    async fn carry_on(
-        &mut self,
-        attempt: &NewAttempt<'_>,
-        lease_until: NaiveDateTime,
-        now: NaiveDateTime,
-        labels: &[String],
-    ) -> QueryResult<(Vec<TaskRow>, i64)> {
+    async fn carry_on(&mut self, start: &CarriedStart<'_>) -> QueryResult<(Vec<TaskRow>, i64)> {
+        let CarriedStart { ref attempt, lease_until, now, labels } = *start;
         let (mut first, mut second, mut third) = (&*self, &*self, &*self);
         let moved = prepared(continue_update!(attempt.task_id, lease_until, now)).execute(&mut first);
         let dependencies = async {

@@ -250,6 +250,39 @@ per_backend! {
 }
 
 per_backend! { networked
+    /// Ending a job from outside (cancel) takes the rows of a finish in a
+    /// finish's order: a task's attempt before the job's row. Here another
+    /// transaction holds a closed attempt, as a finish does before it counts
+    /// its job down, and then writes the job's row: the end must be waiting
+    /// on the attempt, not holding the job row (which would be a deadlock,
+    /// one of the two failing).
+    async fn ending_a_job_waits_for_a_finish_under_way_without_a_deadlock(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let rows = vec![new_task("a", &[], &[]), new_task("b", &[], &[])];
+        let (job_id, ready) = create(&db, new_job("ending", 2), rows).await;
+        let a = start(&db, ready[0], later()).await.unwrap();
+        let mut finisher = db.conn().await.unwrap();
+        finisher.begin().await.unwrap();
+        assert!(attempts::close(&mut finisher, a.attempt_id, AttemptOutcome::Finished, "OK", now()).await.unwrap());
+        let ending = {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                jobs::end(&mut db.conn().await.unwrap(), job_id, "ERR_JOB_CANCELLED", now()).await
+            })
+        };
+        // Long enough for the end to reach the lock it waits for.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(!ending.is_finished(), "{backend}: the end did not wait for the attempt being closed");
+        let job_written = jobs::invalidate(&mut finisher, job_id, now()).await;
+        let committed = finisher.finish(job_written).await;
+        assert!(committed.is_ok(), "{backend}: the finish could not write its job's row: {committed:?}");
+        let ended = ending.await.unwrap();
+        assert!(ended.as_ref().is_ok_and(|ended| *ended), "{backend}: the end failed: {ended:?}");
+    }
+}
+
+per_backend! { networked
     /// Lease renewal never waits for a task row another transaction holds
     /// (a group commit finishing it): waiting while holding the rows it
     /// renewed already could close a cycle with that transaction. It renews

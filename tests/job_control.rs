@@ -304,7 +304,11 @@ per_backend! {
             let route = if round % 2 == 0 { "cancel_job" } else { "delete_job" };
             let (status, body) = server.post(&format!("/xingqiao/{route}"), json!({"job_id": job_id})).await;
             // A job that finished first cannot be cancelled (409); anything else is a failure.
-            assert!(status == 200 || (status == 409 && route == "cancel_job"), "{backend} {route}: {status} {body}");
+            assert!(
+                status == 200 || (status == 409 && route == "cancel_job"),
+                "{backend} {route}: {status} {body}; the server logged:\n{}",
+                server.log_text()
+            );
         }
         server.stop().await.unwrap();
     }

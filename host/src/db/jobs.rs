@@ -2,7 +2,7 @@
 //! a task's result (`crate::state::job`): the end of a job from outside its
 //! tasks (timeout, cancel), the soft delete, and the reset of retry_job.
 //!
-//! Every transaction here begins with a write to the job row: on SQLite a
+//! On SQLite every transaction here begins with a write to the job row: a
 //! transaction that reads first and writes later cannot wait for the write
 //! lock (it fails with "database is locked"); beginning with the write makes
 //! it queue behind the current writer instead.
@@ -16,7 +16,9 @@ use diesel_async::RunQueryDsl;
 use super::attempts;
 use super::models::{JobRow, NewJob, NewTask, TaskRow, split_list};
 use super::prepared::{prepared, prepared_if};
-use super::schema::{workflow_job as job, workflow_lock as lock, workflow_task as task};
+use super::schema::{
+    workflow_job as job, workflow_lock as lock, workflow_task as task, workflow_task_attempt as attempt,
+};
 use super::tasks::Started;
 use super::{Conn, DbError};
 use crate::state::{self, AttemptOutcome, JobStatus, TaskStatus};
@@ -417,9 +419,11 @@ pub async fn expired(conn: &mut Conn, now: NaiveDateTime) -> Result<Vec<i64>, Db
 pub async fn end(conn: &mut Conn, job_id: i64, stat: &str, now: NaiveDateTime) -> Result<bool, DbError> {
     in_transaction!(conn => {
         let (end, abort) = (state::job::END, state::task::ABORT);
+        on_conn!(conn, c => Ok(c.lock_running_parts(job_id).await?))?;
         let aborted = on_conn!(conn, c => {
             // A write first: SQLite takes its write lock now instead of failing
-            // to upgrade a read lock later; elsewhere it locks the job row.
+            // to upgrade a read lock later; elsewhere it locks the job row
+            // (after its running parts, see `LockRunningParts`).
             diesel::update(job::table.find(job_id)).set(job::u_time.eq(now)).execute(c).await?;
             let row: Option<JobRow> = job::table.find(job_id).select(JobRow::as_select()).get_result(c).await.optional()?;
             let Some(row) = row else { return Ok(None) };
@@ -449,6 +453,60 @@ pub async fn end(conn: &mut Conn, job_id: i64, stat: &str, now: NaiveDateTime) -
         attempts::close_open(conn, &aborted, AttemptOutcome::Aborted, stat, now).await?;
         Ok(true)
     })
+}
+
+/// The first step of ending a job from outside ([`end`]) on the backends
+/// with row locks: its open attempts, then its started tasks, each in the
+/// order of their tasks, locked before the job's row.
+///
+/// That is the order a finish takes them in (its attempt, its task, then the
+/// job's row to count down; `db::tasks`), and a group commit in task order
+/// too. An end that took the job's row first would wait for a finishing task
+/// whose transaction waits for that row: a deadlock, which PostgreSQL only
+/// breaks after a second (`deadlock_timeout`), and which under a fan-out of
+/// finishing tasks met the end again on every try. Taken in this order, the
+/// end waits for the finishes under way instead. (Waiting tasks come after
+/// the job's row, as in a finish's countdown, so they are left to the
+/// UPDATE that aborts them.)
+///
+/// SQLite's transactions take turns on one writer: it has no row locks, and
+/// its transaction must begin with the write to the job row (module docs).
+trait LockRunningParts {
+    fn lock_running_parts(&mut self, job_id: i64) -> impl std::future::Future<Output = QueryResult<()>> + Send;
+}
+
+macro_rules! lock_running_parts_for_update {
+    ($($connection:ty),*) => {$(
+        impl LockRunningParts for $connection {
+            async fn lock_running_parts(&mut self, job_id: i64) -> QueryResult<()> {
+                attempt::table
+                    .filter(attempt::job_id.eq(job_id))
+                    .filter(attempt::outcome.is_null())
+                    .order(attempt::task_id.asc())
+                    .select(attempt::attempt_id)
+                    .for_update()
+                    .load::<i64>(self)
+                    .await?;
+                task::table
+                    .filter(task::job_id.eq(job_id))
+                    .filter(task::task_status.eq(TaskStatus::Started))
+                    .order(task::task_id.asc())
+                    .select(task::task_id)
+                    .for_update()
+                    .load::<i64>(self)
+                    .await?;
+                Ok(())
+            }
+        }
+    )*};
+}
+
+lock_running_parts_for_update!(diesel_async::AsyncPgConnection, diesel_async::AsyncMysqlConnection);
+
+impl LockRunningParts for super::SqliteAsync {
+    async fn lock_running_parts(&mut self, _job_id: i64) -> QueryResult<()> {
+        Ok(())
+    }
 }
 
 /// Soft delete: the job stays in the database with `is_valid = 0`.

@@ -4,9 +4,11 @@
 //! A finish moves its task first, then counts the job's unfinished tasks down
 //! in the job row: that row lock serialises the completions of one job, and
 //! the countdown (read back in the same transaction) tells the last one, on
-//! every backend and isolation level. Lock order is always task, then job, and
-//! a finishing task only ever touches `waiting` dependents, so two finishes
-//! cannot wait on each other in a cycle. A transaction that records several
+//! every backend and isolation level. Lock order is always attempt, task,
+//! then job, and a finishing task only ever touches `waiting` dependents, so
+//! two finishes cannot wait on each other in a cycle; an end from outside
+//! (`jobs::end`) takes the job's running attempts and tasks before its row
+//! too. A transaction that records several
 //! finishes (`finish_many`, a group commit) takes them job by job in the
 //! order of the jobs' ids, so two such transactions cannot either.
 

@@ -67,6 +67,16 @@ async fn create(db: &Database, job: NewJob, rows: Vec<NewTask>) -> (i64, Vec<i64
     jobs::create(&mut db.conn().await.unwrap(), job, rows).await.unwrap()
 }
 
+/// A database of `backend` with one job of two pending tasks, a and b: the
+/// database (kept while it lives), its pool, the job and the tasks' ids.
+async fn two_independent_tasks(backend: &str, name: &str) -> (TestDb, Arc<Database>, i64, Vec<i64>) {
+    let test_db = TestDb::create(backend).await;
+    let db = database(&test_db).await;
+    let rows = vec![new_task("a", &[], &[]), new_task("b", &[], &[])];
+    let (job_id, ready) = create(&db, new_job(name, 2), rows).await;
+    (test_db, db, job_id, ready)
+}
+
 /// pending → started by a worker of instance "test".
 async fn start(db: &Database, task_id: i64, lease_until: NaiveDateTime) -> Option<Started> {
     tasks::start(&mut db.conn().await.unwrap(), task_id, "test", lease_until, now()).await.unwrap()
@@ -110,6 +120,32 @@ per_backend! {
         assert_eq!(winners, 1, "{backend}");
         let attempts = attempts::of_tasks(&mut db.conn().await.unwrap(), &ready).await.unwrap();
         assert_eq!(attempts.len(), 1, "{backend}: one attempt for the one start");
+    }
+}
+
+per_backend! {
+    /// A task taken from the queue starts with its context as stored: its
+    /// row as the start left it, its job, its dependencies' results and the
+    /// attempt just opened (PostgreSQL reads them in the round trip of the
+    /// start's UPDATE and the next one, so the reads must follow it).
+    async fn a_task_started_from_the_queue_gets_its_context_as_stored(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let rows = vec![new_task("root", &[], &["child"]), new_task("child", &["root"], &[])];
+        let (job_id, ready) = create(&db, new_job("context", 2), rows).await;
+        let root = start(&db, ready[0], later()).await.unwrap();
+        let released = finish(&db, &root).await.unwrap().ready;
+        let child = start(&db, released[0], later()).await.unwrap();
+        let mut conn = db.conn().await.unwrap();
+        let listed = tasks::list(&mut conn, job_id, None).await.unwrap();
+        assert_eq!(child.task, listed[1], "{backend}: the started task as stored");
+        assert_eq!(child.task.task_status, TaskStatus::Started, "{backend}");
+        assert_eq!(child.dependencies, vec![listed[0].clone()], "{backend}: its dependency, finished");
+        let stored_job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
+        assert_eq!(child.job, stored_job, "{backend}: its job as stored");
+        let opened = attempts::of_tasks(&mut conn, &released).await.unwrap();
+        assert_eq!(opened.iter().map(|a| a.attempt_id).collect::<Vec<_>>(), vec![child.attempt_id], "{backend}");
+        assert_eq!(start(&db, released[0], later()).await, None, "{backend}: started once");
     }
 }
 
@@ -257,10 +293,7 @@ per_backend! { networked
     /// on the attempt, not holding the job row (which would be a deadlock,
     /// one of the two failing).
     async fn ending_a_job_waits_for_a_finish_under_way_without_a_deadlock(backend: &str) {
-        let test_db = TestDb::create(backend).await;
-        let db = database(&test_db).await;
-        let rows = vec![new_task("a", &[], &[]), new_task("b", &[], &[])];
-        let (job_id, ready) = create(&db, new_job("ending", 2), rows).await;
+        let (_test_db, db, job_id, ready) = two_independent_tasks(backend, "ending").await;
         let a = start(&db, ready[0], later()).await.unwrap();
         let mut finisher = db.conn().await.unwrap();
         finisher.begin().await.unwrap();
@@ -288,10 +321,7 @@ per_backend! { networked
     /// renewed already could close a cycle with that transaction. It renews
     /// the others and leaves that one to the next tick.
     async fn renewing_leases_skips_a_task_whose_row_another_transaction_holds(backend: &str) {
-        let test_db = TestDb::create(backend).await;
-        let db = database(&test_db).await;
-        let rows = vec![new_task("a", &[], &[]), new_task("b", &[], &[])];
-        let (_, ready) = create(&db, new_job("renewals", 2), rows).await;
+        let (_test_db, db, _, ready) = two_independent_tasks(backend, "renewals").await;
         let first_lease = later();
         for &task_id in &ready {
             start(&db, task_id, first_lease).await.unwrap();

@@ -14,7 +14,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::models::AttemptRow;
+use super::models::{AttemptRow, JobRow, TaskRow};
 use super::prepared::prepared;
 use super::schema::workflow_task_attempt as attempt;
 use super::{Conn, DbError};
@@ -29,6 +29,20 @@ pub struct NewAttempt<'a> {
     pub exe_id: i32,
     pub attempt_no: i32,
     pub instance: &'a str,
+}
+
+impl<'a> NewAttempt<'a> {
+    /// The attempt of `task`, just started for `instance`: its job's
+    /// execution, the task's try.
+    pub fn of(task: &TaskRow, job: &JobRow, instance: &'a str) -> Self {
+        Self {
+            task_id: task.task_id,
+            job_id: task.job_id,
+            exe_id: job.exe_id,
+            attempt_no: task.task_retrycount,
+            instance,
+        }
+    }
 }
 
 /// Records an attempt that starts now; returns its id. Call it in the

@@ -84,43 +84,8 @@ pub async fn start(
     lease_until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Option<Started>, DbError> {
-    in_transaction!(conn => {
-        let transition = state::task::START;
-        let moved = on_conn!(conn, c => {
-            let moved = prepared(
-                diesel::update(task::table.find(task_id).filter(task::task_status.eq_any(transition.from))).set((
-                    task::task_status.eq(transition.to),
-                    task::s_time.eq(now),
-                    task::u_time.eq(now),
-                    task::task_lease_until.eq(Some(lease_until)),
-                )),
-            )
-            .execute(c)
-            .await?;
-            Ok(moved)
-        })?;
-        if moved == 0 {
-            return Ok(None);
-        }
-        Ok(Some(open_attempt(conn, task_id, instance, now).await?))
-    })
-}
-
-/// The second half of a start, in the transaction that just moved `task_id`
-/// to `started`: reads what parameter resolution needs (the task, its job,
-/// its dependencies) and opens the attempt for `instance`.
-async fn open_attempt(conn: &mut Conn, task_id: i64, instance: &str, now: NaiveDateTime) -> Result<Started, DbError> {
-    let (task, job) = on_conn!(conn, c => {
-        let (row, job_row): (TaskRow, JobRow) = task::table
-            .inner_join(job::table)
-            .filter(task::task_id.eq(task_id))
-            .select((TaskRow::as_select(), JobRow::as_select()))
-            .get_result(c)
-            .await?;
-        Ok((row, job_row))
-    })?;
-    let dependencies = dependencies_of(conn, task.job_id, split_list(&task.task_dependencies)).await?;
-    started_by(conn, task, job, dependencies, instance, now).await
+    let start = QueueStart { task_id, instance, lease_until, now };
+    in_transaction!(conn => on_conn!(conn, c => Ok(c.start_task(&start).await?)))
 }
 
 /// Opens the attempt of a task just moved to `started` for `instance`.
@@ -132,14 +97,7 @@ pub(super) async fn started_by(
     instance: &str,
     now: NaiveDateTime,
 ) -> Result<Started, DbError> {
-    let attempt = NewAttempt {
-        task_id: task.task_id,
-        job_id: task.job_id,
-        exe_id: job.exe_id,
-        attempt_no: task.task_retrycount,
-        instance,
-    };
-    let attempt_id = attempts::open(conn, &attempt, now).await?;
+    let attempt_id = attempts::open(conn, &NewAttempt::of(&task, &job, instance), now).await?;
     Ok(Started { task, job, dependencies, attempt_id })
 }
 
@@ -155,13 +113,98 @@ macro_rules! dependencies_query {
     };
 }
 
-/// The tasks of job `job_id` labelled `labels`, in creation order.
-async fn dependencies_of(conn: &mut Conn, job_id: i64, labels: Vec<String>) -> Result<Vec<TaskRow>, DbError> {
-    if labels.is_empty() {
-        return Ok(Vec::new());
+/// What [`StartStatements`] writes.
+struct QueueStart<'a> {
+    task_id: i64,
+    instance: &'a str,
+    lease_until: NaiveDateTime,
+    now: NaiveDateTime,
+}
+
+/// The statements of [`start`], per backend: the `start` UPDATE, the read of
+/// the task with its job, the read of its dependencies and the attempt's
+/// INSERT. `None` when the UPDATE found the task no longer pending: nothing
+/// is opened then.
+trait StartStatements {
+    fn start_task(
+        &mut self,
+        start: &QueueStart<'_>,
+    ) -> impl std::future::Future<Output = QueryResult<Option<Started>>> + Send;
+}
+
+/// The `start` UPDATE of a task taken from the queue (a macro, as the others).
+macro_rules! start_update {
+    ($start:expr) => {
+        diesel::update(task::table.find($start.task_id).filter(task::task_status.eq_any(state::task::START.from))).set(
+            (
+                task::task_status.eq(state::task::START.to),
+                task::s_time.eq($start.now),
+                task::u_time.eq($start.now),
+                task::task_lease_until.eq(Some($start.lease_until)),
+            ),
+        )
+    };
+}
+
+/// A task with its job (a macro, as the others).
+macro_rules! task_with_job {
+    ($task_id:expr) => {
+        task::table
+            .inner_join(job::table)
+            .filter(task::task_id.eq($task_id))
+            .select((TaskRow::as_select(), JobRow::as_select()))
+    };
+}
+
+macro_rules! start_in_turn {
+    ($($connection:ty),*) => {$(
+        impl StartStatements for $connection {
+            async fn start_task(&mut self, start: &QueueStart<'_>) -> QueryResult<Option<Started>> {
+                if prepared(start_update!(start)).execute(self).await? == 0 {
+                    return Ok(None);
+                }
+                let (task, job): (TaskRow, JobRow) = task_with_job!(start.task_id).get_result(self).await?;
+                let labels = split_list(&task.task_dependencies);
+                let dependencies = if labels.is_empty() {
+                    Vec::new()
+                } else {
+                    prepared_if(labels.len(), dependencies_query!(task.job_id, &labels)).load(self).await?
+                };
+                let attempt_id = self.insert_attempt(&NewAttempt::of(&task, &job, start.instance), start.now).await?;
+                Ok(Some(Started { task, job, dependencies, attempt_id }))
+            }
+        }
+    )*};
+}
+
+start_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
+
+/// PostgreSQL pipelines them in two round trips instead of four: the UPDATE
+/// with the read of the task and its job (which, sent after it, sees it
+/// moved), then the dependencies' read with the attempt's INSERT (which need
+/// the row read). They run in the order sent (see [`CountDowns`] for
+/// PostgreSQL).
+impl StartStatements for diesel_async::AsyncPgConnection {
+    async fn start_task(&mut self, start: &QueueStart<'_>) -> QueryResult<Option<Started>> {
+        let (mut first, mut second) = (&*self, &*self);
+        let moved = prepared(start_update!(start)).execute(&mut first);
+        let read =
+            async { task_with_job!(start.task_id).get_result::<(TaskRow, JobRow)>(&mut second).await.optional() };
+        let (moved, read) = futures_util::try_join!(moved, read)?;
+        let Some((task, job)) = read.filter(|_| moved == 1) else { return Ok(None) };
+        let labels = split_list(&task.task_dependencies);
+        let (mut first, mut second) = (&*self, &*self);
+        let dependencies = async {
+            if labels.is_empty() {
+                return Ok(Vec::new());
+            }
+            prepared_if(labels.len(), dependencies_query!(task.job_id, &labels)).load(&mut first).await
+        };
+        let attempt = NewAttempt::of(&task, &job, start.instance);
+        let attempt_id = second.insert_attempt(&attempt, start.now);
+        let (dependencies, attempt_id) = futures_util::try_join!(dependencies, attempt_id)?;
+        Ok(Some(Started { task, job, dependencies, attempt_id }))
     }
-    let count = labels.len();
-    on_conn!(conn, c => Ok(prepared_if(count, dependencies_query!(job_id, labels)).load(c).await?))
 }
 
 /// Starts the dependent [`finish`] carries on with (`continue`: waiting →
@@ -179,13 +222,7 @@ async fn start_carried(
     let labels = split_list(&task.task_dependencies);
     let known = (labels == [finished.task_label.as_str()]).then(|| vec![finished]);
     let to_read = if known.is_some() { Vec::new() } else { labels };
-    let attempt = NewAttempt {
-        task_id: task.task_id,
-        job_id: task.job_id,
-        exe_id: job.exe_id,
-        attempt_no: task.task_retrycount,
-        instance: carry_on.instance,
-    };
+    let attempt = NewAttempt::of(&task, &job, carry_on.instance);
     let lease_until = carry_on.lease_until;
     let start = CarriedStart { attempt, lease_until, now, labels: &to_read };
     let (read, attempt_id) = on_conn!(conn, c => Ok(c.carry_on(&start).await?))?;

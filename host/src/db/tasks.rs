@@ -8,9 +8,9 @@
 //! then job, and a finishing task only ever touches `waiting` dependents, so
 //! two finishes cannot wait on each other in a cycle; an end from outside
 //! (`jobs::end`) takes the job's running attempts and tasks before its row
-//! too. A transaction that records several
-//! finishes (`finish_many`, a group commit) takes them job by job in the
-//! order of the jobs' ids, so two such transactions cannot either.
+//! too. A transaction that records several finishes (`finish_many`, a group
+//! commit) takes them job by job in the order of the jobs' ids, so two such
+//! transactions cannot either.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -191,7 +191,12 @@ impl StartStatements for diesel_async::AsyncPgConnection {
         let read =
             async { task_with_job!(start.task_id).get_result::<(TaskRow, JobRow)>(&mut second).await.optional() };
         let (moved, read) = futures_util::try_join!(moved, read)?;
-        let Some((task, job)) = read.filter(|_| moved == 1) else { return Ok(None) };
+        let (task, job) = match (moved, read) {
+            (0, _) => return Ok(None),
+            (_, Some(read)) => read,
+            // Moved but not found: impossible, and rolled back all the same.
+            (_, None) => return Err(diesel::result::Error::NotFound),
+        };
         let labels = split_list(&task.task_dependencies);
         let (mut first, mut second) = (&*self, &*self);
         let dependencies = async {

@@ -164,13 +164,9 @@ macro_rules! start_in_turn {
                     return Ok(None);
                 }
                 let (task, job): (TaskRow, JobRow) = task_with_job!(start.task_id).get_result(self).await?;
+                let attempt = NewAttempt::of(&task, &job, start.instance);
                 let labels = split_list(&task.task_dependencies);
-                let dependencies = if labels.is_empty() {
-                    Vec::new()
-                } else {
-                    prepared_if(labels.len(), dependencies_query!(task.job_id, &labels)).load(self).await?
-                };
-                let attempt_id = self.insert_attempt(&NewAttempt::of(&task, &job, start.instance), start.now).await?;
+                let (dependencies, attempt_id) = self.dependencies_and_attempt(&labels, &attempt, start.now).await?;
                 Ok(Some(Started { task, job, dependencies, attempt_id }))
             }
         }
@@ -197,17 +193,9 @@ impl StartStatements for diesel_async::AsyncPgConnection {
             // Moved but not found: impossible, and rolled back all the same.
             (_, None) => return Err(diesel::result::Error::NotFound),
         };
-        let labels = split_list(&task.task_dependencies);
-        let (mut first, mut second) = (&*self, &*self);
-        let dependencies = async {
-            if labels.is_empty() {
-                return Ok(Vec::new());
-            }
-            prepared_if(labels.len(), dependencies_query!(task.job_id, &labels)).load(&mut first).await
-        };
         let attempt = NewAttempt::of(&task, &job, start.instance);
-        let attempt_id = second.insert_attempt(&attempt, start.now);
-        let (dependencies, attempt_id) = futures_util::try_join!(dependencies, attempt_id)?;
+        let labels = split_list(&task.task_dependencies);
+        let (dependencies, attempt_id) = (&*self).dependencies_and_attempt(&labels, &attempt, start.now).await?;
         Ok(Some(Started { task, job, dependencies, attempt_id }))
     }
 }
@@ -280,12 +268,7 @@ macro_rules! carry_on_in_turn {
             async fn carry_on(&mut self, start: &CarriedStart<'_>) -> QueryResult<(Vec<TaskRow>, i64)> {
                 let CarriedStart { ref attempt, lease_until, now, labels } = *start;
                 carried_one(prepared(continue_update!(attempt.task_id, lease_until, now)).execute(self).await?)?;
-                let dependencies = if labels.is_empty() {
-                    Vec::new()
-                } else {
-                    prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(self).await?
-                };
-                Ok((dependencies, self.insert_attempt(attempt, now).await?))
+                self.dependencies_and_attempt(labels, attempt, now).await
             }
         }
     )*};
@@ -298,18 +281,67 @@ carry_on_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 impl CarryOnStatements for diesel_async::AsyncPgConnection {
     async fn carry_on(&mut self, start: &CarriedStart<'_>) -> QueryResult<(Vec<TaskRow>, i64)> {
         let CarriedStart { ref attempt, lease_until, now, labels } = *start;
-        let (mut first, mut second, mut third) = (&*self, &*self, &*self);
+        let (mut first, mut rest) = (&*self, &*self);
         let moved = prepared(continue_update!(attempt.task_id, lease_until, now)).execute(&mut first);
+        let read_and_opened = rest.dependencies_and_attempt(labels, attempt, now);
+        let (moved, read_and_opened) = futures_util::try_join!(moved, read_and_opened)?;
+        carried_one(moved)?;
+        Ok(read_and_opened)
+    }
+}
+
+/// The two statements every start ends with, per backend: the read of the
+/// started task's dependencies (`labels`: those not known yet, maybe none)
+/// and the INSERT of its attempt; gives both. They come after the start's
+/// UPDATE, which holds the task for this transaction.
+trait DependenciesAndAttempt {
+    fn dependencies_and_attempt(
+        &mut self,
+        labels: &[String],
+        attempt: &NewAttempt<'_>,
+        now: NaiveDateTime,
+    ) -> impl std::future::Future<Output = QueryResult<(Vec<TaskRow>, i64)>> + Send;
+}
+
+macro_rules! dependencies_and_attempt_in_turn {
+    ($($connection:ty),*) => {$(
+        impl DependenciesAndAttempt for $connection {
+            async fn dependencies_and_attempt(
+                &mut self,
+                labels: &[String],
+                attempt: &NewAttempt<'_>,
+                now: NaiveDateTime,
+            ) -> QueryResult<(Vec<TaskRow>, i64)> {
+                let dependencies = if labels.is_empty() {
+                    Vec::new()
+                } else {
+                    prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(self).await?
+                };
+                Ok((dependencies, self.insert_attempt(attempt, now).await?))
+            }
+        }
+    )*};
+}
+
+dependencies_and_attempt_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
+
+/// PostgreSQL's shared connection sends the two pipelined, in one round trip
+/// (behind whatever was sent before on it).
+impl DependenciesAndAttempt for &diesel_async::AsyncPgConnection {
+    async fn dependencies_and_attempt(
+        &mut self,
+        labels: &[String],
+        attempt: &NewAttempt<'_>,
+        now: NaiveDateTime,
+    ) -> QueryResult<(Vec<TaskRow>, i64)> {
+        let (mut first, mut second) = (*self, *self);
         let dependencies = async {
             if labels.is_empty() {
                 return Ok(Vec::new());
             }
-            prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(&mut second).await
+            prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(&mut first).await
         };
-        let attempt_id = third.insert_attempt(attempt, now);
-        let (moved, dependencies, attempt_id) = futures_util::try_join!(moved, dependencies, attempt_id)?;
-        carried_one(moved)?;
-        Ok((dependencies, attempt_id))
+        futures_util::try_join!(dependencies, second.insert_attempt(attempt, now))
     }
 }
 

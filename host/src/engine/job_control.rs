@@ -15,10 +15,11 @@ const CONFLICT_TRIES: u32 = 5;
 
 impl Engine {
     /// Runs a job transition (or a lease renewal) again when the database
-    /// resolved a deadlock by aborting it. Ending a job takes its rows in a finish's order (see
-    /// `db::jobs::end`), but a task that started after the end locked its
-    /// running parts can still finish into it the other way round; on
-    /// MariaDB and PostgreSQL the loser of that race is told to try again.
+    /// resolved a deadlock by aborting it. Ending a job takes its rows in a
+    /// finish's order (see `db::jobs::end`), but a task that started after
+    /// the end locked its running parts can still finish into it the other
+    /// way round; on MariaDB and PostgreSQL the loser of that race is told to
+    /// try again.
     async fn again_on_conflict<T, F, Fut>(&self, mut transition: F) -> Result<T, DbError>
     where
         F: FnMut() -> Fut,

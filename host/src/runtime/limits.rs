@@ -34,7 +34,8 @@ pub struct SandboxLimits {
     pub max_output_bytes: usize,
     /// Calls that may run at the same time (sizes the pooling allocator).
     pub max_concurrent_calls: u32,
-    /// Granularity of the deadlines: the epoch ticker's period.
+    /// Granularity of the deadlines: the epoch ticker's period (it ticks only
+    /// while a call runs, see `epoch`).
     pub epoch_tick: Duration,
 }
 

@@ -15,6 +15,7 @@
 mod artifacts;
 mod bindings;
 mod dag;
+mod epoch;
 mod error;
 mod host_api;
 mod limits;

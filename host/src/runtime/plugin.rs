@@ -193,6 +193,7 @@ impl LoadedPlugin {
     ) -> (Result<R, PluginError>, CallState) {
         let inner = &self.runtime.inner;
         let limits = &inner.limits;
+        let _ticking = inner.ticker.call();
         let mut store = Store::new(&inner.engine, CallState::new(limits, &self.grants, &self.metadata.job_type, job));
         store.limiter(|state| &mut state.memory);
         let outcome = self

@@ -2,12 +2,12 @@
 //! that gives every call its deadline.
 
 use std::sync::Arc;
-use std::thread;
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy};
 
 use super::bindings;
+use super::epoch::EpochTicker;
 use super::error::PluginError;
 use super::limits::SandboxLimits;
 use super::store::CallState;
@@ -22,6 +22,8 @@ pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<CallState>,
     pub(crate) limits: SandboxLimits,
+    /// Without it no deadline would ever fire: every call holds it running.
+    pub(crate) ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -50,8 +52,8 @@ impl PluginRuntime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(setup_error)?;
         bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(setup_error)?;
-        start_epoch_ticker(&engine, &limits)?;
-        Ok(Self { inner: Arc::new(RuntimeInner { engine, linker, limits }) })
+        let ticker = EpochTicker::start(&engine, limits.epoch_tick).map_err(setup_error)?;
+        Ok(Self { inner: Arc::new(RuntimeInner { engine, linker, limits, ticker }) })
     }
 
     pub fn limits(&self) -> &SandboxLimits {
@@ -118,23 +120,4 @@ fn engine_config(limits: &SandboxLimits) -> Config {
         .parallel_compilation(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
-}
-
-/// Advances the engine's epoch every tick; holds only a weak reference, so it
-/// ends by itself once the last `PluginRuntime` clone is dropped.
-fn start_epoch_ticker(engine: &Engine, limits: &SandboxLimits) -> Result<(), RuntimeSetupError> {
-    let weak = engine.weak();
-    let tick = limits.epoch_tick;
-    // Without the ticker no deadline would ever fire, so failing to start it is fatal.
-    thread::Builder::new()
-        .name("xingqiao-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                thread::sleep(tick);
-            }
-        })
-        .map(drop)
-        .map_err(setup_error)
 }

@@ -390,6 +390,10 @@ fn sqlite_config() -> ManagerConfig<SqliteAsync> {
             // 100,000 jobs) off the read syscalls. (Memory-mapped I/O was
             // tried: a growing database is remapped often, and the TLB
             // shootdowns cost the engine more than the reports gained.)
+            // Temporary storage in memory: a multi-row INSERT inside a
+            // transaction keeps a statement journal (to undo just itself),
+            // and past 64 KiB SQLite spills it to a temporary file; a burst
+            // of create_job calls then paid a write() per spilled page.
             // The busy timeout comes first: switching to WAL needs a lock,
             // which a closing connection of a previous run may still hold.
             for pragma in [
@@ -397,6 +401,7 @@ fn sqlite_config() -> ManagerConfig<SqliteAsync> {
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA synchronous = NORMAL",
                 "PRAGMA cache_size = -16384",
+                "PRAGMA temp_store = MEMORY",
             ] {
                 diesel::sql_query(pragma)
                     .execute(&mut conn)

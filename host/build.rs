@@ -2,6 +2,10 @@
 //! types, so `cargo build` is the only step and `xingqiao serve` needs no file
 //! besides its binary. The misbehaving fixtures are built too but only their
 //! folder is passed on (`XINGQIAO_PLUGIN_WASM_DIR`), for the sandbox tests.
+//!
+//! Each embedded demo carries what its `[package.metadata.xingqiao]` declares
+//! (only `job_notifier = false` here), as `xingqiao plugin build` would write
+//! it, so the server makes no instance for a notifier a demo does not have.
 
 use std::env;
 use std::error::Error;
@@ -9,6 +13,11 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+// The section writer the server reads with; it has no dependencies.
+#[allow(dead_code)]
+#[path = "src/runtime/custom_section.rs"]
+mod custom_section;
 
 /// Crate names in `plugins/` that ship inside the binary, in listing order.
 const DEMOS: &[&str] = &["ping", "hello", "hello_params", "ping_notifier", "hello_lock", "chain", "fanout"];
@@ -34,10 +43,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut table = String::from("/// Demo job types compiled from `plugins/`: (crate name, component bytes).\n");
     table.push_str("pub static DEMO_PLUGINS: &[(&str, &[u8])] = &[\n");
     for demo in DEMOS {
-        let wasm = wasm_dir.join(format!("{demo}.wasm"));
-        if !wasm.is_file() {
-            return Err(format!("{} was not built", wasm.display()).into());
+        let built = wasm_dir.join(format!("{demo}.wasm"));
+        let mut bytes = fs::read(&built).map_err(|err| format!("{} was not built: {err}", built.display()))?;
+        if let Some(manifest) = declared_manifest(&plugins.join(demo).join("Cargo.toml"))? {
+            custom_section::append(&mut bytes, "xingqiao:plugin", manifest.as_bytes());
         }
+        let wasm = out_dir.join(format!("{demo}.wasm"));
+        fs::write(&wasm, bytes)?;
         writeln!(table, "    ({demo:?}, include_bytes!({:?})),", wasm.display().to_string())?;
     }
     table.push_str("];\n");
@@ -57,6 +69,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         .ok_or("rust-toolchain.toml names no channel")?;
     println!("cargo:rustc-env=XINGQIAO_RUST_CHANNEL={channel}");
     Ok(())
+}
+
+/// The manifest a demo declares in its Cargo.toml, as the JSON the server
+/// reads (`runtime::manifest`); `None` when it declares nothing.
+fn declared_manifest(cargo_toml: &Path) -> Result<Option<String>, Box<dyn Error>> {
+    let cargo: toml::Table = toml::from_str(&fs::read_to_string(cargo_toml)?)?;
+    let Some(declared) = cargo.get("package").and_then(|p| p.get("metadata")).and_then(|m| m.get("xingqiao")) else {
+        return Ok(None);
+    };
+    let declared = declared.as_table().ok_or("[package.metadata.xingqiao] is not a table")?;
+    if let Some(key) = declared.keys().find(|key| *key != "job_notifier") {
+        return Err(format!("{}: a demo declares only job_notifier here, not {key}", cargo_toml.display()).into());
+    }
+    let notifier = declared.get("job_notifier").map(|value| value.as_bool().ok_or("job_notifier is not a boolean"));
+    Ok(Some(format!("{{\"job_notifier\":{}}}", notifier.transpose()?.unwrap_or(true))))
 }
 
 /// rustup installs the targets of `rust-toolchain.toml` only when it installs

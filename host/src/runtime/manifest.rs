@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::custom_section;
 use super::error::PluginError;
 use super::limits::SandboxLimits;
 
@@ -113,7 +114,7 @@ impl Grants {
 /// The manifest of a component: its `xingqiao:plugin` section, or the defaults.
 pub fn read(bytes: &[u8]) -> Result<Manifest, PluginError> {
     let bad = |why: String| PluginError::BadMetadata(format!("the {SECTION} section {why}"));
-    match find_custom_section(bytes, SECTION) {
+    match custom_section::find(bytes, SECTION) {
         None => Ok(Manifest::default()),
         Some(data) => serde_json::from_slice(data).map_err(|err| bad(format!("is not a manifest: {err}"))),
     }
@@ -121,63 +122,8 @@ pub fn read(bytes: &[u8]) -> Result<Manifest, PluginError> {
 
 /// Appends the manifest as a custom section (what `plugin build` does).
 pub fn append(bytes: &mut Vec<u8>, manifest: &Manifest) -> Result<(), serde_json::Error> {
-    let data = serde_json::to_vec(manifest)?;
-    let mut payload = Vec::with_capacity(data.len() + SECTION.len() + 5);
-    leb128(&mut payload, SECTION.len());
-    payload.extend_from_slice(SECTION.as_bytes());
-    payload.extend_from_slice(&data);
-    bytes.push(0); // custom section id
-    leb128(bytes, payload.len());
-    bytes.extend_from_slice(&payload);
+    custom_section::append(bytes, SECTION, &serde_json::to_vec(manifest)?);
     Ok(())
-}
-
-fn leb128(out: &mut Vec<u8>, mut value: usize) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn read_leb128(bytes: &[u8], at: &mut usize) -> Option<usize> {
-    let mut value = 0usize;
-    for shift in (0..35).step_by(7) {
-        let byte = *bytes.get(*at)?;
-        *at += 1;
-        value |= usize::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// The data of the first top-level custom section called `name`. Only the
-/// top level is walked (8-byte header, then id + size + contents), so nested
-/// modules' sections are not mistaken for the component's.
-fn find_custom_section<'a>(bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let mut at = 8;
-    while at < bytes.len() {
-        let id = bytes[at];
-        at += 1;
-        let size = read_leb128(bytes, &mut at)?;
-        let contents = bytes.get(at..at.checked_add(size)?)?;
-        at += size;
-        if id == 0 {
-            let mut inner = 0;
-            let len = read_leb128(contents, &mut inner)?;
-            let section_name = contents.get(inner..inner.checked_add(len)?)?;
-            if section_name == name.as_bytes() {
-                return contents.get(inner + len..);
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]

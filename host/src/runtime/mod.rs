@@ -14,6 +14,7 @@
 
 mod artifacts;
 mod bindings;
+mod custom_section;
 mod dag;
 mod epoch;
 mod error;

@@ -42,8 +42,8 @@ impl EpochTicker {
         let ticker = Arc::clone(&shared);
         thread::Builder::new().name("xingqiao-epoch".into()).spawn(move || {
             while ticker.wait_for_a_call() {
-                // Sleep first: a call's first tick comes a whole tick after it
-                // started, as with a ticker that never parks (at most one tick).
+                // Sleep first, so a call that woke the ticker has its whole
+                // first tick (a ticker that never parked gave it 0 to 1 tick).
                 thread::sleep(tick);
                 let Some(engine) = engine.upgrade() else { return };
                 engine.increment_epoch();

@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let built = wasm_dir.join(format!("{demo}.wasm"));
         let mut bytes = fs::read(&built).map_err(|err| format!("{} was not built: {err}", built.display()))?;
         if let Some(manifest) = declared_manifest(&plugins.join(demo).join("Cargo.toml"))? {
-            custom_section::append(&mut bytes, "xingqiao:plugin", manifest.as_bytes());
+            custom_section::append(&mut bytes, custom_section::MANIFEST, manifest.as_bytes());
         }
         let wasm = out_dir.join(format!("{demo}.wasm"));
         fs::write(&wasm, bytes)?;

@@ -2,6 +2,9 @@
 //! by `build.rs` for the embedded demos, which includes this file), read when
 //! a plugin is loaded. No dependencies, so the build script can share it.
 
+/// The section holding a plugin's manifest (`super::manifest`).
+pub const MANIFEST: &str = "xingqiao:plugin";
+
 /// Appends a custom section `name` holding `data`.
 pub fn append(bytes: &mut Vec<u8>, name: &str, data: &[u8]) {
     let mut payload = Vec::with_capacity(data.len() + name.len() + 5);

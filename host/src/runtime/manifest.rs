@@ -21,7 +21,7 @@ use super::custom_section;
 use super::error::PluginError;
 use super::limits::SandboxLimits;
 
-pub const SECTION: &str = "xingqiao:plugin";
+pub const SECTION: &str = custom_section::MANIFEST;
 
 /// A WASI interface a plugin may be granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,6 +31,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
 
     watch_sources(repo, &plugins)?;
+    // `embed_migrations!` (db/mod.rs) reads these folders while the crate
+    // compiles, and cargo cannot see that: without this, a new migration is
+    // left out of a build whose Rust sources did not change.
+    println!("cargo:rerun-if-changed={}", repo.join("migrations").display());
 
     // <target>/<profile>/build/<pkg>-<hash>/out -> <target>/xingqiao-plugins:
     // shared by every profile, outside the source tree.

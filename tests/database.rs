@@ -827,21 +827,45 @@ struct PlanStep {
     detail: String,
 }
 
+/// SQLite's plan for a query, one step per line.
+async fn sqlite_plan(db: &Database, sql: &str) -> Vec<String> {
+    use diesel_async::RunQueryDsl;
+    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    let mut conn = db.conn().await.unwrap();
+    let plan: Vec<PlanStep> = xingqiao::on_conn!(&mut conn, c => Ok(diesel::sql_query(&sql).load(c).await?)).unwrap();
+    plan.into_iter().map(|step| step.detail).collect()
+}
+
 /// The sweeper looks for jobs waiting for a lock at every tick. SQLite, which
 /// keeps no statistics here, used to walk the `is_valid` index for it (every
 /// job); the query must be a search of the waiting jobs only.
 #[tokio::test]
 async fn sqlite_finds_waiting_jobs_without_walking_every_job() {
-    use diesel_async::RunQueryDsl;
     let test_db = TestDb::create("sqlite").await;
     let db = database(&test_db).await;
-    let sql = format!("EXPLAIN QUERY PLAN {}", xingqiao::db::locks::waiting_jobs_sqlite_sql());
-    let mut conn = db.conn().await.unwrap();
-    let plan: Vec<PlanStep> = xingqiao::on_conn!(&mut conn, c => Ok(diesel::sql_query(&sql).load(c).await?)).unwrap();
-    let plan: Vec<&str> = plan.iter().map(|step| step.detail.as_str()).collect();
+    let sql = xingqiao::db::locks::waiting_jobs_sqlite_sql();
+    let plan = sqlite_plan(&db, &sql).await;
     assert!(
         plan.iter().any(|step| step.starts_with("SEARCH workflow_job USING COVERING INDEX job_status_valid")),
         "{sql}\n{plan:#?}"
     );
     assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{sql}\n{plan:#?}");
+}
+
+/// list_jobs filtered by a column with its own index searches that index, in
+/// job order, not every valid job. SQLite keeps no statistics here, and with an
+/// index on `is_valid` (dropped in migration 000008) it walked that one.
+#[tokio::test]
+async fn sqlite_lists_a_namespace_or_type_through_its_own_index() {
+    let test_db = TestDb::create("sqlite").await;
+    let db = database(&test_db).await;
+    let by_namespace = jobs::JobFilter { job_namespace: Some("ops".into()), ..Default::default() };
+    let by_type = jobs::JobFilter { job_type: Some("hello".into()), ..Default::default() };
+    for (filter, search) in [
+        (by_namespace, "SEARCH workflow_job USING INDEX job_job_namespace (job_namespace=?)"),
+        (by_type, "SEARCH workflow_job USING INDEX job_job_type (job_type=?)"),
+    ] {
+        let sql = jobs::list_page_sqlite_sql(&filter);
+        assert_eq!(sqlite_plan(&db, &sql).await, [search], "{sql}");
+    }
 }

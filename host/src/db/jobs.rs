@@ -347,6 +347,33 @@ macro_rules! filtered {
     }};
 }
 
+/// The jobs matching the filter, in a column's order (job_id for any other).
+macro_rules! page {
+    ($filter:expr, $order_column:expr, $descending:expr) => {{
+        let query = filtered!($filter).select(JobRow::as_select());
+        order_by!(
+            query,
+            $order_column,
+            $descending,
+            [
+                job_id,
+                job_name,
+                job_status,
+                job_type,
+                job_namespace,
+                job_client,
+                ret_stat,
+                job_cost,
+                operator,
+                c_time,
+                s_time,
+                e_time,
+                u_time
+            ]
+        )
+    }};
+}
+
 /// One page of jobs and the total count matching the filter.
 pub async fn list(
     conn: &mut Conn,
@@ -358,14 +385,16 @@ pub async fn list(
 ) -> Result<(i64, Vec<JobRow>), DbError> {
     on_conn!(conn, c => {
         let total: i64 = filtered!(filter).count().get_result(c).await?;
-        let query = filtered!(filter).select(JobRow::as_select());
-        let query = order_by!(query, order_column, descending, [
-            job_id, job_name, job_status, job_type, job_namespace, job_client, ret_stat, job_cost, operator,
-            c_time, s_time, e_time, u_time
-        ]);
-        let rows = query.offset(offset).limit(limit).load(c).await?;
+        let rows = page!(filter, order_column, descending).offset(offset).limit(limit).load(c).await?;
         Ok((total, rows))
     })
+}
+
+/// The SQL of `list`'s page on SQLite, newest first: its tests read the plan
+/// SQLite makes for it.
+pub fn list_page_sqlite_sql(filter: &JobFilter) -> String {
+    let query = page!(filter, "job_id", true).limit(20);
+    diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string()
 }
 
 /// How many jobs match the filter in each status (the filter's own status

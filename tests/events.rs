@@ -150,10 +150,17 @@ per_backend! {
         let frames = listener.until_job_ends(job_id).await;
         assert_eq!(frames.last().unwrap().data["status"], "finished", "{frames:?}");
         assert!(frames.iter().filter(|f| f.name == "task" && f.data["status"] == "finished").count() == 3);
-        // Waiting on one instance for a job another runs.
+        // Waiting on one instance for a job another runs, after a quiet spell
+        // longer than redis-rs's default response timeout (500 ms): the
+        // event reader's blocking reads must outlast it without an error.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let job_id = runner.create_job(hello("waited")).await;
         let (_, body) = watcher.get(&format!("/xingqiao/get_job_detail?job_id={job_id}&wait_ms=20000")).await;
         assert_eq!(body["data"]["job_status"], "finished", "{body}");
+        for server in [&watcher, &runner] {
+            let log = server.log_text();
+            assert!(!log.contains("cannot read events from Redis"), "{log}");
+        }
         runner.stop().await.unwrap();
         watcher.stop().await.unwrap();
     }

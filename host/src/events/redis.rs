@@ -14,7 +14,13 @@ use tokio::sync::mpsc;
 use super::{Event, EventHub, EventId, KEPT_EVENTS};
 
 const BATCH: usize = 256;
+/// How long one XREAD waits for new events.
 const READ_BLOCK_MS: usize = 1000;
+/// How long the reader waits for Redis's answer to one XREAD: longer than the
+/// block. redis-rs gives up after 500 ms by default, so every quiet read used
+/// to fail, and the reader paused a second before reconnecting, while the
+/// next events waited (a lone job's end reached `wait_ms` 0.4–0.9 s late).
+const READ_RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub fn start(
     url: &str,
@@ -66,8 +72,9 @@ async fn read(client: redis::Client, stream: String, hub: Weak<EventHub>) {
     // From now: what was published before this instance started is not its
     // listeners' concern. (Not `$`: that would skip what arrives between reads.)
     let mut last = format!("{}-0", chrono::Utc::now().timestamp_millis());
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(READ_RESPONSE_TIMEOUT));
     while hub.strong_count() > 0 {
-        let mut conn = match client.get_multiplexed_async_connection().await {
+        let mut conn = match client.get_multiplexed_async_connection_with_config(&config).await {
             Ok(conn) => conn,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot reach Redis for events; trying again");

@@ -4,7 +4,7 @@
 -- - job_is_valid: every query asks for the valid jobs, nearly all of them, so
 --   it never narrows a search. Worse, SQLite's planner, without statistics,
 --   chose it over job_job_namespace or job_job_type for list_jobs and walked
---   every job (as for the waiting jobs in migration 000007);
+--   every job (as for the waiting jobs in SQLite's own migration 000007);
 -- - job_job_tags: the tag filter matches with LIKE '%,tag,%', which no index
 --   serves; job_stats covers the tags for the statistics routes;
 -- - task_task_reqid, task_task_cmd, task_ret_stat: tasks are read by id, by

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 use xingqiao::db::models::{NewJob, NewTask};
 use xingqiao::db::tasks::{Recorded, Started};
-use xingqiao::db::{Database, attempts, jobs, tasks};
+use xingqiao::db::{Database, DbError, attempts, jobs, tasks};
 use xingqiao::engine::now;
 use xingqiao::state::{AttemptOutcome, JobStatus, TaskStatus};
 use xingqiao_tests::{TestDb, per_backend};
@@ -340,6 +340,40 @@ per_backend! { networked
         let lease = |task: Option<xingqiao::db::models::TaskRow>| task.unwrap().task_lease_until;
         assert_eq!(lease(tasks::get(&mut conn, a).await.unwrap()), Some(first_lease), "{backend}: a was held, left");
         assert_eq!(lease(tasks::get(&mut conn, b).await.unwrap()), Some(renewed_until), "{backend}: b renewed");
+    }
+}
+
+/// Whether another connection sees job `id` as valid (committed state only).
+async fn seen_valid(db: &Database, id: i64) -> bool {
+    jobs::find(&mut db.conn().await.unwrap(), Some(id), None).await.unwrap().is_some()
+}
+
+per_backend! {
+    /// A transaction's first statement is inside it: no other connection sees
+    /// it before the commit, and a rollback undoes it. (On PostgreSQL `BEGIN`
+    /// goes out without waiting for its answer, ahead of that statement.) A
+    /// savepoint inside rolls back alone, and the rest commits.
+    async fn a_transaction_keeps_its_first_statement_until_it_commits(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        let (first, _) = create(&db, new_job("first", 1), vec![new_task("a", &[], &[])]).await;
+        let (second, _) = create(&db, new_job("second", 1), vec![new_task("a", &[], &[])]).await;
+        let mut conn = db.conn().await.unwrap();
+        conn.begin().await.unwrap();
+        assert!(jobs::invalidate(&mut conn, first, now()).await.unwrap());
+        assert!(seen_valid(&db, first).await, "{backend}: another connection saw the write before the commit");
+        let rolled_back = conn.finish(Err::<(), _>(DbError::Unavailable(String::from("the test gives up")))).await;
+        assert!(rolled_back.is_err());
+        assert!(seen_valid(&db, first).await, "{backend}: the rollback did not undo the first statement");
+
+        conn.begin().await.unwrap();
+        assert!(jobs::invalidate(&mut conn, first, now()).await.unwrap());
+        conn.begin().await.unwrap();
+        assert!(jobs::invalidate(&mut conn, second, now()).await.unwrap());
+        assert!(conn.finish(Err::<(), _>(DbError::Unavailable(String::from("a savepoint gives up")))).await.is_err());
+        conn.finish(Ok(())).await.unwrap();
+        assert!(!seen_valid(&db, first).await, "{backend}: the commit did not keep the first statement");
+        assert!(seen_valid(&db, second).await, "{backend}: the savepoint's rollback did not undo its statement");
     }
 }
 

@@ -283,7 +283,17 @@ impl Conn {
         if let (Some(Writer(pool)), 0) = (&self.writer, self.depth) {
             self.writing = Some(Pooled::Sqlite(pool.get().await.map_err(DbError::pool)?));
         }
-        let begun = on_conn!(self, c => Ok(begin_transaction(c).await?));
+        let pipelined = match (self.depth, self.pooled_mut()) {
+            (0, Ok(Pooled::Postgres(object))) => Some(begin_pipelined(object).map_err(DbError::from)),
+            _ => None,
+        };
+        let begun = match pipelined {
+            Some(begun) => {
+                self.note(&begun);
+                begun
+            }
+            None => on_conn!(self, c => Ok(begin_transaction(c).await?)),
+        };
         match begun {
             Ok(()) => self.depth += 1,
             Err(_) if self.depth == 0 => self.stop_writing(),
@@ -331,6 +341,36 @@ impl Conn {
 // diesel `transaction` inside one of ours becomes a savepoint.
 async fn begin_transaction<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
     <C::TransactionManager as diesel_async::TransactionManager<C>>::begin_transaction(c).await
+}
+
+/// PostgreSQL's `BEGIN`, sent without waiting for its answer: the
+/// transaction's first statement follows it in the same round trip instead
+/// of one after it (a quarter of the round trips of a task's step).
+/// PostgreSQL runs a connection's requests in the order sent, so that
+/// statement runs inside the transaction. `BEGIN` cannot fail on a working
+/// connection (it takes no lock and writes nothing; another `BEGIN` is only
+/// a warning), and on a broken one the statements behind it fail too, so its
+/// answer is left unread: tokio-postgres drops an answer nobody waits for.
+/// The transaction manager is told of the new depth as its own `BEGIN`
+/// would, so that `COMMIT`, `ROLLBACK` and savepoints work as before.
+fn begin_pipelined(c: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::{TransactionDepthChange, TransactionManagerStatus};
+    use diesel_async::{SimpleAsyncConnection, TransactionManager};
+    type Manager = <AsyncPgConnection as AsyncConnection>::TransactionManager;
+    if Manager::transaction_manager_status_mut(c).transaction_depth()?.is_some() {
+        return Err(diesel::result::Error::AlreadyInTransaction);
+    }
+    // The first poll queues the request on the connection (tokio-postgres
+    // sends before it waits for the answer); a quick error is still seen.
+    if let Some(Err(err)) = SimpleAsyncConnection::batch_execute(&mut &*c, "BEGIN").now_or_never() {
+        return Err(err);
+    }
+    match Manager::transaction_manager_status_mut(c) {
+        TransactionManagerStatus::Valid(status) => {
+            status.change_transaction_depth(TransactionDepthChange::IncreaseDepth)
+        }
+        TransactionManagerStatus::InError => Err(diesel::result::Error::BrokenTransactionManager),
+    }
 }
 
 async fn commit_transaction<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {

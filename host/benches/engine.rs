@@ -7,7 +7,7 @@
 //! - `hello-dag`: 1,000 hello jobs submitted at once (64 requests in flight)
 //!   → create_job time of the 1,000 (`submit_s`) and jobs/s to the last end;
 //! - `hello-sequential`: 100 hello jobs one after another → p50/p99 ms;
-//! - `chain`: n = 40 → ms per step; `fanout`: 100, 1,000, 10,000 tasks → ms
+//! - `chain`: n = 40, five in a row → median ms per step; `fanout`: 100, 1,000, 10,000 tasks → ms
 //!   per task, and how flat that stays (embedded setup only);
 //! - `memory`: RSS of each server when idle, and its peak while 10,000 hello
 //!   jobs are in flight.
@@ -286,12 +286,23 @@ async fn one_job(bench: &Bench, job_type: &str, n: u64) -> Duration {
     started.elapsed()
 }
 
+/// 40-step chains run one after another; the median is reported.
+const CHAINS: usize = 5;
+
 async fn chain_and_fanout(bench: &Bench) {
-    let chain = one_job(bench, "chain", 40).await;
-    let per_step = ms(chain) / 40.0;
+    // One chain is one sample, which a single pause of the machine can
+    // double: the median of several is the figure.
+    let mut chains = Vec::with_capacity(CHAINS);
+    for _ in 0..CHAINS {
+        chains.push(one_job(bench, "chain", 40).await);
+    }
+    chains.sort();
+    let per_step = |chain: Duration| ms(chain) / 40.0;
+    let median = per_step(chains[CHAINS / 2]);
     bench.print(json!({
-        "scenario": "chain", "n": 40, "total_ms": ms(chain), "ms_per_step": per_step,
-        "target": "≤ 0.5 ms per step", "met": per_step <= 0.5,
+        "scenario": "chain", "n": 40, "chains": CHAINS, "total_ms": ms(chains[CHAINS / 2]), "ms_per_step": median,
+        "ms_per_step_min": per_step(chains[0]), "ms_per_step_max": per_step(chains[CHAINS - 1]),
+        "target": "≤ 0.5 ms per step", "met": median <= 0.5,
     }));
     let mut per_task = Vec::new();
     for n in [100u64, 1000, 10_000] {

@@ -345,7 +345,7 @@ async fn begin_transaction<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult
 
 /// PostgreSQL's `BEGIN`, sent without waiting for its answer: the
 /// transaction's first statement follows it in the same round trip instead
-/// of one after it (a quarter of the round trips of a task's step).
+/// of one after it (one round trip of the five of a finishing step).
 /// PostgreSQL runs a connection's requests in the order sent, so that
 /// statement runs inside the transaction. `BEGIN` cannot fail on a working
 /// connection (it takes no lock and writes nothing; another `BEGIN` is only

@@ -7,8 +7,9 @@
 //! - `hello-dag`: 1,000 hello jobs submitted at once (64 requests in flight)
 //!   → create_job time of the 1,000 (`submit_s`) and jobs/s to the last end;
 //! - `hello-sequential`: 100 hello jobs one after another → p50/p99 ms;
-//! - `chain`: n = 40, five in a row → median ms per step; `fanout`: 100, 1,000, 10,000 tasks → ms
-//!   per task, and how flat that stays (embedded setup only);
+//! - `chain`: n = 40, five in a row → median ms per step; `fanout`: 100,
+//!   1,000, 10,000 tasks → ms per task, and how flat that stays (embedded
+//!   setup only);
 //! - `memory`: RSS of each server when idle, and its peak while 10,000 hello
 //!   jobs are in flight.
 //!

@@ -15,6 +15,7 @@ pub mod attempts;
 pub mod jobs;
 pub mod locks;
 pub mod models;
+pub mod pg_pools;
 pub mod plugins;
 pub mod prepared;
 pub mod schema;
@@ -28,6 +29,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::FutureExt;
+use pg_pools::PgPools;
 
 pub type SqliteAsync = SyncConnectionWrapper<SqliteConnection, OnCallingThread>;
 
@@ -67,7 +69,7 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations
 pub enum Database {
     Sqlite(Pool<SqliteAsync>, Writer),
     Mysql(Pool<AsyncMysqlConnection>),
-    Postgres(Pool<AsyncPgConnection>),
+    Postgres(PgPools),
 }
 
 impl std::fmt::Debug for Database {
@@ -197,7 +199,7 @@ pub struct Conn {
 pub enum Pooled {
     Sqlite(deadpool::managed::Object<AsyncDieselConnectionManager<SqliteAsync>>),
     Mysql(deadpool::managed::Object<AsyncDieselConnectionManager<AsyncMysqlConnection>>),
-    Postgres(deadpool::managed::Object<AsyncDieselConnectionManager<AsyncPgConnection>>),
+    Postgres(deadpool::managed::Object<pg_pools::Opener>),
 }
 
 impl std::fmt::Debug for Conn {
@@ -231,7 +233,8 @@ macro_rules! on_conn {
             }
             Ok($crate::db::Pooled::Postgres(object)) => {
                 async {
-                    let $c = &mut **object;
+                    // The pooled connection is counted (see `pg_pools`).
+                    let $c = &mut ***object;
                     $body
                 }
                 .await
@@ -461,7 +464,7 @@ impl Database {
         let status = match self {
             Self::Sqlite(pool, _) => pool.status(),
             Self::Mysql(pool) => pool.status(),
-            Self::Postgres(pool) => pool.status(),
+            Self::Postgres(pools) => return pools.usage(),
         };
         (status.size, status.size.saturating_sub(status.available), status.max_size)
     }
@@ -490,10 +493,7 @@ impl Database {
             return Ok(Self::Mysql(Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, fast_recycling());
-            return Ok(Self::Postgres(
-                Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?,
-            ));
+            return Ok(Self::Postgres(PgPools::new(url, max_connections, fast_recycling::<AsyncPgConnection>)));
         }
         let path = url.strip_prefix("sqlite://").unwrap_or(url).to_owned();
         let readers = AsyncDieselConnectionManager::<SqliteAsync>::new_with_config(path.clone(), sqlite_config());
@@ -578,7 +578,7 @@ impl Database {
                 (Pooled::Sqlite(pool.get().await.map_err(DbError::pool)?), Some(writer.clone()))
             }
             Self::Mysql(pool) => (Pooled::Mysql(pool.get().await.map_err(DbError::pool)?), None),
-            Self::Postgres(pool) => (Pooled::Postgres(pool.get().await.map_err(DbError::pool)?), None),
+            Self::Postgres(pools) => (Pooled::Postgres(pools.get().await?), None),
         };
         Ok(Conn { pooled: Some(pooled), lost: false, writer, writing: None, depth: 0 })
     }

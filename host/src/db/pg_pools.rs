@@ -1,0 +1,166 @@
+//! PostgreSQL connections, pooled per thread.
+//!
+//! tokio-postgres does a connection's socket I/O in a task of its own, which
+//! diesel-async spawns on the runtime that opens the connection. A statement
+//! sent from another thread wakes that task's thread, and the answer wakes
+//! the sender's thread again: two thread wake-ups per round trip, which on
+//! loopback cost more than the round trip itself. So each thread takes its
+//! connections from a pool of its own, opened on that thread: a job's steps
+//! (which run on one HTTP worker's runtime) then send and read on their own
+//! thread, as a single-threaded client would.
+//!
+//! All threads together keep at most the configured number of connections
+//! open: an open connection holds a permit. A thread that needs one more
+//! when all are open closes an idle one of another thread, or waits for one
+//! to become idle.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use deadpool::managed::{Manager, Metrics, Object, Pool, RecycleResult};
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::DbError;
+
+/// How often a thread waiting for a connection, all being open, looks again
+/// for an idle one to close (connections going back to another thread's
+/// pool tell nobody).
+const IDLE_RECHECK: Duration = Duration::from_millis(5);
+
+/// The per-thread pools of one database.
+#[derive(Clone)]
+pub struct PgPools(Arc<Shared>);
+
+struct Shared {
+    url: String,
+    config: fn() -> ManagerConfig<AsyncPgConnection>,
+    max: usize,
+    /// One permit per connection that may be open.
+    open: Arc<Semaphore>,
+    pools: Mutex<HashMap<ThreadId, Pool<Opener>>>,
+}
+
+/// A connection, and its place in the count of open ones.
+pub struct Counted {
+    conn: AsyncPgConnection,
+    _open: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Counted {
+    type Target = AsyncPgConnection;
+
+    fn deref(&self) -> &AsyncPgConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Counted {
+    fn deref_mut(&mut self) -> &mut AsyncPgConnection {
+        &mut self.conn
+    }
+}
+
+/// Opens a thread's connections (diesel-async's manager, which also tells
+/// a broken one at checkout), each once it holds a permit.
+pub struct Opener {
+    diesel: AsyncDieselConnectionManager<AsyncPgConnection>,
+    pools: Weak<Shared>,
+}
+
+impl Manager for Opener {
+    type Type = Counted;
+    type Error = PoolError;
+
+    async fn create(&self) -> Result<Counted, PoolError> {
+        let open = self.permit().await?;
+        Ok(Counted { conn: self.diesel.create().await?, _open: open })
+    }
+
+    async fn recycle(&self, counted: &mut Counted, metrics: &Metrics) -> RecycleResult<PoolError> {
+        self.diesel.recycle(&mut counted.conn, metrics).await
+    }
+}
+
+impl Opener {
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, PoolError> {
+        let gone = || PoolError::ConnectionError(diesel::ConnectionError::BadConnection("pool closed".into()));
+        loop {
+            let shared = self.pools.upgrade().ok_or_else(gone)?;
+            let open = shared.open.clone();
+            if let Ok(permit) = open.clone().try_acquire_owned() {
+                return Ok(permit);
+            }
+            shared.close_one_idle();
+            drop(shared);
+            match tokio::time::timeout(IDLE_RECHECK, open.acquire_owned()).await {
+                Ok(permit) => return permit.map_err(|_| gone()),
+                Err(_elapsed) => continue,
+            }
+        }
+    }
+}
+
+impl PgPools {
+    /// Pools for `url`; `max` connections open at most, over all threads.
+    pub fn new(url: &str, max: usize, config: fn() -> ManagerConfig<AsyncPgConnection>) -> Self {
+        let max = max.max(1);
+        Self(Arc::new(Shared {
+            url: url.to_owned(),
+            config,
+            max,
+            open: Arc::new(Semaphore::new(max)),
+            pools: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// A connection of this thread's pool (opened on this thread).
+    pub async fn get(&self) -> Result<Object<Opener>, DbError> {
+        let pool = self.of_this_thread()?;
+        pool.get().await.map_err(DbError::pool)
+    }
+
+    fn of_this_thread(&self) -> Result<Pool<Opener>, DbError> {
+        let mut pools = self.0.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(pool) = pools.get(&std::thread::current().id()) {
+            return Ok(pool.clone());
+        }
+        let opener = Opener {
+            diesel: AsyncDieselConnectionManager::new_with_config(&self.0.url, (self.0.config)()),
+            pools: Arc::downgrade(&self.0),
+        };
+        // Each may open up to the maximum: the permits bound them all.
+        let pool = Pool::builder(opener).max_size(self.0.max).build().map_err(DbError::build)?;
+        pools.insert(std::thread::current().id(), pool.clone());
+        Ok(pool)
+    }
+
+    /// Connections open and, of those, in use, over all threads; the maximum.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let pools = self.0.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        let (open, in_use) = pools.values().map(Pool::status).fold((0, 0), |(open, in_use), status| {
+            (open + status.size, in_use + status.size.saturating_sub(status.available))
+        });
+        (open, in_use, self.0.max)
+    }
+}
+
+impl Shared {
+    /// Closes one idle connection of any thread, if there is one (its
+    /// permit comes free).
+    fn close_one_idle(&self) {
+        let pools: Vec<Pool<Opener>> =
+            self.pools.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        for pool in pools {
+            // The first idle connection goes, the others stay.
+            let mut first = true;
+            let closed = pool.retain(|_, _| !std::mem::take(&mut first));
+            if !closed.removed.is_empty() {
+                return;
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail by panicking")]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use xingqiao::db::models::{NewJob, NewTask};
@@ -902,4 +903,65 @@ async fn sqlite_lists_a_namespace_or_type_through_its_own_index() {
         let sql = jobs::list_page_sqlite_sql(&filter);
         assert_eq!(sqlite_plan(&db, &sql).await, [search], "{sql}");
     }
+}
+
+/// A thread with a runtime of its own (as each HTTP worker of the server
+/// has one) that takes a connection and holds it (`in_use`) or gives it
+/// back (idle), then blocks, its runtime with it, until told to go on.
+fn blocked_thread(db: Arc<Database>, in_use: bool) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (go_on, told) = std::sync::mpsc::channel::<()>();
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            let conn = db.conn().await.unwrap();
+            let held = in_use.then_some(conn);
+            ready.send(()).unwrap();
+            told.recv().unwrap();
+            drop(held);
+        });
+    });
+    is_ready.recv().unwrap();
+    (go_on, thread)
+}
+
+/// PostgreSQL: a thread's connections are its own, opened on it, since
+/// their I/O runs on the runtime that opened them. Here the other thread's
+/// runtime is blocked: its idle connection could not answer this thread.
+#[tokio::test(flavor = "current_thread")]
+async fn a_thread_uses_the_postgresql_connections_it_opened() {
+    let test_db = TestDb::create("postgres").await;
+    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
+    db.migrate(&test_db.url).await.unwrap();
+    let (go_on, other) = blocked_thread(db.clone(), false);
+    assert_eq!(db.pool_use(), (1, 0, 2), "the other thread's connection is open, idle");
+    let pinged = tokio::time::timeout(Duration::from_secs(10), db.ping()).await;
+    assert!(matches!(pinged, Ok(Ok(()))), "this thread's statement waited for the other's runtime: {pinged:?}");
+    assert_eq!(db.pool_use(), (2, 0, 2), "this thread opened one of its own");
+    go_on.send(()).unwrap();
+    other.join().unwrap();
+}
+
+/// PostgreSQL: the maximum holds over all threads. A thread that needs one
+/// more waits until another thread's is idle, then closes it and opens its
+/// own in its place.
+#[tokio::test(flavor = "current_thread")]
+async fn postgresql_connections_stay_within_the_maximum_over_all_threads() {
+    let test_db = TestDb::create("postgres").await;
+    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
+    db.migrate(&test_db.url).await.unwrap();
+    let holders = [blocked_thread(db.clone(), true), blocked_thread(db.clone(), true)];
+    assert_eq!(db.pool_use(), (2, 2, 2));
+    let third = tokio::spawn({
+        let db = db.clone();
+        async move { db.ping().await }
+    });
+    // Time to open a third connection, which it must not.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!third.is_finished(), "a third connection waits while two are open and in use");
+    for (go_on, thread) in holders {
+        go_on.send(()).unwrap();
+        thread.join().unwrap();
+    }
+    third.await.unwrap().expect("an idle connection of another thread made room");
+    assert_eq!(db.pool_use(), (2, 0, 2), "still two open: one of them closed for the third");
 }

@@ -965,3 +965,32 @@ async fn postgresql_connections_stay_within_the_maximum_over_all_threads() {
     third.await.unwrap().expect("an idle connection of another thread made room");
     assert_eq!(db.pool_use(), (2, 0, 2), "still two open: one of them closed for the third");
 }
+
+/// PostgreSQL: a thread that waits for room, all connections being open,
+/// takes its own connection back when it comes free, rather than closing it
+/// to open another.
+#[tokio::test(flavor = "current_thread")]
+async fn a_thread_waiting_for_room_takes_its_own_postgresql_connection_back() {
+    use diesel_async::RunQueryDsl;
+    async fn backend_pid(db: &Database, conn: &mut xingqiao::db::Conn) -> i64 {
+        let query = diesel::sql_query("SELECT pg_backend_pid()::bigint AS n");
+        assert_eq!(db.backend(), "postgres");
+        xingqiao::on_conn!(conn, c => Ok(query.get_result::<Count>(c).await?)).unwrap().n
+    }
+    let test_db = TestDb::create("postgres").await;
+    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
+    db.migrate(&test_db.url).await.unwrap();
+    let (go_on, other) = blocked_thread(db.clone(), true);
+    let mut first = db.conn().await.unwrap();
+    let first_pid = backend_pid(&db, &mut first).await;
+    let second = tokio::spawn({
+        let db = db.clone();
+        async move { backend_pid(&db, &mut db.conn().await.unwrap()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!second.is_finished(), "a third connection waits while two are open and in use");
+    drop(first);
+    assert_eq!(second.await.unwrap(), first_pid, "the same connection, not one opened in its place");
+    go_on.send(()).unwrap();
+    other.join().unwrap();
+}

@@ -11,15 +11,15 @@
 //!
 //! All threads together keep at most the configured number of connections
 //! open: an open connection holds a permit. A thread that needs one more
-//! when all are open closes an idle one of another thread, or waits for one
-//! to become idle.
+//! when all are open takes an idle one of its own first, then closes an
+//! idle one of another thread, or waits for one to become idle.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use deadpool::managed::{Manager, Metrics, Object, Pool, RecycleResult};
+use deadpool::managed::{Manager, Metrics, Object, Pool, RecycleError, RecycleResult};
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -27,8 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::DbError;
 
 /// How often a thread waiting for a connection, all being open, looks again
-/// for an idle one to close (connections going back to another thread's
-/// pool tell nobody).
+/// for an idle one (connections going back to a pool tell nobody).
 const IDLE_RECHECK: Duration = Duration::from_millis(5);
 
 /// The per-thread pools of one database.
@@ -65,42 +64,36 @@ impl std::ops::DerefMut for Counted {
 }
 
 /// Opens a thread's connections (diesel-async's manager, which also tells
-/// a broken one at checkout), each once it holds a permit.
+/// a broken one at checkout), each only with a permit.
 pub struct Opener {
     diesel: AsyncDieselConnectionManager<AsyncPgConnection>,
-    pools: Weak<Shared>,
+    open: Arc<Semaphore>,
+}
+
+/// Why a connection was not opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The maximum is open: [`PgPools::get`] makes room or waits.
+    #[error("all connections are open")]
+    AllOpen,
+    #[error(transparent)]
+    Failed(PoolError),
 }
 
 impl Manager for Opener {
     type Type = Counted;
-    type Error = PoolError;
+    type Error = OpenError;
 
-    async fn create(&self) -> Result<Counted, PoolError> {
-        let open = self.permit().await?;
-        Ok(Counted { conn: self.diesel.create().await?, _open: open })
+    async fn create(&self) -> Result<Counted, OpenError> {
+        let open = self.open.clone().try_acquire_owned().map_err(|_| OpenError::AllOpen)?;
+        Ok(Counted { conn: self.diesel.create().await.map_err(OpenError::Failed)?, _open: open })
     }
 
-    async fn recycle(&self, counted: &mut Counted, metrics: &Metrics) -> RecycleResult<PoolError> {
-        self.diesel.recycle(&mut counted.conn, metrics).await
-    }
-}
-
-impl Opener {
-    async fn permit(&self) -> Result<OwnedSemaphorePermit, PoolError> {
-        let gone = || PoolError::ConnectionError(diesel::ConnectionError::BadConnection("pool closed".into()));
-        loop {
-            let shared = self.pools.upgrade().ok_or_else(gone)?;
-            let open = shared.open.clone();
-            if let Ok(permit) = open.clone().try_acquire_owned() {
-                return Ok(permit);
-            }
-            shared.close_one_idle();
-            drop(shared);
-            match tokio::time::timeout(IDLE_RECHECK, open.acquire_owned()).await {
-                Ok(permit) => return permit.map_err(|_| gone()),
-                Err(_elapsed) => continue,
-            }
-        }
+    async fn recycle(&self, counted: &mut Counted, metrics: &Metrics) -> RecycleResult<OpenError> {
+        self.diesel.recycle(&mut counted.conn, metrics).await.map_err(|err| match err {
+            RecycleError::Message(message) => RecycleError::Message(message),
+            RecycleError::Backend(err) => RecycleError::Backend(OpenError::Failed(err)),
+        })
     }
 }
 
@@ -119,8 +112,20 @@ impl PgPools {
 
     /// A connection of this thread's pool (opened on this thread).
     pub async fn get(&self) -> Result<Object<Opener>, DbError> {
-        let pool = self.of_this_thread()?;
-        pool.get().await.map_err(DbError::pool)
+        let own = self.of_this_thread()?;
+        loop {
+            // An idle one of this thread's, or a new one if the maximum
+            // allows (or, with all of this thread's in use and the maximum
+            // this thread's alone, the first to come back).
+            match own.get().await {
+                Ok(object) => return Ok(object),
+                Err(deadpool::managed::PoolError::Backend(OpenError::AllOpen)) => {}
+                Err(err) => return Err(DbError::pool(err)),
+            }
+            if !self.0.close_one_idle_of_another_thread() {
+                tokio::time::sleep(IDLE_RECHECK).await;
+            }
+        }
     }
 
     fn of_this_thread(&self) -> Result<Pool<Opener>, DbError> {
@@ -130,7 +135,7 @@ impl PgPools {
         }
         let opener = Opener {
             diesel: AsyncDieselConnectionManager::new_with_config(&self.0.url, (self.0.config)()),
-            pools: Arc::downgrade(&self.0),
+            open: self.0.open.clone(),
         };
         // Each may open up to the maximum: the permits bound them all.
         let pool = Pool::builder(opener).max_size(self.0.max).build().map_err(DbError::build)?;
@@ -149,18 +154,27 @@ impl PgPools {
 }
 
 impl Shared {
-    /// Closes one idle connection of any thread, if there is one (its
-    /// permit comes free).
-    fn close_one_idle(&self) {
-        let pools: Vec<Pool<Opener>> =
-            self.pools.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+    /// Closes one idle connection of another thread, if there is one (its
+    /// permit comes free); tells whether it did. This thread's idle ones
+    /// are taken, not closed: the caller has just looked for one.
+    fn close_one_idle_of_another_thread(&self) -> bool {
+        let this_thread = std::thread::current().id();
+        let pools: Vec<Pool<Opener>> = self
+            .pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(thread, _)| **thread != this_thread)
+            .map(|(_, pool)| pool.clone())
+            .collect();
         for pool in pools {
             // The first idle connection goes, the others stay.
             let mut first = true;
             let closed = pool.retain(|_, _| !std::mem::take(&mut first));
             if !closed.removed.is_empty() {
-                return;
+                return true;
             }
         }
+        false
     }
 }

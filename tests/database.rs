@@ -994,3 +994,31 @@ async fn a_thread_waiting_for_room_takes_its_own_postgresql_connection_back() {
     go_on.send(()).unwrap();
     other.join().unwrap();
 }
+
+/// PostgreSQL: a thread with a connection of its own in use does not close
+/// another thread's connection that was used a moment ago (in a burst, two
+/// threads doing so reopened dozens); it waits, and closes that one only
+/// once it has gone untaken for a while: then it is spare.
+#[tokio::test(flavor = "current_thread")]
+async fn a_busy_thread_closes_only_a_spare_postgresql_connection_of_another_thread() {
+    let test_db = TestDb::create("postgres").await;
+    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
+    db.migrate(&test_db.url).await.unwrap();
+    let (go_on, other) = blocked_thread(db.clone(), false);
+    let first = db.conn().await.unwrap();
+    assert_eq!(db.pool_use(), (2, 1, 2), "the other thread's connection idle, this thread's in use");
+    let second = tokio::spawn({
+        let db = db.clone();
+        async move { db.ping().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!second.is_finished(), "the other thread's connection, used a moment ago, stays open");
+    assert_eq!(db.pool_use(), (2, 1, 2));
+    // Left untaken, it becomes spare (a quarter of a second), and goes.
+    let pinged = tokio::time::timeout(Duration::from_secs(10), second).await;
+    assert!(matches!(pinged, Ok(Ok(Ok(())))), "a spare connection made room: {pinged:?}");
+    assert_eq!(db.pool_use(), (2, 1, 2), "two open: the other thread's closed for this thread's second");
+    drop(first);
+    go_on.send(()).unwrap();
+    other.join().unwrap();
+}

@@ -58,7 +58,7 @@ pub struct ServeArgs {
     /// A folder of extra plugin components (`*.wasm`) to load at start.
     #[arg(long, env = "XINGQIAO_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
-    /// Database connections in the pool [default: 16; SQLite: 4 for reads, beside its one writer].
+    /// Database connections open at most [default: 16; SQLite: 4 for reads, beside its one writer; PostgreSQL: over all threads].
     #[arg(long, env = "XINGQIAO_DB_CONNECTIONS")]
     pub db_connections: Option<usize>,
     /// Bearer token of the `/admin/plugins` routes; without one they answer 403.

@@ -493,7 +493,7 @@ impl Database {
             return Ok(Self::Mysql(Pool::builder(manager).max_size(max_connections).build().map_err(DbError::build)?));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(PgPools::new(url, max_connections, fast_recycling::<AsyncPgConnection>)));
+            return Ok(Self::Postgres(PgPools::new(url, max_connections)));
         }
         let path = url.strip_prefix("sqlite://").unwrap_or(url).to_owned();
         let readers = AsyncDieselConnectionManager::<SqliteAsync>::new_with_config(path.clone(), sqlite_config());

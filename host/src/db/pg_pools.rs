@@ -11,24 +11,34 @@
 //!
 //! All threads together keep at most the configured number of connections
 //! open: an open connection holds a permit. A thread that needs one more
-//! when all are open takes an idle one of its own first, then closes an
-//! idle one of another thread, or waits for one to become idle.
+//! when all are open takes an idle one of its own first. Failing that, it
+//! closes an idle one of another thread to open its own, but only a spare
+//! one (not taken for a while) if it has connections of its own in use:
+//! those come back within milliseconds, and in a burst two threads closing
+//! each other's just-returned connections reopened dozens. Otherwise it
+//! waits for one to become idle.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use deadpool::managed::{Manager, Metrics, Object, Pool, RecycleError, RecycleResult};
+use deadpool::managed::{Manager, Metrics, Object, Pool, QueueMode, RecycleError, RecycleResult};
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, PoolError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::DbError;
+use super::{DbError, fast_recycling};
 
 /// How often a thread waiting for a connection, all being open, looks again
 /// for an idle one (connections going back to a pool tell nobody).
 const IDLE_RECHECK: Duration = Duration::from_millis(5);
+
+/// How long another thread's idle connection must have gone untaken before
+/// a thread with connections of its own in use may close it. Pools hand out
+/// their most recently returned connection first, so a busy thread's spare
+/// ones are the ones that age.
+const SPARE_AFTER: Duration = Duration::from_millis(250);
 
 /// The per-thread pools of one database.
 #[derive(Clone)]
@@ -36,7 +46,6 @@ pub struct PgPools(Arc<Shared>);
 
 struct Shared {
     url: String,
-    config: fn() -> ManagerConfig<AsyncPgConnection>,
     max: usize,
     /// One permit per connection that may be open.
     open: Arc<Semaphore>,
@@ -99,11 +108,10 @@ impl Manager for Opener {
 
 impl PgPools {
     /// Pools for `url`; `max` connections open at most, over all threads.
-    pub fn new(url: &str, max: usize, config: fn() -> ManagerConfig<AsyncPgConnection>) -> Self {
+    pub fn new(url: &str, max: usize) -> Self {
         let max = max.max(1);
         Self(Arc::new(Shared {
             url: url.to_owned(),
-            config,
             max,
             open: Arc::new(Semaphore::new(max)),
             pools: Mutex::new(HashMap::new()),
@@ -122,7 +130,9 @@ impl PgPools {
                 Err(deadpool::managed::PoolError::Backend(OpenError::AllOpen)) => {}
                 Err(err) => return Err(DbError::pool(err)),
             }
-            if !self.0.close_one_idle_of_another_thread() {
+            // With none of its own open, nothing would come back to it.
+            let untaken_for = if own.status().size == 0 { Duration::ZERO } else { SPARE_AFTER };
+            if !self.0.close_one_idle_of_another_thread(untaken_for) {
                 tokio::time::sleep(IDLE_RECHECK).await;
             }
         }
@@ -134,11 +144,12 @@ impl PgPools {
             return Ok(pool.clone());
         }
         let opener = Opener {
-            diesel: AsyncDieselConnectionManager::new_with_config(&self.0.url, (self.0.config)()),
+            diesel: AsyncDieselConnectionManager::new_with_config(&self.0.url, fast_recycling()),
             open: self.0.open.clone(),
         };
         // Each may open up to the maximum: the permits bound them all.
-        let pool = Pool::builder(opener).max_size(self.0.max).build().map_err(DbError::build)?;
+        let pool =
+            Pool::builder(opener).max_size(self.0.max).queue_mode(QueueMode::Lifo).build().map_err(DbError::build)?;
         pools.insert(std::thread::current().id(), pool.clone());
         Ok(pool)
     }
@@ -154,10 +165,11 @@ impl PgPools {
 }
 
 impl Shared {
-    /// Closes one idle connection of another thread, if there is one (its
-    /// permit comes free); tells whether it did. This thread's idle ones
-    /// are taken, not closed: the caller has just looked for one.
-    fn close_one_idle_of_another_thread(&self) -> bool {
+    /// Closes one idle connection of another thread that has not been taken
+    /// out for `untaken_for`, if there is one (its permit comes free); tells
+    /// whether it did. This thread's idle ones are taken, not closed: the
+    /// caller has just looked for one.
+    fn close_one_idle_of_another_thread(&self, untaken_for: Duration) -> bool {
         let this_thread = std::thread::current().id();
         let pools: Vec<Pool<Opener>> = self
             .pools
@@ -168,9 +180,13 @@ impl Shared {
             .map(|(_, pool)| pool.clone())
             .collect();
         for pool in pools {
-            // The first idle connection goes, the others stay.
-            let mut first = true;
-            let closed = pool.retain(|_, _| !std::mem::take(&mut first));
+            // The first spare connection goes, the others stay.
+            let mut closed_one = false;
+            let closed = pool.retain(|_, metrics| {
+                let close = !closed_one && metrics.last_used() >= untaken_for;
+                closed_one |= close;
+                !close
+            });
             if !closed.removed.is_empty() {
                 return true;
             }

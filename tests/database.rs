@@ -905,6 +905,21 @@ async fn sqlite_lists_a_namespace_or_type_through_its_own_index() {
     }
 }
 
+/// A fresh PostgreSQL database (dropped with the `TestDb`) that keeps at
+/// most two connections open.
+async fn postgres_with_two_connections() -> (TestDb, Arc<Database>) {
+    let test_db = TestDb::create("postgres").await;
+    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
+    db.migrate(&test_db.url).await.unwrap();
+    (test_db, db)
+}
+
+/// A statement of this thread's, run in the background.
+fn ping_in_background(db: &Arc<Database>) -> tokio::task::JoinHandle<Result<(), DbError>> {
+    let db = db.clone();
+    tokio::spawn(async move { db.ping().await })
+}
+
 /// A thread with a runtime of its own (as each HTTP worker of the server
 /// has one) that takes a connection and holds it (`in_use`) or gives it
 /// back (idle), then blocks, its runtime with it, until told to go on.
@@ -929,9 +944,7 @@ fn blocked_thread(db: Arc<Database>, in_use: bool) -> (std::sync::mpsc::Sender<(
 /// runtime is blocked: its idle connection could not answer this thread.
 #[tokio::test(flavor = "current_thread")]
 async fn a_thread_uses_the_postgresql_connections_it_opened() {
-    let test_db = TestDb::create("postgres").await;
-    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
-    db.migrate(&test_db.url).await.unwrap();
+    let (_test_db, db) = postgres_with_two_connections().await;
     let (go_on, other) = blocked_thread(db.clone(), false);
     assert_eq!(db.pool_use(), (1, 0, 2), "the other thread's connection is open, idle");
     let pinged = tokio::time::timeout(Duration::from_secs(10), db.ping()).await;
@@ -946,15 +959,10 @@ async fn a_thread_uses_the_postgresql_connections_it_opened() {
 /// own in its place.
 #[tokio::test(flavor = "current_thread")]
 async fn postgresql_connections_stay_within_the_maximum_over_all_threads() {
-    let test_db = TestDb::create("postgres").await;
-    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
-    db.migrate(&test_db.url).await.unwrap();
+    let (_test_db, db) = postgres_with_two_connections().await;
     let holders = [blocked_thread(db.clone(), true), blocked_thread(db.clone(), true)];
     assert_eq!(db.pool_use(), (2, 2, 2));
-    let third = tokio::spawn({
-        let db = db.clone();
-        async move { db.ping().await }
-    });
+    let third = ping_in_background(&db);
     // Time to open a third connection, which it must not.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!third.is_finished(), "a third connection waits while two are open and in use");
@@ -977,9 +985,7 @@ async fn a_thread_waiting_for_room_takes_its_own_postgresql_connection_back() {
         assert_eq!(db.backend(), "postgres");
         xingqiao::on_conn!(conn, c => Ok(query.get_result::<Count>(c).await?)).unwrap().n
     }
-    let test_db = TestDb::create("postgres").await;
-    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
-    db.migrate(&test_db.url).await.unwrap();
+    let (_test_db, db) = postgres_with_two_connections().await;
     let (go_on, other) = blocked_thread(db.clone(), true);
     let mut first = db.conn().await.unwrap();
     let first_pid = backend_pid(&db, &mut first).await;
@@ -1001,16 +1007,11 @@ async fn a_thread_waiting_for_room_takes_its_own_postgresql_connection_back() {
 /// once it has gone untaken for a while: then it is spare.
 #[tokio::test(flavor = "current_thread")]
 async fn a_busy_thread_closes_only_a_spare_postgresql_connection_of_another_thread() {
-    let test_db = TestDb::create("postgres").await;
-    let db = Arc::new(Database::connect(&test_db.url, 2).unwrap());
-    db.migrate(&test_db.url).await.unwrap();
+    let (_test_db, db) = postgres_with_two_connections().await;
     let (go_on, other) = blocked_thread(db.clone(), false);
     let first = db.conn().await.unwrap();
     assert_eq!(db.pool_use(), (2, 1, 2), "the other thread's connection idle, this thread's in use");
-    let second = tokio::spawn({
-        let db = db.clone();
-        async move { db.ping().await }
-    });
+    let second = ping_in_background(&db);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!second.is_finished(), "the other thread's connection, used a moment ago, stays open");
     assert_eq!(db.pool_use(), (2, 1, 2));

@@ -264,7 +264,11 @@ per_backend! {
         for job_id in [a, b] {
             assert_eq!(server.wait_job(job_id).await["job_status"], "finished", "{backend}");
         }
-        let (first, second) = (span(&server, a.min(b)).await, span(&server, a.max(b)).await);
+        // Either may take the lock first (their create_job calls race); the
+        // one that starts later starts after the other ended.
+        let mut spans = [span(&server, a).await, span(&server, b).await];
+        spans.sort();
+        let [first, second] = spans;
         assert!(first.1 <= second.0, "{backend}: {first:?} overlaps {second:?}");
         server.stop().await.unwrap();
     }

@@ -267,22 +267,27 @@ per_backend! {
 per_backend! {
     /// Only the close of its own attempt lets a result move its task: an
     /// attempt someone else closed records nothing, even while its task is
-    /// still `started` (PostgreSQL sends the close and the task's move
-    /// together, so the move must check the close itself).
+    /// still `started` (PostgreSQL sends the close, the task's move and the
+    /// countdowns together, so the move and the countdowns must check the
+    /// close themselves).
     async fn a_result_whose_attempt_someone_else_closed_records_nothing(backend: &str) {
         let test_db = TestDb::create(backend).await;
         let db = database(&test_db).await;
-        let (job_id, ready) = create(&db, new_job("closed", 1), vec![new_task("a", &[], &[])]).await;
+        let rows = vec![new_task("a", &[], &["b"]), new_task("b", &["a"], &[])];
+        let (job_id, ready) = create(&db, new_job("closed", 2), rows).await;
         let a = start(&db, ready[0], later()).await.unwrap();
         let mut conn = db.conn().await.unwrap();
         attempts::close_open(&mut conn, &ready, AttemptOutcome::Aborted, "", now()).await.unwrap();
         drop(conn);
-        assert_eq!(finish(&db, &a).await, None, "{backend}: the closed attempt records nothing");
+        assert_eq!(finish_and_carry_on(&db, &a, "{}").await, None, "{backend}: the closed attempt records nothing");
         let mut conn = db.conn().await.unwrap();
         let row = tasks::get(&mut conn, a.task.task_id).await.unwrap().unwrap();
         assert_eq!((row.task_status, row.ret_data.as_deref()), (TaskStatus::Started, None), "{backend}: the task did not move");
         let job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
-        assert_eq!((job.job_status, job.tasks_unfinished), (JobStatus::Started, 1), "{backend}: nor did its job");
+        assert_eq!((job.job_status, job.tasks_unfinished), (JobStatus::Started, 2), "{backend}: nor did its job");
+        let dependent = tasks::list(&mut conn, job_id, Some(TaskStatus::Waiting)).await.unwrap();
+        let waiting: Vec<_> = dependent.iter().map(|row| (row.task_label.as_str(), row.task_waiting_on)).collect();
+        assert_eq!(waiting, [("b", 1)], "{backend}: nor was its dependent counted down");
     }
 }
 

@@ -376,7 +376,49 @@ fn begin_pipelined(c: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
     }
 }
 
+/// PostgreSQL's `COMMIT`, sent behind `last` (the outermost transaction's
+/// last statements) in their round trip instead of one after it. PostgreSQL
+/// runs a connection's requests in the order sent, and turns the `COMMIT`
+/// of a transaction whose statement failed into a `ROLLBACK`. So call it
+/// only where nothing is left to decide once `last` answers: an answer that
+/// the caller then finds wrong could no longer roll the transaction back.
+/// The `COMMIT` goes through the statement cache's lock as `last`'s
+/// statements do, so it cannot overtake one still being prepared. Inside a
+/// savepoint it only runs `last`. The transaction manager is told of the
+/// commit as its own `COMMIT` would, and [`Conn::finish`] then commits
+/// nothing more.
+pub(crate) async fn commit_behind<T>(
+    c: &mut AsyncPgConnection,
+    last: impl AsyncFnOnce(&AsyncPgConnection) -> diesel::QueryResult<T>,
+) -> diesel::QueryResult<T> {
+    use diesel::connection::{TransactionDepthChange, TransactionManagerStatus};
+    use diesel_async::TransactionManager;
+    type Manager = <AsyncPgConnection as AsyncConnection>::TransactionManager;
+    let outermost = Manager::transaction_manager_status_mut(c).transaction_depth()? == Some(std::num::NonZeroU32::MIN);
+    if !outermost {
+        return last(c).await;
+    }
+    let mut committing = &*c;
+    let commit = prepared::prepared(diesel::sql_query("COMMIT")).execute(&mut committing);
+    let (value, _) = futures_util::try_join!(last(c), commit)?;
+    match Manager::transaction_manager_status_mut(c) {
+        TransactionManagerStatus::Valid(status) => {
+            status.change_transaction_depth(TransactionDepthChange::DecreaseDepth)?;
+            Ok(value)
+        }
+        TransactionManagerStatus::InError => Err(diesel::result::Error::BrokenTransactionManager),
+    }
+}
+
 async fn commit_transaction<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    type Manager<C> = <C as AsyncConnection>::TransactionManager;
+    // Committed already, behind its last statements ([`commit_behind`]).
+    if <Manager<C> as diesel_async::TransactionManager<C>>::transaction_manager_status_mut(c)
+        .transaction_depth()?
+        .is_none()
+    {
+        return Ok(());
+    }
     <C::TransactionManager as diesel_async::TransactionManager<C>>::commit_transaction(c).await
 }
 

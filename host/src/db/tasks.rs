@@ -178,8 +178,9 @@ start_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 /// PostgreSQL pipelines them in two round trips instead of four: the UPDATE
 /// with the read of the task and its job (which, sent after it, sees it
 /// moved), then the dependencies' read with the attempt's INSERT (which need
-/// the row read). They run in the order sent (see [`CountDowns`] for
-/// PostgreSQL).
+/// the row read), and with the `COMMIT` ([`super::commit_behind`]: nothing
+/// is checked after them). They run in the order sent (see [`CountDowns`]
+/// for PostgreSQL).
 impl StartStatements for diesel_async::AsyncPgConnection {
     async fn start_task(&mut self, start: &QueueStart<'_>) -> QueryResult<Option<Started>> {
         let (mut first, mut second) = (&*self, &*self);
@@ -195,34 +196,13 @@ impl StartStatements for diesel_async::AsyncPgConnection {
         };
         let attempt = NewAttempt::of(&task, &job, start.instance);
         let labels = split_list(&task.task_dependencies);
-        let (dependencies, attempt_id) = (&*self).dependencies_and_attempt(&labels, &attempt, start.now).await?;
+        let (dependencies, attempt_id) = super::commit_behind(self, async |shared| {
+            let mut shared = shared;
+            shared.dependencies_and_attempt(&labels, &attempt, start.now).await
+        })
+        .await?;
         Ok(Some(Started { task, job, dependencies, attempt_id }))
     }
-}
-
-/// Starts the dependent [`finish`] carries on with (`continue`: waiting →
-/// started, leased for the finishing worker) and opens its attempt. Its row
-/// and its job's are read already, and when the finished task is its only
-/// dependency, so is that.
-async fn start_carried(
-    conn: &mut Conn,
-    mut task: TaskRow,
-    job: JobRow,
-    finished: TaskRow,
-    carry_on: CarryOn<'_>,
-    now: NaiveDateTime,
-) -> Result<Started, DbError> {
-    let labels = split_list(&task.task_dependencies);
-    let known = (labels == [finished.task_label.as_str()]).then(|| vec![finished]);
-    let to_read = if known.is_some() { Vec::new() } else { labels };
-    let attempt = NewAttempt::of(&task, &job, carry_on.instance);
-    let lease_until = carry_on.lease_until;
-    let start = CarriedStart { attempt, lease_until, now, labels: &to_read };
-    let (read, attempt_id) = on_conn!(conn, c => Ok(c.carry_on(&start).await?))?;
-    let moved = &mut task.task;
-    (moved.task_status, moved.s_time, moved.u_time) = (state::task::CONTINUE.to, now, now);
-    moved.task_lease_until = Some(lease_until);
-    Ok(Started { task, job, dependencies: known.unwrap_or(read), attempt_id })
 }
 
 /// The `continue` UPDATE of a carried task (a macro, as the others).
@@ -237,7 +217,8 @@ macro_rules! continue_update {
     };
 }
 
-/// The statements of [`start_carried`], per backend: the `continue` UPDATE,
+/// The statements that start the dependent [`finish`] carries on with, per
+/// backend: the `continue` UPDATE,
 /// the read of the dependencies not known yet (`labels`, maybe none) and
 /// the attempt's INSERT; gives the dependencies and the attempt's id.
 ///
@@ -280,14 +261,23 @@ carry_on_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 /// They run in the order sent (see [`CountDowns`] for PostgreSQL).
 impl CarryOnStatements for diesel_async::AsyncPgConnection {
     async fn carry_on(&mut self, start: &CarriedStart<'_>) -> QueryResult<(Vec<TaskRow>, i64)> {
-        let CarriedStart { ref attempt, lease_until, now, labels } = *start;
-        let (mut first, mut rest) = (&*self, &*self);
-        let moved = prepared(continue_update!(attempt.task_id, lease_until, now)).execute(&mut first);
-        let read_and_opened = rest.dependencies_and_attempt(labels, attempt, now);
-        let (moved, read_and_opened) = futures_util::try_join!(moved, read_and_opened)?;
-        carried_one(moved)?;
-        Ok(read_and_opened)
+        carry_on_pipelined(self, start).await
     }
+}
+
+/// PostgreSQL's [`CarryOnStatements`] on its shared connection, to be sent
+/// behind other statements.
+async fn carry_on_pipelined(
+    conn: &diesel_async::AsyncPgConnection,
+    start: &CarriedStart<'_>,
+) -> QueryResult<(Vec<TaskRow>, i64)> {
+    let CarriedStart { ref attempt, lease_until, now, labels } = *start;
+    let (mut first, mut rest) = (conn, conn);
+    let moved = prepared(continue_update!(attempt.task_id, lease_until, now)).execute(&mut first);
+    let read_and_opened = rest.dependencies_and_attempt(labels, attempt, now);
+    let (moved, read_and_opened) = futures_util::try_join!(moved, read_and_opened)?;
+    carried_one(moved)?;
+    Ok(read_and_opened)
 }
 
 /// The two statements every start ends with, per backend: the read of the
@@ -413,44 +403,149 @@ async fn finish_in(conn: &mut Conn, finishing: &Finishing, instance: &str) -> Re
     let carry_on = finishing.carry_on_until.map(|lease_until| CarryOn { instance, lease_until });
     let dependents = split_list(&row.task_dependents);
     let (job_id, is_save) = (row.job_id, row.task_is_save);
-    let (finish, release, job_finish) = (state::task::FINISH, state::task::RELEASE, state::job::FINISH);
+    let (finish, job_finish) = (state::task::FINISH, state::job::FINISH);
     let end = Ending { attempt_id, ret_stat: stat::OK, ret_data: ret_data.clone(), now };
-    if !end_attempt(conn, row, finish, AttemptOutcome::Finished, &end).await? {
-        return Ok(None);
-    }
-    let (mut recorded, carried, job_row) = on_conn!(conn, c => {
-        // Locks the job row: the finishes of one job are serialised from here.
+    let ended = AttemptEnd::of(row, finish, AttemptOutcome::Finished, &end);
+    // Ends the attempt, then locks the job row (the finishes of one job are
+    // serialised from there) and counts its unfinished tasks down, which
+    // tells the last one; the dependents come back as whole rows: the one
+    // carried on needs no second read.
+    let counted = on_conn!(conn, c => {
         let saved = is_save.then(|| job::ret_data.eq(ret_data.clone()));
-        // Its `tasks_unfinished`, counted down, tells the last task; the
-        // dependents come back as whole rows: the one carried on needs
-        // no second read.
-        let (job_row, released) = c.count_down(job_id, saved, now, &dependents).await?;
-        let mut recorded = Recorded::default();
-        // The first dependent released is carried on (started below); the
-        // others wait in the queue.
-        let mut released = released.into_iter();
-        let carried = carry_on.and_then(|_| released.next());
-        for released_row in released {
-            let id = released_row.task_id;
-            let pending = diesel::update(task::table.find(id).filter(task::task_status.eq_any(release.from)))
-                .set((task::task_status.eq(release.to), task::u_time.eq(now)));
-            if prepared(pending).execute(c).await? == 1 {
-                recorded.ready.push(id);
-            }
-        }
-        Ok((recorded, carried, job_row))
+        Ok(c.end_and_count_down(&ended, job_id, saved, &dependents).await?)
     })?;
+    // The attempt no longer owned its task: nothing changed.
+    let Some((job_row, released)) = counted else {
+        return Ok(None);
+    };
+    let mut recorded = Recorded::default();
+    // A job ends only when none of its tasks is left, so never in a finish
+    // that releases a dependent: of this and the release below, at most one
+    // writes anything.
     if job_row.tasks_unfinished <= 0 {
         recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now, Some(&job_row)).await?;
     }
-    if let (Some(task), Some(carry_on)) = (carried, carry_on) {
-        // The finished task as its dependent sees it: what it just wrote.
-        let mut finished = row.clone();
-        let done = &mut finished.task;
-        (done.task_status, done.ret_stat, done.ret_data, done.u_time) = (finish.to, stat::OK.to_owned(), ret_data, now);
-        recorded.next = Some(start_carried(conn, task, job_row, finished, carry_on, now).await?);
-    }
+    // The first dependent released is carried on (started for this worker);
+    // the others wait in the queue.
+    let mut released = released.into_iter();
+    let carried = carry_on.and_then(|carry_on| released.next().map(|task| (task, carry_on)));
+    let pending: Vec<i64> = released.map(|released_row| released_row.task_id).collect();
+    // The finished task as its carried dependent sees it: what it just wrote.
+    let mut finished = row.clone();
+    let done = &mut finished.task;
+    (done.task_status, done.ret_stat, done.ret_data, done.u_time) = (finish.to, stat::OK.to_owned(), ret_data, now);
+    (recorded.ready, recorded.next) = release(conn, &pending, carried, job_row, finished, now).await?;
     Ok(Some(recorded))
+}
+
+/// The dependents a finish released: `pending` go to the queue (`release`),
+/// and `carried`, if any, is started for the finishing worker (`continue`)
+/// with its attempt opened. Their rows and their job's are read already,
+/// and when the finished task is the carried one's only dependency, so is
+/// that. Gives the ids now pending and the carried start.
+async fn release(
+    conn: &mut Conn,
+    pending: &[i64],
+    carried: Option<(TaskRow, CarryOn<'_>)>,
+    job: JobRow,
+    finished: TaskRow,
+    now: NaiveDateTime,
+) -> Result<(Vec<i64>, Option<Started>), DbError> {
+    let Some((mut task, carry_on)) = carried else {
+        return on_conn!(conn, c => Ok((c.release_and_carry_on(pending, now, None).await?.0, None)));
+    };
+    let labels = split_list(&task.task_dependencies);
+    let known = (labels == [finished.task_label.as_str()]).then(|| vec![finished]);
+    let to_read = if known.is_some() { Vec::new() } else { labels };
+    let attempt = NewAttempt::of(&task, &job, carry_on.instance);
+    let lease_until = carry_on.lease_until;
+    let start = CarriedStart { attempt, lease_until, now, labels: &to_read };
+    let (ready, carried) = on_conn!(conn, c => Ok(c.release_and_carry_on(pending, now, Some(&start)).await?))?;
+    // Present whenever a start was asked for (see `ReleaseStatements`).
+    let (read, attempt_id) = carried.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+    let moved = &mut task.task;
+    (moved.task_status, moved.s_time, moved.u_time) = (state::task::CONTINUE.to, now, now);
+    moved.task_lease_until = Some(lease_until);
+    Ok((ready, Some(Started { task, job, dependencies: known.unwrap_or(read), attempt_id })))
+}
+
+/// The `release` UPDATE of a dependent that goes to the queue (a macro, as
+/// the others).
+macro_rules! release_update {
+    ($task_id:expr, $now:expr) => {
+        diesel::update(task::table.find($task_id).filter(task::task_status.eq_any(state::task::RELEASE.from)))
+            .set((task::task_status.eq(state::task::RELEASE.to), task::u_time.eq($now)))
+    };
+}
+
+/// What [`ReleaseStatements`] gives: the ids moved to `pending`, and the
+/// carried task's dependencies and attempt id.
+type Released = (Vec<i64>, Option<(Vec<TaskRow>, i64)>);
+
+/// The statements of [`release`], per backend: the `release` UPDATE of each
+/// of `pending`, then, with `carried`, the carried task's statements
+/// ([`CarryOnStatements`]); gives the ids the UPDATEs moved, and the carried
+/// task's dependencies and attempt id (present exactly when `carried` is).
+/// Every row they touch is locked already by the countdown that released
+/// it, so their order among themselves cannot deadlock.
+trait ReleaseStatements {
+    fn release_and_carry_on(
+        &mut self,
+        pending: &[i64],
+        now: NaiveDateTime,
+        carried: Option<&CarriedStart<'_>>,
+    ) -> impl std::future::Future<Output = QueryResult<Released>> + Send;
+}
+
+macro_rules! release_in_turn {
+    ($($connection:ty),*) => {$(
+        impl ReleaseStatements for $connection {
+            async fn release_and_carry_on(
+                &mut self,
+                pending: &[i64],
+                now: NaiveDateTime,
+                carried: Option<&CarriedStart<'_>>,
+            ) -> QueryResult<Released> {
+                let mut ready = Vec::new();
+                for &id in pending {
+                    if prepared(release_update!(id, now)).execute(self).await? == 1 {
+                        ready.push(id);
+                    }
+                }
+                let started = match carried {
+                    Some(start) => Some(self.carry_on(start).await?),
+                    None => None,
+                };
+                Ok((ready, started))
+            }
+        }
+    )*};
+}
+
+release_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
+
+/// PostgreSQL sends them all without waiting for an answer: one round trip
+/// instead of one per statement. They run in the order sent (see
+/// [`CountDowns`] for PostgreSQL).
+impl ReleaseStatements for diesel_async::AsyncPgConnection {
+    async fn release_and_carry_on(
+        &mut self,
+        pending: &[i64],
+        now: NaiveDateTime,
+        carried: Option<&CarriedStart<'_>>,
+    ) -> QueryResult<Released> {
+        let shared = &*self;
+        let mut connections = vec![shared; pending.len()];
+        let moves = connections.iter_mut().zip(pending).map(|(c, &id)| prepared(release_update!(id, now)).execute(c));
+        let moved = futures_util::future::try_join_all(moves);
+        let started = async {
+            let Some(start) = carried else { return Ok(None) };
+            carry_on_pipelined(shared, start).await.map(Some)
+        };
+        let (moved, started) = futures_util::try_join!(moved, started)?;
+        let ready = pending.iter().zip(moved).filter(|&(_, moved)| moved == 1).map(|(&id, _)| id).collect();
+        Ok((ready, started))
+    }
 }
 
 /// The two countdowns of [`finish`], per backend. PostgreSQL and SQLite
@@ -694,7 +789,7 @@ async fn end_attempt(
     outcome: AttemptOutcome,
     end: &Ending<'_>,
 ) -> Result<bool, DbError> {
-    let ended = AttemptEnd { task_id: row.task_id, transition, outcome, cost: cost_seconds(row.s_time, end.now), end };
+    let ended = AttemptEnd::of(row, transition, outcome, end);
     on_conn!(conn, c => Ok(c.end_attempt(&ended).await?))
 }
 
@@ -705,6 +800,28 @@ struct AttemptEnd<'a> {
     outcome: AttemptOutcome,
     cost: f64,
     end: &'a Ending<'a>,
+}
+
+impl<'a> AttemptEnd<'a> {
+    /// `row`'s attempt ends with `outcome`, and `row` moves by `transition`.
+    fn of(row: &TaskRow, transition: Transition<TaskStatus>, outcome: AttemptOutcome, end: &'a Ending<'a>) -> Self {
+        AttemptEnd { task_id: row.task_id, transition, outcome, cost: cost_seconds(row.s_time, end.now), end }
+    }
+}
+
+/// The attempt as this transaction's close of [`end_attempt`] left it: closed
+/// with this outcome at this very time (a macro, as the others). An attempt
+/// closed by anyone else has another outcome (handed back, expired, aborted,
+/// retried) or another end time.
+macro_rules! closed_by_this {
+    ($ended:expr) => {{
+        let (ended, end) = ($ended, $ended.end);
+        attempt::table
+            .find(end.attempt_id)
+            .select(attempt::attempt_id)
+            .filter(attempt::outcome.eq(Some(ended.outcome)))
+            .filter(attempt::e_time.eq(Some(end.now)))
+    }};
 }
 
 /// The task's UPDATE of [`end_attempt`] (a macro, as the others).
@@ -748,19 +865,13 @@ end_attempt_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 /// UPDATE then checks for itself what the others check of the close's
 /// answer: it moves the task only if the attempt is closed with this
 /// outcome at this very time, which (run after the close, in the same
-/// transaction) means this close ended it. An attempt closed by anyone else
-/// has another outcome (handed back, expired, aborted, retried) or another
-/// end time.
+/// transaction) means this close ended it ([`closed_by_this`]).
 impl EndAttempt for diesel_async::AsyncPgConnection {
     async fn end_attempt(&mut self, ended: &AttemptEnd<'_>) -> QueryResult<bool> {
         let end = ended.end;
         let (mut first, mut second) = (&*self, &*self);
         let closing = attempts::closing!(end.attempt_id, ended.outcome, end.ret_stat, end.now);
-        let closed_by_this = attempt::table
-            .find(end.attempt_id)
-            .filter(attempt::outcome.eq(Some(ended.outcome)))
-            .filter(attempt::e_time.eq(Some(end.now)));
-        let task_end = task_end!(ended).filter(diesel::dsl::exists(closed_by_this));
+        let task_end = task_end!(ended).filter(diesel::dsl::exists(closed_by_this!(ended)));
         let closed = prepared(closing).execute(&mut first);
         let moved = prepared(task_end).execute(&mut second);
         match futures_util::try_join!(closed, moved)? {
@@ -768,6 +879,85 @@ impl EndAttempt for diesel_async::AsyncPgConnection {
             (_, 0) => Ok(false),
             // A task moved for a close that ended nothing: impossible by the
             // check above, and rolled back if it happens all the same.
+            _ => Err(diesel::result::Error::NotFound),
+        }
+    }
+}
+
+/// The first two steps of a finish, per backend: the attempt's end
+/// ([`EndAttempt`]), then, only if that moved the task, both countdowns
+/// ([`CountDowns`]); gives what the countdowns read. `None` when the attempt
+/// no longer owned its task: nothing is counted down then.
+trait EndAndCountDown: EndAttempt + CountDowns {
+    fn end_and_count_down(
+        &mut self,
+        ended: &AttemptEnd<'_>,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        labels: &[String],
+    ) -> impl std::future::Future<Output = QueryResult<Option<(JobRow, Vec<TaskRow>)>>> + Send {
+        async move {
+            if !self.end_attempt(ended).await? {
+                return Ok(None);
+            }
+            Ok(Some(self.count_down(job_id, saved, ended.end.now, labels).await?))
+        }
+    }
+}
+
+impl EndAndCountDown for super::SqliteAsync {}
+impl EndAndCountDown for diesel_async::AsyncMysqlConnection {}
+
+/// PostgreSQL sends all four without waiting for an answer: the attempt's
+/// close and its task's move (as [`EndAttempt`] for PostgreSQL), then both
+/// countdowns, one round trip instead of two. Each countdown checks for
+/// itself what the others check of the move's answer: it counts only if the
+/// task is now finished at this very time by this attempt's close at this
+/// very time, which (run after them, in the same transaction) means this
+/// transaction moved it. The lock order (attempt, task, job row, dependents)
+/// is the order sent.
+impl EndAndCountDown for diesel_async::AsyncPgConnection {
+    async fn end_and_count_down(
+        &mut self,
+        ended: &AttemptEnd<'_>,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        labels: &[String],
+    ) -> QueryResult<Option<(JobRow, Vec<TaskRow>)>> {
+        let end = ended.end;
+        let shared = &*self;
+        let (mut first, mut second, mut third, mut fourth) = (shared, shared, shared, shared);
+        let closing = attempts::closing!(end.attempt_id, ended.outcome, end.ret_stat, end.now);
+        let task_end = task_end!(ended).filter(diesel::dsl::exists(closed_by_this!(ended)));
+        // An alias: the dependents' countdown reads the finished task's row
+        // from the table it updates.
+        let finished = diesel::alias!(task as finished_task);
+        let finished_by_this = finished
+            .select(finished.field(task::task_id))
+            .filter(finished.field(task::task_id).eq(ended.task_id))
+            .filter(finished.field(task::task_status).eq(ended.transition.to))
+            .filter(finished.field(task::u_time).eq(end.now))
+            .filter(diesel::dsl::exists(closed_by_this!(ended)));
+        let job_countdown = job_countdown!(job_id, saved, end.now)
+            .filter(diesel::dsl::exists(finished_by_this))
+            .returning(JobRow::as_select());
+        let closed = prepared(closing).execute(&mut first);
+        let moved = prepared(task_end).execute(&mut second);
+        let job_row = async { prepared(job_countdown).get_result::<JobRow>(&mut third).await.optional() };
+        let counted = async {
+            if labels.is_empty() {
+                return Ok(Vec::new());
+            }
+            let countdown = dependents_countdown!(job_id, labels)
+                .filter(diesel::dsl::exists(finished_by_this))
+                .returning(TaskRow::as_select());
+            prepared_if(labels.len(), countdown).get_results::<TaskRow>(&mut fourth).await
+        };
+        match futures_util::try_join!(closed, moved, job_row, counted)? {
+            (1, 1, Some(job_row), counted) => Ok(Some((job_row, released_of(counted)))),
+            (_, 0, None, counted) if counted.is_empty() => Ok(None),
+            // A countdown without a move, or a move without one: impossible
+            // by the checks above, and rolled back if it happens all the same.
             _ => Err(diesel::result::Error::NotFound),
         }
     }

@@ -9,10 +9,12 @@
 //! without persistence), the database still has the tasks `pending` and the
 //! sweeper dispatches them again.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use deadpool_redis::{Config, Pool, Runtime};
 use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
 use tokio::sync::mpsc;
 
@@ -35,9 +37,61 @@ fn redis_err(err: impl std::fmt::Display) -> RedisError {
 
 pub struct RedisQueue {
     pool: Pool,
+    /// The blocking reads' connection: a read holds it while it waits.
+    reader: Kept,
+    /// The XACKs', shared: none of them blocks.
+    acker: Kept,
     stream: String,
     consumer: String,
     outbox: mpsc::UnboundedSender<TaskMessage>,
+}
+
+/// A connection kept from one command to the next. deadpool-redis checks
+/// every connection it hands out with a round trip (UNWATCH and PING), which
+/// the queue's hot commands, a read and an XACK per task, would otherwise
+/// pay each time. So the connection is taken out of the pool once and kept
+/// until a command on it fails; the next command takes a fresh one (which
+/// is how work resumes after a Redis outage).
+#[derive(Default)]
+struct Kept(Mutex<Option<MultiplexedConnection>>);
+
+impl Kept {
+    /// The kept connection (a handle to it: commands on it are multiplexed),
+    /// or a fresh one from `pool`, kept from now on.
+    async fn get(&self, pool: &Pool) -> Result<MultiplexedConnection, RedisError> {
+        if let Some(conn) = self.slot().clone() {
+            return Ok(conn);
+        }
+        let conn = deadpool_redis::Connection::take(pool.get().await.map_err(redis_err)?);
+        *self.slot() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// A command on the kept connection failed: the next one takes a fresh
+    /// connection.
+    fn forget(&self) {
+        *self.slot() = None;
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        // The slot holds a plain handle: a panic elsewhere cannot leave it
+        // half written.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `command` on the kept connection; forgets it if that fails.
+    async fn run<T>(
+        &self,
+        pool: &Pool,
+        command: impl AsyncFnOnce(&mut MultiplexedConnection) -> Result<T, RedisError>,
+    ) -> Result<T, RedisError> {
+        let mut conn = self.get(pool).await?;
+        let outcome = command(&mut conn).await;
+        if outcome.is_err() {
+            self.forget();
+        }
+        outcome
+    }
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -55,7 +109,8 @@ impl RedisQueue {
         let consumer = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let (outbox, rx) = mpsc::unbounded_channel();
         tokio::spawn(drain(pool.clone(), stream.to_owned(), rx));
-        Ok(Self { pool, stream: stream.to_owned(), consumer, outbox })
+        let (reader, acker) = (Kept::default(), Kept::default());
+        Ok(Self { pool, reader, acker, stream: stream.to_owned(), consumer, outbox })
     }
 
     pub fn push(&self, message: TaskMessage) {
@@ -77,13 +132,12 @@ impl RedisQueue {
     /// The next message for this consumer, or `None` after a quiet second
     /// (or a Redis error, logged: the caller simply asks again).
     pub async fn pop(&self) -> Option<Delivery> {
-        let read = async {
-            let mut conn = self.pool.get().await.map_err(redis_err)?;
+        let read = self.reader.run(&self.pool, async |conn| {
             let options = StreamReadOptions::default().group(GROUP, &self.consumer).count(1).block(READ_BLOCK_MS);
             let reply: StreamReadReply =
                 conn.xread_options(&[self.stream.as_str()], &[">"], &options).await.map_err(redis_err)?;
-            Ok::<_, RedisError>(reply.keys.into_iter().flat_map(|key| key.ids).next())
-        };
+            Ok(reply.keys.into_iter().flat_map(|key| key.ids).next())
+        });
         match read.await {
             Ok(entry) => entry.and_then(|entry| delivery(&entry)),
             // A Redis that restarted without persistence has lost the group.
@@ -104,10 +158,9 @@ impl RedisQueue {
 
     /// The result is stored: the entry is done.
     pub async fn ack(&self, receipt: &str) {
-        let acked = async {
-            let mut conn = self.pool.get().await.map_err(redis_err)?;
+        let acked = self.acker.run(&self.pool, async |conn| {
             conn.xack::<_, _, _, i64>(&self.stream, GROUP, &[receipt]).await.map_err(redis_err)
-        };
+        });
         if let Err(err) = acked.await {
             // Unacked, it will be claimed again; the database makes that harmless.
             tracing::warn!(error = %err, receipt, "XACK failed");
@@ -177,6 +230,7 @@ fn delivery(entry: &StreamId) -> Option<Delivery> {
 /// XADDs what the engine pushed, many per round trip.
 async fn drain(pool: Pool, stream: String, mut rx: mpsc::UnboundedReceiver<TaskMessage>) {
     let mut batch = Vec::with_capacity(OUTBOX_BATCH);
+    let writer = Kept::default();
     while rx.recv_many(&mut batch, OUTBOX_BATCH).await > 0 {
         let mut pipe = redis::pipe();
         for message in &batch {
@@ -189,10 +243,7 @@ async fn drain(pool: Pool, stream: String, mut rx: mpsc::UnboundedReceiver<TaskM
                 .arg(message.attempt)
                 .ignore();
         }
-        let sent = async {
-            let mut conn = pool.get().await.map_err(redis_err)?;
-            pipe.query_async::<()>(&mut conn).await.map_err(redis_err)
-        };
+        let sent = writer.run(&pool, async |conn| pipe.query_async::<()>(conn).await.map_err(redis_err));
         if let Err(err) = sent.await {
             // The tasks are pending in the database; the sweeper dispatches them again.
             tracing::warn!(error = %err, messages = batch.len(), "XADD failed; the sweeper will re-dispatch");

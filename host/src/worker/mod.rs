@@ -200,20 +200,25 @@ async fn take_messages(
         tokio::spawn(async move {
             let task_id = delivery.message.task_id;
             in_flight.insert(task_id);
-            let next = match engine.run_task(delivery.message).await {
-                Ok(next) => {
-                    queue.ack(&delivery).await;
-                    next
-                }
+            let (next, recorded) = match engine.run_task(delivery.message).await {
+                Ok(next) => (next, true),
                 // Unacknowledged, the message is taken over later; the
                 // database decides whether anything is left to do.
                 Err(err) => {
                     tracing::error!(task_id, error = %err, "task could not be recorded");
-                    None
+                    (None, false)
                 }
             };
             in_flight.remove(task_id);
-            carry_on(&engine, next, &in_flight, &stop).await;
+            // The result is stored: the message is acknowledged while the
+            // dependent carried on with runs (the next step does not wait on
+            // a round trip to the queue).
+            let acked = async {
+                if recorded {
+                    queue.ack(&delivery).await;
+                }
+            };
+            tokio::join!(acked, carry_on(&engine, next, &in_flight, &stop));
             drop(permit);
         });
     }

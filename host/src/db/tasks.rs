@@ -179,7 +179,7 @@ start_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 /// with the read of the task and its job (which, sent after it, sees it
 /// moved), then the dependencies' read with the attempt's INSERT (which need
 /// the row read), and with the `COMMIT` ([`super::commit_behind`]: nothing
-/// is checked after them). They run in the order sent (see [`CountDowns`]
+/// is checked after them). They run in the order sent (see [`EndAndCountDown`]
 /// for PostgreSQL).
 impl StartStatements for diesel_async::AsyncPgConnection {
     async fn start_task(&mut self, start: &QueueStart<'_>) -> QueryResult<Option<Started>> {
@@ -258,7 +258,7 @@ macro_rules! carry_on_in_turn {
 carry_on_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 
 /// PostgreSQL pipelines the three: one round trip instead of up to three.
-/// They run in the order sent (see [`CountDowns`] for PostgreSQL).
+/// They run in the order sent (see [`EndAndCountDown`] for PostgreSQL).
 impl CarryOnStatements for diesel_async::AsyncPgConnection {
     async fn carry_on(&mut self, start: &CarriedStart<'_>) -> QueryResult<(Vec<TaskRow>, i64)> {
         carry_on_pipelined(self, start).await
@@ -526,7 +526,7 @@ release_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 
 /// PostgreSQL sends them all without waiting for an answer: one round trip
 /// instead of one per statement. They run in the order sent (see
-/// [`CountDowns`] for PostgreSQL).
+/// [`EndAndCountDown`] for PostgreSQL).
 impl ReleaseStatements for diesel_async::AsyncPgConnection {
     async fn release_and_carry_on(
         &mut self,
@@ -548,10 +548,11 @@ impl ReleaseStatements for diesel_async::AsyncPgConnection {
     }
 }
 
-/// The two countdowns of [`finish`], per backend. PostgreSQL and SQLite
-/// read the rows back in the UPDATE (`RETURNING`); MariaDB has no
-/// `UPDATE … RETURNING`, so it reads them in a second statement, inside the
-/// same transaction and behind the same row locks.
+/// The two countdowns of [`finish`] on the backends that send them in turn
+/// (PostgreSQL pipelines them: [`EndAndCountDown`]). SQLite reads the rows
+/// back in the UPDATE (`RETURNING`); MariaDB has no `UPDATE … RETURNING`,
+/// so it reads them in a second statement, inside the same transaction and
+/// behind the same row locks.
 trait FinishCountdowns {
     /// One task of job `job_id` less to finish (and, with `saved`, its
     /// ret_data copied to the job); gives the job row as it is now.
@@ -618,7 +619,7 @@ macro_rules! countdowns_returning {
     )*};
 }
 
-countdowns_returning!(super::SqliteAsync, diesel_async::AsyncPgConnection);
+countdowns_returning!(super::SqliteAsync);
 
 impl FinishCountdowns for diesel_async::AsyncMysqlConnection {
     async fn count_down_job(
@@ -666,31 +667,6 @@ trait CountDowns: FinishCountdowns + Send {
 
 impl CountDowns for super::SqliteAsync {}
 impl CountDowns for diesel_async::AsyncMysqlConnection {}
-
-/// PostgreSQL pipelines the two: the dependents' UPDATE is sent without
-/// waiting for the job's answer, one round trip instead of two. The order
-/// holds: futures polled in order send in order (diesel-async keeps its
-/// statement cache behind a fair lock, held while a statement is prepared).
-impl CountDowns for diesel_async::AsyncPgConnection {
-    async fn count_down(
-        &mut self,
-        job_id: i64,
-        saved: Option<SavedRetData>,
-        now: NaiveDateTime,
-        labels: &[String],
-    ) -> QueryResult<(JobRow, Vec<TaskRow>)> {
-        if labels.is_empty() {
-            return Ok((self.count_down_job(job_id, saved, now).await?, Vec::new()));
-        }
-        let (mut first, mut second) = (&*self, &*self);
-        let job_row =
-            prepared(job_countdown!(job_id, saved, now).returning(JobRow::as_select())).get_result(&mut first);
-        let counted = prepared_if(labels.len(), dependents_countdown!(job_id, labels).returning(TaskRow::as_select()))
-            .get_results(&mut second);
-        let (job_row, counted) = futures_util::try_join!(job_row, counted)?;
-        Ok((job_row, released_of(counted)))
-    }
-}
 
 /// The dependents a countdown left waiting on nothing, in creation order.
 fn released_of(mut counted: Vec<TaskRow>) -> Vec<TaskRow> {
@@ -888,25 +864,36 @@ impl EndAttempt for diesel_async::AsyncPgConnection {
 /// ([`EndAttempt`]), then, only if that moved the task, both countdowns
 /// ([`CountDowns`]); gives what the countdowns read. `None` when the attempt
 /// no longer owned its task: nothing is counted down then.
-trait EndAndCountDown: EndAttempt + CountDowns {
+trait EndAndCountDown {
     fn end_and_count_down(
         &mut self,
         ended: &AttemptEnd<'_>,
         job_id: i64,
         saved: Option<SavedRetData>,
         labels: &[String],
-    ) -> impl std::future::Future<Output = QueryResult<Option<(JobRow, Vec<TaskRow>)>>> + Send {
-        async move {
-            if !self.end_attempt(ended).await? {
-                return Ok(None);
-            }
-            Ok(Some(self.count_down(job_id, saved, ended.end.now, labels).await?))
-        }
-    }
+    ) -> impl std::future::Future<Output = QueryResult<Option<(JobRow, Vec<TaskRow>)>>> + Send;
 }
 
-impl EndAndCountDown for super::SqliteAsync {}
-impl EndAndCountDown for diesel_async::AsyncMysqlConnection {}
+macro_rules! end_and_count_down_in_turn {
+    ($($connection:ty),*) => {$(
+        impl EndAndCountDown for $connection {
+            async fn end_and_count_down(
+                &mut self,
+                ended: &AttemptEnd<'_>,
+                job_id: i64,
+                saved: Option<SavedRetData>,
+                labels: &[String],
+            ) -> QueryResult<Option<(JobRow, Vec<TaskRow>)>> {
+                if !self.end_attempt(ended).await? {
+                    return Ok(None);
+                }
+                Ok(Some(self.count_down(job_id, saved, ended.end.now, labels).await?))
+            }
+        }
+    )*};
+}
+
+end_and_count_down_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 
 /// PostgreSQL sends all four without waiting for an answer: the attempt's
 /// close and its task's move (as [`EndAttempt`] for PostgreSQL), then both
@@ -915,7 +902,9 @@ impl EndAndCountDown for diesel_async::AsyncMysqlConnection {}
 /// task is now finished at this very time by this attempt's close at this
 /// very time, which (run after them, in the same transaction) means this
 /// transaction moved it. The lock order (attempt, task, job row, dependents)
-/// is the order sent.
+/// is the order sent, and the order holds: futures polled in order send in
+/// order (diesel-async keeps its statement cache behind a fair lock, held
+/// while a statement is prepared).
 impl EndAndCountDown for diesel_async::AsyncPgConnection {
     async fn end_and_count_down(
         &mut self,

@@ -910,6 +910,83 @@ async fn sqlite_lists_a_namespace_or_type_through_its_own_index() {
     }
 }
 
+/// An index of a table, as PostgreSQL's catalog describes it.
+#[derive(Debug, diesel::QueryableByName)]
+struct IndexOf {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    first_column: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    partial: bool,
+}
+
+/// Rows of `sql` on a connection of `db` (PostgreSQL), after the `SET`
+/// statements `settings` on the same connection.
+async fn postgres_rows<R>(db: &Database, settings: &[&str], sql: &str) -> Vec<R>
+where
+    R: diesel::QueryableByName<diesel::pg::Pg> + Send + 'static,
+{
+    use diesel_async::RunQueryDsl;
+    let mut conn = db.conn().await.unwrap();
+    let Ok(xingqiao::db::Pooled::Postgres(object)) = conn.pooled_mut() else { panic!("not PostgreSQL") };
+    let c: &mut diesel_async::AsyncPgConnection = &mut **object;
+    for setting in settings {
+        diesel::sql_query(*setting).execute(c).await.unwrap();
+    }
+    diesel::sql_query(sql).load(c).await.unwrap()
+}
+
+/// Before a table has statistics (a new database, or autovacuum off),
+/// PostgreSQL's planner took an index on `task_status` alone for the finish's
+/// dependents countdown: a walk over every task that was ever waiting, which
+/// slowed each step as the table grew (migration 000009). No index may lead
+/// with the status but partial ones, and the sweeper's two looks by status
+/// search those even with a plan made without their parameters' values (as
+/// a prepared statement's kept plan is), never walking every task.
+#[tokio::test]
+async fn postgresql_looks_up_tasks_by_status_only_through_partial_indexes() {
+    let test_db = TestDb::create("postgres").await;
+    let db = database(&test_db).await;
+    let indexes: Vec<IndexOf> = postgres_rows(
+        &db,
+        &[],
+        "SELECT i.indexrelid::regclass::text AS name, a.attname::text AS first_column, \
+                i.indpred IS NOT NULL AS partial \
+         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+         WHERE i.indrelid = 'workflow_task'::regclass",
+    )
+    .await;
+    assert!(indexes.iter().any(|index| index.name == "task_job_label"), "{indexes:#?}");
+    let by_status: Vec<&IndexOf> =
+        indexes.iter().filter(|index| index.first_column == "task_status" && !index.partial).collect();
+    assert!(by_status.is_empty(), "an index leads with task_status: {by_status:#?}");
+    let [expired_leases, stale_pending] = tasks::sweeper_postgres_sql();
+    let looks = [(expired_leases, "task_started_lease"), (stale_pending, "task_pending_since")];
+    for (look, (sql, index)) in looks.into_iter().enumerate() {
+        let (sql, _binds) = sql.split_once(" -- binds:").unwrap();
+        // The table is empty, so a walk would cost nothing: walks are ruled
+        // out, and a plan that cannot use the index has to walk all the same.
+        let settings = ["SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"];
+        // A name of its own: the next look may get the same connection.
+        let prepare = format!("PREPARE sweep{look} AS {sql}");
+        let explain = format!("EXPLAIN EXECUTE sweep{look}('2026-01-01', 1000)");
+        let plan: Vec<PostgresPlanLine> =
+            postgres_rows(&db, &[&settings[..], &[prepare.as_str()]].concat(), &explain).await;
+        let plan: Vec<&str> = plan.iter().map(|line| line.plan.as_str()).collect();
+        assert!(plan.iter().any(|line| line.contains(index)), "{sql}\n{plan:#?}");
+        assert!(!plan.iter().any(|line| line.contains("Seq Scan")), "{sql}\n{plan:#?}");
+    }
+}
+
+/// One line of PostgreSQL's `EXPLAIN`.
+#[derive(Debug, diesel::QueryableByName)]
+struct PostgresPlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    plan: String,
+}
+
 /// A fresh PostgreSQL database (dropped with the `TestDb`) that keeps at
 /// most two connections open.
 async fn postgres_with_two_connections() -> (TestDb, Arc<Database>) {

@@ -1004,8 +1004,8 @@ pub async fn get(conn: &mut Conn, task_id: i64) -> Result<Option<TaskRow>, DbErr
 /// oldest one waits.
 pub async fn pending_summary(conn: &mut Conn) -> Result<(i64, Option<NaiveDateTime>), DbError> {
     on_conn!(conn, c => {
-        let pending = task::table.filter(task::task_status.eq(TaskStatus::Pending));
-        let count: i64 = pending.count().get_result(c).await?;
+        let pending = task::table.filter(status_is(TaskStatus::Pending));
+        let count: i64 = pending.clone().count().get_result(c).await?;
         let oldest: Option<NaiveDateTime> = pending.select(diesel::dsl::min(task::u_time)).get_result(c).await?;
         Ok((count, oldest))
     })
@@ -1120,19 +1120,59 @@ impl RenewLeases for super::SqliteAsync {
     }
 }
 
+/// `task_status = '<status>'` with the status written into the SQL rather
+/// than bound. PostgreSQL's partial indexes of the pending and the started
+/// tasks (migration 000009) serve only a query whose SQL names the status:
+/// a prepared statement's plan is kept per connection, made without its
+/// parameters' values. The statuses are this enum's fixed words.
+fn status_is(
+    status: TaskStatus,
+) -> diesel::dsl::Eq<task::task_status, diesel::expression::SqlLiteral<diesel::sql_types::Text>> {
+    task::task_status.eq(diesel::dsl::sql::<diesel::sql_types::Text>(&format!("'{}'", status.as_str())))
+}
+
+/// The sweeper's look for started tasks whose lease ran out (one status:
+/// [`state::task::HAND_BACK`] leaves `started` only), a macro as the others.
+macro_rules! expired_leases_query {
+    ($now:expr) => {
+        task::table
+            .filter(status_is(TaskStatus::Started))
+            .filter(task::task_lease_until.lt($now))
+            .select(task::task_id)
+            .limit(1000)
+    };
+}
+
+/// The sweeper's look for pending tasks untouched since `before`.
+macro_rules! stale_pending_query {
+    ($before:expr) => {
+        task::table
+            .filter(status_is(TaskStatus::Pending))
+            .filter(task::u_time.lt($before))
+            .select(task::task_id)
+            .limit(1000)
+    };
+}
+
+/// The SQL of the sweeper's two looks, as PostgreSQL is sent them, each with
+/// its binds after it in a comment: for a test that asks PostgreSQL how it
+/// would run them with a kept plan (the sweeper runs them every tick, so they
+/// must not walk every task).
+pub fn sweeper_postgres_sql() -> [String; 2] {
+    let now = chrono::DateTime::UNIX_EPOCH.naive_utc();
+    [
+        diesel::debug_query::<diesel::pg::Pg, _>(&expired_leases_query!(now)).to_string(),
+        diesel::debug_query::<diesel::pg::Pg, _>(&stale_pending_query!(now)).to_string(),
+    ]
+}
+
 /// Started tasks whose worker stopped renewing their lease (it died) are
 /// handed back to pending, each by a conditional update; returns those this
 /// call moved.
 pub async fn expired_leases(conn: &mut Conn, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
     let transition = state::task::HAND_BACK;
     let moved = on_conn!(conn, c => {
-        let expired: Vec<i64> = task::table
-            .filter(task::task_status.eq_any(transition.from))
-            .filter(task::task_lease_until.lt(now))
-            .select(task::task_id)
-            .limit(1000)
-            .load(c)
-            .await?;
+        let expired: Vec<i64> = expired_leases_query!(now).load(c).await?;
         let mut moved = Vec::new();
         for id in expired {
             let updated = diesel::update(
@@ -1158,13 +1198,7 @@ pub async fn expired_leases(conn: &mut Conn, now: NaiveDateTime) -> Result<Vec<i
 /// now, so the next sweep does not dispatch them again at once.
 pub async fn stale_pending(conn: &mut Conn, before: NaiveDateTime, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
     on_conn!(conn, c => {
-        let stale: Vec<i64> = task::table
-            .filter(task::task_status.eq(TaskStatus::Pending))
-            .filter(task::u_time.lt(before))
-            .select(task::task_id)
-            .limit(1000)
-            .load(c)
-            .await?;
+        let stale: Vec<i64> = stale_pending_query!(before).load(c).await?;
         if !stale.is_empty() {
             diesel::update(task::table.filter(task::task_id.eq_any(&stale)).filter(task::task_status.eq(TaskStatus::Pending)))
                 .set(task::u_time.eq(now))

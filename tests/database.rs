@@ -930,7 +930,7 @@ where
     use diesel_async::RunQueryDsl;
     let mut conn = db.conn().await.unwrap();
     let Ok(xingqiao::db::Pooled::Postgres(object)) = conn.pooled_mut() else { panic!("not PostgreSQL") };
-    let c: &mut diesel_async::AsyncPgConnection = &mut **object;
+    let c: &mut diesel_async::AsyncPgConnection = object;
     for setting in settings {
         diesel::sql_query(*setting).execute(c).await.unwrap();
     }

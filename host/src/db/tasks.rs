@@ -1131,26 +1131,14 @@ fn status_is(
     task::task_status.eq(diesel::dsl::sql::<diesel::sql_types::Text>(&format!("'{}'", status.as_str())))
 }
 
-/// The sweeper's look for started tasks whose lease ran out (one status:
-/// [`state::task::HAND_BACK`] leaves `started` only), a macro as the others.
-macro_rules! expired_leases_query {
-    ($now:expr) => {
-        task::table
-            .filter(status_is(TaskStatus::Started))
-            .filter(task::task_lease_until.lt($now))
-            .select(task::task_id)
-            .limit(1000)
-    };
-}
-
-/// The sweeper's look for pending tasks untouched since `before`.
-macro_rules! stale_pending_query {
-    ($before:expr) => {
-        task::table
-            .filter(status_is(TaskStatus::Pending))
-            .filter(task::u_time.lt($before))
-            .select(task::task_id)
-            .limit(1000)
+/// One of the sweeper's looks: up to 1,000 tasks in `status` whose
+/// `since` column is before `before` (a macro, as the others): started
+/// tasks by their lease ([`expired_leases`]; [`state::task::HAND_BACK`]
+/// leaves `started` only), pending ones by their last touch
+/// ([`stale_pending`]).
+macro_rules! sweeper_look {
+    ($status:expr, $since:expr, $before:expr) => {
+        task::table.filter(status_is($status)).filter($since.lt($before)).select(task::task_id).limit(1000)
     };
 }
 
@@ -1161,8 +1149,9 @@ macro_rules! stale_pending_query {
 pub fn sweeper_postgres_sql() -> [String; 2] {
     let now = chrono::DateTime::UNIX_EPOCH.naive_utc();
     [
-        diesel::debug_query::<diesel::pg::Pg, _>(&expired_leases_query!(now)).to_string(),
-        diesel::debug_query::<diesel::pg::Pg, _>(&stale_pending_query!(now)).to_string(),
+        diesel::debug_query::<diesel::pg::Pg, _>(&sweeper_look!(TaskStatus::Started, task::task_lease_until, now))
+            .to_string(),
+        diesel::debug_query::<diesel::pg::Pg, _>(&sweeper_look!(TaskStatus::Pending, task::u_time, now)).to_string(),
     ]
 }
 
@@ -1172,7 +1161,7 @@ pub fn sweeper_postgres_sql() -> [String; 2] {
 pub async fn expired_leases(conn: &mut Conn, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
     let transition = state::task::HAND_BACK;
     let moved = on_conn!(conn, c => {
-        let expired: Vec<i64> = expired_leases_query!(now).load(c).await?;
+        let expired: Vec<i64> = sweeper_look!(TaskStatus::Started, task::task_lease_until, now).load(c).await?;
         let mut moved = Vec::new();
         for id in expired {
             let updated = diesel::update(
@@ -1198,7 +1187,7 @@ pub async fn expired_leases(conn: &mut Conn, now: NaiveDateTime) -> Result<Vec<i
 /// now, so the next sweep does not dispatch them again at once.
 pub async fn stale_pending(conn: &mut Conn, before: NaiveDateTime, now: NaiveDateTime) -> Result<Vec<i64>, DbError> {
     on_conn!(conn, c => {
-        let stale: Vec<i64> = stale_pending_query!(before).load(c).await?;
+        let stale: Vec<i64> = sweeper_look!(TaskStatus::Pending, task::u_time, before).load(c).await?;
         if !stale.is_empty() {
             diesel::update(task::table.filter(task::task_id.eq_any(&stale)).filter(task::task_status.eq(TaskStatus::Pending)))
                 .set(task::u_time.eq(now))

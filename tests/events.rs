@@ -123,6 +123,11 @@ per_backend! {
         let waited = started.elapsed();
         assert_eq!((status, &body["data"]["job_status"]), (200, &json!("finished")), "{body}");
         assert!(waited < Duration::from_secs(10), "answered {waited:?} after the end");
+        // Answered from the row the job's end committed, not read again: the
+        // same as reading it now, field for field (times, cost, ret_data).
+        let (_, read) = server.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
+        assert_eq!(body["data"], read["data"]);
+        assert!(body["data"]["job_cost"].as_f64() > Some(0.0), "{body}");
 
         let job_id = server.create_job(slow).await;
         let started = Instant::now();
@@ -157,6 +162,12 @@ per_backend! {
         let job_id = runner.create_job(hello("waited")).await;
         let (_, body) = watcher.get(&format!("/xingqiao/get_job_detail?job_id={job_id}&wait_ms=20000")).await;
         assert_eq!(body["data"]["job_status"], "finished", "{body}");
+        // The row came beside the end event through Redis: what either reads now.
+        assert!(body["data"]["ret_data"].is_object(), "{body}");
+        for server in [&watcher, &runner] {
+            let (_, read) = server.get(&format!("/xingqiao/get_job_detail?job_id={job_id}")).await;
+            assert_eq!(body["data"], read["data"]);
+        }
         for server in [&watcher, &runner] {
             let log = server.log_text();
             assert!(!log.contains("cannot read events from Redis"), "{log}");

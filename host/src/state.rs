@@ -53,7 +53,7 @@ pub struct Transition<S: 'static> {
 macro_rules! status_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, serde::Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, serde::Serialize, serde::Deserialize)]
         #[diesel(sql_type = Text)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),* }

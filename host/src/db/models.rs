@@ -7,8 +7,9 @@ use super::schema::{workflow_job, workflow_plugin, workflow_task, workflow_task_
 use crate::state::{AttemptOutcome, JobStatus, TaskStatus};
 
 /// A stored job: its id and the columns it was created with (reachable as
-/// fields of the row itself, through `Deref`).
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+/// fields of the row itself, through `Deref`). Serde: a job's end event
+/// carries its row between instances (`events`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = workflow_job)]
 pub struct JobRow {
     pub job_id: i64,
@@ -25,7 +26,7 @@ impl std::ops::Deref for JobRow {
 }
 
 /// A job's columns but its id: what create_job inserts.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize, serde::Deserialize)]
 #[diesel(table_name = workflow_job)]
 pub struct NewJob {
     pub job_client: String,

@@ -307,10 +307,12 @@ impl Engine {
     async fn publish_job(&self, job_id: i64) -> Result<Option<Event>, DbError> {
         let Some(row) = jobs::find_any(&mut self.db.conn().await?, job_id).await? else { return Ok(None) };
         let event = Event::job(job_id, &row.job_type, &row.job_namespace, row.job_status, &row.ret_stat);
-        if event.ends_job() {
-            self.metrics.job_ended(&event.job_type, &event.status, &event.ret_stat);
+        if !event.ends_job() {
+            self.events.publish(event.clone());
+            return Ok(Some(event));
         }
-        self.events.publish(event.clone());
+        self.metrics.job_ended(&event.job_type, &event.status, &event.ret_stat);
+        self.events.publish(event.clone().with_row(row));
         Ok(Some(event))
     }
 

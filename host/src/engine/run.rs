@@ -244,13 +244,11 @@ impl Engine {
             if let Some(end) = job_end {
                 tracing::info!(job_id = end.job_id, status = %end.job_status, ret_stat = end.ret_stat, "job ended");
                 self.metrics.job_ended(&job.job_type, &end.job_status.to_string(), &end.ret_stat);
-                self.events.publish(Event::job(
-                    end.job_id,
-                    &job.job_type,
-                    &job.job_namespace,
-                    end.job_status,
-                    &end.ret_stat,
-                ));
+                let told = Event::job(end.job_id, &job.job_type, &job.job_namespace, end.job_status, &end.ret_stat);
+                self.events.publish(match &end.row {
+                    Some(row) => told.with_row(row.clone()),
+                    None => told,
+                });
                 match end.row {
                     Some(row) => self.notify_row(row),
                     None => self.notify_known(end.job_id, &job.job_type, attempt.plugin_sha256),

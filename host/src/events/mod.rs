@@ -13,11 +13,13 @@
 mod redis;
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
+
+use crate::db::models::JobRow;
 
 /// How many past events a reconnecting client can catch up on.
 pub const KEPT_EVENTS: usize = 10_000;
@@ -48,6 +50,12 @@ pub struct Event {
     pub ret_stat: String,
     /// When it happened, `YYYY-MM-DD HH:MM:SS.ffffff` UTC.
     pub at: String,
+    /// A job's end only: its row as the ending transaction left it, so that
+    /// a `wait_ms` waiter answers without reading the job again. Clients of
+    /// the event stream never see it; between instances it travels beside
+    /// the event when it is small (`redis.rs`).
+    #[serde(skip)]
+    pub row: Option<Arc<JobRow>>,
 }
 
 impl Event {
@@ -61,7 +69,14 @@ impl Event {
             status: status.to_string(),
             ret_stat: ret_stat.to_owned(),
             at: now_text(),
+            row: None,
         }
+    }
+
+    /// The same event with the job's row as it ended.
+    #[must_use]
+    pub fn with_row(self, row: JobRow) -> Self {
+        Self { row: Some(Arc::new(row)), ..self }
     }
 
     /// A change of one of `job`'s tasks, now.
@@ -72,6 +87,7 @@ impl Event {
             status: status.to_string(),
             ret_stat: ret_stat.to_owned(),
             at: now_text(),
+            row: None,
             ..job.clone()
         }
     }
@@ -114,8 +130,10 @@ pub struct Numbered {
 /// Where events are published and listened to; one per process.
 #[derive(Debug)]
 pub struct EventHub {
-    live: broadcast::Sender<std::sync::Arc<Numbered>>,
-    kept: Mutex<VecDeque<std::sync::Arc<Numbered>>>,
+    live: broadcast::Sender<Arc<Numbered>>,
+    kept: Mutex<VecDeque<Arc<Numbered>>>,
+    /// Jobs' ends, as soon as this instance knows of them (`wait_ms`).
+    ended: broadcast::Sender<Arc<Event>>,
     /// With Redis: events go there first and come back through the reader.
     outbox: Option<mpsc::UnboundedSender<Event>>,
     sequence: AtomicU64,
@@ -127,16 +145,17 @@ impl EventHub {
         Self {
             live: broadcast::channel(CHANNEL_CAPACITY).0,
             kept: Mutex::new(VecDeque::with_capacity(KEPT_EVENTS)),
+            ended: broadcast::channel(CHANNEL_CAPACITY).0,
             outbox: None,
             sequence: AtomicU64::new(0),
         }
     }
 
     /// Events of every instance, through `<stream>:events` on Redis.
-    pub fn through_redis(url: &str, stream: &str) -> anyhow::Result<std::sync::Arc<Self>> {
+    pub fn through_redis(url: &str, stream: &str) -> anyhow::Result<Arc<Self>> {
         let (outbox, pending) = mpsc::unbounded_channel();
-        let hub = std::sync::Arc::new(Self { outbox: Some(outbox), ..Self::local() });
-        redis::start(url, &format!("{stream}:events"), pending, std::sync::Arc::downgrade(&hub))?;
+        let hub = Arc::new(Self { outbox: Some(outbox), ..Self::local() });
+        redis::start(url, &format!("{stream}:events"), pending, Arc::downgrade(&hub))?;
         Ok(hub)
     }
 
@@ -144,6 +163,10 @@ impl EventHub {
     pub fn publish(&self, event: Event) {
         match &self.outbox {
             Some(outbox) => {
+                // This instance's waiters hear of a job's end now, not after
+                // its round trip through Redis (a third of a millisecond of
+                // a lone job); the stream tells them again, harmlessly.
+                self.tell_end(&event);
                 let _ = outbox.send(event);
             }
             None => {
@@ -156,7 +179,8 @@ impl EventHub {
 
     /// Keeps an event and hands it to the listeners.
     fn deliver(&self, id: EventId, event: Event) {
-        let numbered = std::sync::Arc::new(Numbered { id, event });
+        self.tell_end(&event);
+        let numbered = Arc::new(Numbered { id, event });
         let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if kept.len() == KEPT_EVENTS {
             kept.pop_front();
@@ -167,12 +191,21 @@ impl EventHub {
         let _ = self.live.send(numbered);
     }
 
+    fn tell_end(&self, event: &Event) {
+        if event.ends_job() {
+            let _ = self.ended.send(Arc::new(event.clone()));
+        }
+    }
+
+    /// A receiver of the next jobs' ends: this instance's own at once, other
+    /// instances' as they come through Redis.
+    pub fn subscribe_ends(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.ended.subscribe()
+    }
+
     /// The kept events after `after` (none without it: a new client starts
     /// from now), and a receiver of the next ones.
-    pub fn subscribe(
-        &self,
-        after: Option<EventId>,
-    ) -> (Vec<std::sync::Arc<Numbered>>, broadcast::Receiver<std::sync::Arc<Numbered>>) {
+    pub fn subscribe(&self, after: Option<EventId>) -> (Vec<Arc<Numbered>>, broadcast::Receiver<Arc<Numbered>>) {
         let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let missed = match after {
             Some(after) => kept.iter().filter(|event| event.id > after).cloned().collect(),
@@ -206,6 +239,29 @@ mod tests {
         hub.publish(event(3));
         assert_eq!(live.try_recv().unwrap().event.job_id, 3);
         assert!(EventId::parse(&all[1].to_string()) == Some(all[1]) && all[0] < all[1]);
+    }
+
+    #[test]
+    fn in_a_cluster_this_instance_hears_its_own_job_ends_before_redis_sends_them_back() {
+        let (outbox, mut sent) = mpsc::unbounded_channel();
+        let hub = EventHub { outbox: Some(outbox), ..EventHub::local() };
+        let mut ends = hub.subscribe_ends();
+        let started = event(1);
+        hub.publish(Event::task(&started, 2, "finished", "OK"));
+        hub.publish(started.clone());
+        hub.publish(Event::job(1, "hello", "n", "finished", "OK"));
+        // Nothing came back from the stream, yet the end is told, and only it.
+        let end = ends.try_recv().unwrap();
+        assert_eq!((end.job_id, end.status.as_str()), (1, "finished"));
+        assert!(ends.try_recv().is_err());
+        // Every event still goes to the stream, for the other instances.
+        let mut count = 0;
+        while sent.try_recv().is_ok() {
+            count += 1;
+        }
+        assert_eq!(count, 3);
+        let (missed, _) = hub.subscribe(Some(EventId(0, 0)));
+        assert!(missed.is_empty(), "the stream's ids number the kept events");
     }
 
     #[test]

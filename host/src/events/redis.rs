@@ -12,6 +12,7 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use tokio::sync::mpsc;
 
 use super::{Event, EventHub, EventId, KEPT_EVENTS};
+use crate::db::models::JobRow;
 
 const BATCH: usize = 256;
 /// How long one XREAD waits for new events.
@@ -48,15 +49,12 @@ async fn write(client: redis::Client, stream: String, mut pending: mpsc::Unbound
             let mut pipe = redis::pipe();
             for event in &batch {
                 let json = serde_json::to_string(event).unwrap_or_default();
-                pipe.cmd("XADD")
-                    .arg(&stream)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(KEPT_EVENTS)
-                    .arg("*")
-                    .arg("e")
-                    .arg(json)
-                    .ignore();
+                let entry =
+                    pipe.cmd("XADD").arg(&stream).arg("MAXLEN").arg("~").arg(KEPT_EVENTS).arg("*").arg("e").arg(json);
+                if let Some(row) = row_beside(event) {
+                    entry.arg("r").arg(row);
+                }
+                entry.ignore();
             }
             pipe.query_async::<()>(conn).await
         };
@@ -91,6 +89,7 @@ async fn read(client: redis::Client, stream: String, hub: Weak<EventHub>) {
                     for entry in reply.keys.into_iter().flat_map(|key| key.ids) {
                         last.clone_from(&entry.id);
                         let event = entry.get::<String>("e").and_then(|json| serde_json::from_str::<Event>(&json).ok());
+                        let event = event.map(|event| Event { row: row_read(entry.get::<String>("r")), ..event });
                         if let (Some(id), Some(event)) = (EventId::parse(&entry.id), event) {
                             hub.deliver(id, event);
                         }
@@ -104,5 +103,78 @@ async fn read(client: redis::Client, stream: String, hub: Weak<EventHub>) {
                 }
             }
         }
+    }
+}
+
+/// Largest job row sent beside its end event: a larger one (a big job_extra
+/// or ret_data) stays out of the stream, and its waiters read the job.
+const MAX_ROW_BESIDE: usize = 8 * 1024;
+
+/// The row of a job's end event, as sent beside it.
+fn row_beside(event: &Event) -> Option<String> {
+    let json = serde_json::to_string(event.row.as_deref()?).ok()?;
+    (json.len() <= MAX_ROW_BESIDE).then_some(json)
+}
+
+fn row_read(json: Option<String>) -> Option<std::sync::Arc<JobRow>> {
+    json.and_then(|json| serde_json::from_str(&json).ok()).map(std::sync::Arc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::models::NewJob;
+    use crate::state::JobStatus;
+
+    fn ended_row(ret_data: &str) -> JobRow {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).and_then(|d| d.and_hms_micro_opt(13, 34, 23, 447_897));
+        let at = at.unwrap_or_default();
+        JobRow {
+            job_id: 7,
+            job: NewJob {
+                job_client: "c".into(),
+                job_namespace: "n".into(),
+                job_reqid: "r".into(),
+                job_name: "j".into(),
+                job_status: JobStatus::Finished,
+                job_type: "hello".into(),
+                job_tags: String::new(),
+                ret_stat: "OK".into(),
+                ret_data: Some(ret_data.into()),
+                job_cost: 0.001_234,
+                job_extra: "{}".into(),
+                job_timeout: 60,
+                job_lock: String::new(),
+                exe_id: 0,
+                operator: String::new(),
+                is_valid: true,
+                c_time: at,
+                s_time: at,
+                e_time: at,
+                u_time: at,
+                plugin_version: "0.1.0".into(),
+                tasks_unfinished: 0,
+                deadline: None,
+                plugin_sha256: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_small_ended_row_travels_beside_its_event_and_comes_back_equal() {
+        let row = ended_row(r#"{"task3":"x"}"#);
+        let event = Event::job(7, "hello", "n", JobStatus::Finished, "OK").with_row(row.clone());
+        let sent = row_beside(&event);
+        assert_eq!(row_read(sent).as_deref(), Some(&row));
+        // The event's own text, which stream clients get, has no row.
+        assert!(!serde_json::to_string(&event).unwrap_or_default().contains("task3"));
+    }
+
+    #[test]
+    fn a_large_row_stays_out_of_the_stream() {
+        let big = ended_row(&"x".repeat(MAX_ROW_BESIDE));
+        let event = Event::job(7, "hello", "n", JobStatus::Finished, "OK").with_row(big);
+        assert_eq!(row_beside(&event), None);
+        assert_eq!(row_beside(&Event::job(7, "hello", "n", JobStatus::Finished, "OK")), None);
     }
 }

@@ -142,30 +142,52 @@ impl Stream {
     }
 }
 
-/// Waits until the job ends or `wait` passes, listening to the events (no
-/// polling). `subscribed` must be taken before the job was last read, so an
-/// end in between is not missed.
+/// Waits until the job ends or `wait` passes, listening to the jobs' ends
+/// (no polling); gives the job's row as it ended when its end carried it.
+/// `ends` must be taken before the job was last read, so an end in between
+/// is not missed.
 pub async fn wait_for_end(
-    mut subscribed: tokio::sync::broadcast::Receiver<Arc<Numbered>>,
+    mut ends: tokio::sync::broadcast::Receiver<Arc<Event>>,
     job_id: i64,
     wait: Duration,
-) {
+) -> Option<Arc<crate::db::models::JobRow>> {
     let ended = async {
         loop {
-            match subscribed.recv().await {
-                Ok(numbered) if numbered.event.job_id == job_id && numbered.event.ends_job() => return,
+            match ends.recv().await {
+                Ok(end) if end.job_id == job_id => return end.row.clone(),
                 Ok(_) => {}
                 // Lagged: the end may be among the dropped; the caller reads the job again.
-                Err(_) => return,
+                Err(_) => return None,
             }
         }
     };
-    let _ = tokio::time::timeout(wait, ended).await;
+    tokio::time::timeout(wait, ended).await.ok().flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_row_its_job_ended_with() {
+        let hub = crate::events::EventHub::local();
+        let ends = hub.subscribe_ends();
+        let row = serde_json::from_value::<crate::db::models::JobRow>(serde_json::json!({
+            "job_id": 3, "job": {
+                "job_client": "", "job_namespace": "ns", "job_reqid": "", "job_name": "", "job_status": "finished",
+                "job_type": "hello", "job_tags": "", "ret_stat": "OK", "ret_data": null, "job_cost": 0.5,
+                "job_extra": "{}", "job_timeout": 60, "job_lock": "", "exe_id": 0, "operator": "", "is_valid": true,
+                "c_time": "2026-12-04T13:00:00", "s_time": "2026-12-04T13:00:00", "e_time": "2026-12-04T13:00:01",
+                "u_time": "2026-12-04T13:00:01", "plugin_version": "", "tasks_unfinished": 0, "deadline": null,
+                "plugin_sha256": ""
+            }
+        }))
+        .unwrap();
+        hub.publish(Event::job(4, "hello", "ns", "finished", "OK"));
+        hub.publish(Event::job(3, "hello", "ns", "finished", "OK").with_row(row.clone()));
+        let waited = wait_for_end(ends, 3, Duration::from_secs(5)).await;
+        assert_eq!(waited.as_deref(), Some(&row));
+    }
 
     #[test]
     fn filters_match_job_type_and_namespace() {

@@ -145,23 +145,32 @@ pub async fn get_job_detail(app: Data<AppState>, req: HttpRequest, body: Bytes) 
         Some(_) => return Err(ApiError::bad_params(format!("wait_ms must be 0 to {MAX_WAIT_MS}"))),
     };
     // Listening starts before the job is read: an end in between is heard.
-    let listening = wait.map(|_| app.engine.events().subscribe(None).1);
-    let mut conn = app.conn().await?;
-    let mut job = find_job(&mut conn, &params).await?;
+    let listening = wait.map(|_| app.engine.events().subscribe_ends());
+    let mut first = app.conn().await?;
+    let mut job = find_job(&mut first, &params).await?;
+    let mut conn = Some(first);
     if let (Some(wait), Some(listening)) = (wait, listening)
         && !matches!(job.job_status, JobStatus::Finished | JobStatus::Failed)
     {
         // The connection goes back to the pool while we wait.
-        drop(conn);
-        super::events::wait_for_end(listening, job.job_id, wait).await;
-        conn = app.conn().await?;
-        job = find_job(&mut conn, &params).await?;
+        conn = None;
+        job = match super::events::wait_for_end(listening, job.job_id, wait).await {
+            // The row as the job's end committed it: reading it again would
+            // give the same, a round trip later.
+            Some(ended) if ended.is_valid => JobRow::clone(&ended),
+            // Deleted as it ended, or told without its row: read it.
+            Some(_) | None => find_job(conn.insert(app.conn().await?), &params).await?,
+        };
     }
     let mut data = render::job(&job);
     // A job waiting for its locks says which lock and which job holds it.
     if job.job_status == JobStatus::Waiting {
         let names = crate::db::models::split_list(&job.job_lock);
-        let holder = locks::holder(&mut conn, &names).await?;
+        let conn = match &mut conn {
+            Some(conn) => conn,
+            None => conn.insert(app.conn().await?),
+        };
+        let holder = locks::holder(conn, &names).await?;
         data["lock_wait"] = json!({
             "locks": names,
             "lock": holder.as_ref().map(|(lock, _)| lock.clone()),

@@ -24,6 +24,12 @@ use crate::db::models::JobRow;
 /// How many past events a reconnecting client can catch up on.
 pub const KEPT_EVENTS: usize = 10_000;
 const CHANNEL_CAPACITY: usize = 4096;
+/// Jobs' ends held for waiters; one that falls behind reads its job.
+const ENDS_CAPACITY: usize = 1024;
+/// Largest job_extra and ret_data (together) of a row an end event carries:
+/// a larger job's waiters read it, so that neither memory nor the stream
+/// holds big rows.
+pub const MAX_ROW_CARRIED: usize = 8 * 1024;
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,10 +79,12 @@ impl Event {
         }
     }
 
-    /// The same event with the job's row as it ended.
+    /// The same event with the job's row as it ended, unless the row is
+    /// large ([`MAX_ROW_CARRIED`]).
     #[must_use]
     pub fn with_row(self, row: JobRow) -> Self {
-        Self { row: Some(Arc::new(row)), ..self }
+        let size = row.job_extra.len() + row.ret_data.as_ref().map_or(0, String::len);
+        Self { row: (size <= MAX_ROW_CARRIED).then(|| Arc::new(row)), ..self }
     }
 
     /// A change of one of `job`'s tasks, now.
@@ -145,7 +153,7 @@ impl EventHub {
         Self {
             live: broadcast::channel(CHANNEL_CAPACITY).0,
             kept: Mutex::new(VecDeque::with_capacity(KEPT_EVENTS)),
-            ended: broadcast::channel(CHANNEL_CAPACITY).0,
+            ended: broadcast::channel(ENDS_CAPACITY).0,
             outbox: None,
             sequence: AtomicU64::new(0),
         }
@@ -180,7 +188,8 @@ impl EventHub {
     /// Keeps an event and hands it to the listeners.
     fn deliver(&self, id: EventId, event: Event) {
         self.tell_end(&event);
-        let numbered = Arc::new(Numbered { id, event });
+        // Only waiters want the row; the kept events do not hold it.
+        let numbered = Arc::new(Numbered { id, event: Event { row: None, ..event } });
         let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if kept.len() == KEPT_EVENTS {
             kept.pop_front();
@@ -218,6 +227,7 @@ impl EventHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::models::NewJob;
 
     fn event(job_id: i64) -> Event {
         Event::job(job_id, "hello", "n", "started", "")
@@ -262,6 +272,27 @@ mod tests {
         assert_eq!(count, 3);
         let (missed, _) = hub.subscribe(Some(EventId(0, 0)));
         assert!(missed.is_empty(), "the stream's ids number the kept events");
+    }
+
+    #[test]
+    fn only_waiters_get_an_ended_row_and_only_a_small_one() {
+        let row: JobRow = serde_json::from_value(serde_json::json!({"job_id": 1, "job": {
+            "job_client": "", "job_namespace": "n", "job_reqid": "", "job_name": "", "job_status": "finished",
+            "job_type": "hello", "job_tags": "", "ret_stat": "OK", "ret_data": "{}", "job_cost": 0.5,
+            "job_extra": "{}", "job_timeout": 60, "job_lock": "", "exe_id": 0, "operator": "", "is_valid": true,
+            "c_time": "2026-12-04T13:00:00", "s_time": "2026-12-04T13:00:00", "e_time": "2026-12-04T13:00:01",
+            "u_time": "2026-12-04T13:00:01", "plugin_version": "", "tasks_unfinished": 0, "deadline": null,
+            "plugin_sha256": ""
+        }}))
+        .unwrap();
+        let hub = EventHub::local();
+        let mut ends = hub.subscribe_ends();
+        hub.publish(Event::job(1, "hello", "n", "finished", "OK").with_row(row.clone()));
+        assert_eq!(ends.try_recv().unwrap().row.as_deref(), Some(&row));
+        let (kept, _) = hub.subscribe(Some(EventId(0, 0)));
+        assert!(kept[0].event.row.is_none(), "the kept events hold no rows");
+        let big = JobRow { job: NewJob { ret_data: Some("x".repeat(MAX_ROW_CARRIED)), ..row.job.clone() }, ..row };
+        assert!(Event::job(1, "hello", "n", "finished", "OK").with_row(big).row.is_none());
     }
 
     #[test]

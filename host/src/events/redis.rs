@@ -106,14 +106,10 @@ async fn read(client: redis::Client, stream: String, hub: Weak<EventHub>) {
     }
 }
 
-/// Largest job row sent beside its end event: a larger one (a big job_extra
-/// or ret_data) stays out of the stream, and its waiters read the job.
-const MAX_ROW_BESIDE: usize = 8 * 1024;
-
-/// The row of a job's end event, as sent beside it.
+/// The row of a job's end event, as sent beside it (an event carries only
+/// a small row: `Event::with_row`).
 fn row_beside(event: &Event) -> Option<String> {
-    let json = serde_json::to_string(event.row.as_deref()?).ok()?;
-    (json.len() <= MAX_ROW_BESIDE).then_some(json)
+    serde_json::to_string(event.row.as_deref()?).ok()
 }
 
 fn row_read(json: Option<String>) -> Option<std::sync::Arc<JobRow>> {
@@ -172,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_large_row_stays_out_of_the_stream() {
-        let big = ended_row(&"x".repeat(MAX_ROW_BESIDE));
+        let big = ended_row(&"x".repeat(crate::events::MAX_ROW_CARRIED));
         let event = Event::job(7, "hello", "n", JobStatus::Finished, "OK").with_row(big);
         assert_eq!(row_beside(&event), None);
         assert_eq!(row_beside(&Event::job(7, "hello", "n", JobStatus::Finished, "OK")), None);

@@ -224,10 +224,46 @@ impl EventHub {
     }
 }
 
+/// A finished job's row with `ret_data`, for tests of the end events.
+#[cfg(test)]
+pub(crate) fn ended_row(job_id: i64, ret_data: &str) -> JobRow {
+    use crate::db::models::NewJob;
+    let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).and_then(|d| d.and_hms_micro_opt(13, 34, 23, 447_897));
+    let at = at.unwrap_or_default();
+    JobRow {
+        job_id,
+        job: NewJob {
+            job_client: "c".into(),
+            job_namespace: "n".into(),
+            job_reqid: "r".into(),
+            job_name: "j".into(),
+            job_status: crate::state::JobStatus::Finished,
+            job_type: "hello".into(),
+            job_tags: String::new(),
+            ret_stat: "OK".into(),
+            ret_data: Some(ret_data.into()),
+            job_cost: 0.001_234,
+            job_extra: "{}".into(),
+            job_timeout: 60,
+            job_lock: String::new(),
+            exe_id: 0,
+            operator: String::new(),
+            is_valid: true,
+            c_time: at,
+            s_time: at,
+            e_time: at,
+            u_time: at,
+            plugin_version: "0.1.0".into(),
+            tasks_unfinished: 0,
+            deadline: None,
+            plugin_sha256: String::new(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::models::NewJob;
 
     fn event(job_id: i64) -> Event {
         Event::job(job_id, "hello", "n", "started", "")
@@ -276,22 +312,14 @@ mod tests {
 
     #[test]
     fn only_waiters_get_an_ended_row_and_only_a_small_one() {
-        let row: JobRow = serde_json::from_value(serde_json::json!({"job_id": 1, "job": {
-            "job_client": "", "job_namespace": "n", "job_reqid": "", "job_name": "", "job_status": "finished",
-            "job_type": "hello", "job_tags": "", "ret_stat": "OK", "ret_data": "{}", "job_cost": 0.5,
-            "job_extra": "{}", "job_timeout": 60, "job_lock": "", "exe_id": 0, "operator": "", "is_valid": true,
-            "c_time": "2026-12-04T13:00:00", "s_time": "2026-12-04T13:00:00", "e_time": "2026-12-04T13:00:01",
-            "u_time": "2026-12-04T13:00:01", "plugin_version": "", "tasks_unfinished": 0, "deadline": null,
-            "plugin_sha256": ""
-        }}))
-        .unwrap();
+        let row = ended_row(1, "{}");
         let hub = EventHub::local();
         let mut ends = hub.subscribe_ends();
         hub.publish(Event::job(1, "hello", "n", "finished", "OK").with_row(row.clone()));
         assert_eq!(ends.try_recv().unwrap().row.as_deref(), Some(&row));
         let (kept, _) = hub.subscribe(Some(EventId(0, 0)));
         assert!(kept[0].event.row.is_none(), "the kept events hold no rows");
-        let big = JobRow { job: NewJob { ret_data: Some("x".repeat(MAX_ROW_CARRIED)), ..row.job.clone() }, ..row };
+        let big = ended_row(1, &"x".repeat(MAX_ROW_CARRIED));
         assert!(Event::job(1, "hello", "n", "finished", "OK").with_row(big).row.is_none());
     }
 

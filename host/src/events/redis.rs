@@ -119,46 +119,12 @@ fn row_read(json: Option<String>) -> Option<std::sync::Arc<JobRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::models::NewJob;
+    use crate::events::ended_row;
     use crate::state::JobStatus;
-
-    fn ended_row(ret_data: &str) -> JobRow {
-        let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).and_then(|d| d.and_hms_micro_opt(13, 34, 23, 447_897));
-        let at = at.unwrap_or_default();
-        JobRow {
-            job_id: 7,
-            job: NewJob {
-                job_client: "c".into(),
-                job_namespace: "n".into(),
-                job_reqid: "r".into(),
-                job_name: "j".into(),
-                job_status: JobStatus::Finished,
-                job_type: "hello".into(),
-                job_tags: String::new(),
-                ret_stat: "OK".into(),
-                ret_data: Some(ret_data.into()),
-                job_cost: 0.001_234,
-                job_extra: "{}".into(),
-                job_timeout: 60,
-                job_lock: String::new(),
-                exe_id: 0,
-                operator: String::new(),
-                is_valid: true,
-                c_time: at,
-                s_time: at,
-                e_time: at,
-                u_time: at,
-                plugin_version: "0.1.0".into(),
-                tasks_unfinished: 0,
-                deadline: None,
-                plugin_sha256: String::new(),
-            },
-        }
-    }
 
     #[test]
     fn a_small_ended_row_travels_beside_its_event_and_comes_back_equal() {
-        let row = ended_row(r#"{"task3":"x"}"#);
+        let row = ended_row(7, r#"{"task3":"x"}"#);
         let event = Event::job(7, "hello", "n", JobStatus::Finished, "OK").with_row(row.clone());
         let sent = row_beside(&event);
         assert_eq!(row_read(sent).as_deref(), Some(&row));
@@ -168,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_large_row_stays_out_of_the_stream() {
-        let big = ended_row(&"x".repeat(crate::events::MAX_ROW_CARRIED));
+        let big = ended_row(7, &"x".repeat(crate::events::MAX_ROW_CARRIED));
         let event = Event::job(7, "hello", "n", JobStatus::Finished, "OK").with_row(big);
         assert_eq!(row_beside(&event), None);
         assert_eq!(row_beside(&Event::job(7, "hello", "n", JobStatus::Finished, "OK")), None);

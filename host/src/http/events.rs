@@ -172,17 +172,7 @@ mod tests {
     async fn a_waiter_gets_the_row_its_job_ended_with() {
         let hub = crate::events::EventHub::local();
         let ends = hub.subscribe_ends();
-        let row = serde_json::from_value::<crate::db::models::JobRow>(serde_json::json!({
-            "job_id": 3, "job": {
-                "job_client": "", "job_namespace": "ns", "job_reqid": "", "job_name": "", "job_status": "finished",
-                "job_type": "hello", "job_tags": "", "ret_stat": "OK", "ret_data": null, "job_cost": 0.5,
-                "job_extra": "{}", "job_timeout": 60, "job_lock": "", "exe_id": 0, "operator": "", "is_valid": true,
-                "c_time": "2026-12-04T13:00:00", "s_time": "2026-12-04T13:00:00", "e_time": "2026-12-04T13:00:01",
-                "u_time": "2026-12-04T13:00:01", "plugin_version": "", "tasks_unfinished": 0, "deadline": null,
-                "plugin_sha256": ""
-            }
-        }))
-        .unwrap();
+        let row = crate::events::ended_row(3, "{}");
         hub.publish(Event::job(4, "hello", "ns", "finished", "OK"));
         hub.publish(Event::job(3, "hello", "ns", "finished", "OK").with_row(row.clone()));
         let waited = wait_for_end(ends, 3, Duration::from_secs(5)).await;

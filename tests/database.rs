@@ -291,6 +291,48 @@ per_backend! {
     }
 }
 
+per_backend! {
+    /// A finish counts its job down once and each `waiting` dependent once,
+    /// however many dependents it has (MariaDB does both in one joined
+    /// UPDATE), copies its result to the job when it is saved, and releases
+    /// only the dependents it leaves waiting on nothing, in creation order.
+    async fn a_finish_counts_its_job_down_once_and_each_waiting_dependent_once(backend: &str) {
+        let test_db = TestDb::create(backend).await;
+        let db = database(&test_db).await;
+        // root -> (a, b, c), other -> b; root's result is the job's.
+        let root = NewTask { task_is_save: true, ..new_task("root", &[], &["a", "b", "c"]) };
+        let rows = vec![
+            root,
+            new_task("other", &[], &["b"]),
+            new_task("a", &["root"], &[]),
+            new_task("b", &["root", "other"], &[]),
+            new_task("c", &["root"], &[]),
+        ];
+        let (job_id, ready) = create(&db, new_job("countdown", 5), rows).await;
+        let root = start(&db, ready[0], later()).await.unwrap();
+        let result = Some(r#"{"saved": true}"#.to_owned());
+        let mut conn = db.conn().await.unwrap();
+        let recorded = tasks::finish(&mut conn, &root.task, root.attempt_id, result.clone(), now(), None)
+            .await
+            .unwrap()
+            .unwrap();
+        let all = tasks::list(&mut conn, job_id, None).await.unwrap();
+        let id_of = |label: &str| all.iter().find(|row| row.task_label == label).unwrap().task_id;
+        assert_eq!(recorded.ready, [id_of("a"), id_of("c")], "{backend}: a and c released, in creation order");
+        let seen: Vec<_> = all.iter().map(|row| (row.task_label.as_str(), row.task_status, row.task_waiting_on)).collect();
+        let expected = [
+            ("root", TaskStatus::Finished, 0),
+            ("other", TaskStatus::Pending, 0),
+            ("a", TaskStatus::Pending, 0),
+            ("b", TaskStatus::Waiting, 1),
+            ("c", TaskStatus::Pending, 0),
+        ];
+        assert_eq!(seen, expected, "{backend}");
+        let job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
+        assert_eq!((job.tasks_unfinished, job.ret_data), (4, result), "{backend}: one countdown, the result saved");
+    }
+}
+
 per_backend! { networked
     /// Ending a job from outside (cancel) takes the rows of a finish in a
     /// finish's order: a task's attempt before the job's row. Here another

@@ -133,9 +133,8 @@ impl CreateRows for diesel_async::AsyncMysqlConnection {
         let read_back = task::table
             .filter(task::job_id.eq_any(&job_ids))
             .filter(task::task_status.eq_any(NOT_WAITING))
-            .select((task::task_id, task::job_id, task::task_status))
-            .order(task::task_id.asc());
-        prepared_if(job_ids.len(), read_back).load(self).await
+            .select((task::task_id, task::job_id, task::task_status));
+        Ok(not_waiting(prepared_if(job_ids.len(), read_back).load(self).await?))
     }
 }
 

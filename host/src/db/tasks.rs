@@ -101,16 +101,24 @@ pub(super) async fn started_by(
     Ok(Started { task, job, dependencies, attempt_id })
 }
 
-/// The tasks of job `job_id` labelled `labels`, in creation order (a macro:
-/// its type is diesel's to spell).
+/// The tasks of job `job_id` labelled `labels`, in any order (a macro: its
+/// type is diesel's to spell). No `ORDER BY`: MariaDB would rather walk the
+/// primary key in `task_id` order than sort a few rows, and did so, reading
+/// the whole table, while its statistics still counted a small one
+/// (`docs/scale-out.md`). [`in_creation_order`] sorts them instead.
 macro_rules! dependencies_query {
     ($job_id:expr, $labels:expr) => {
         task::table
             .filter(task::job_id.eq($job_id))
             .filter(task::task_label.eq_any($labels))
             .select(TaskRow::as_select())
-            .order(task::task_id.asc())
     };
+}
+
+/// Task rows read in any order, in creation order.
+fn in_creation_order(mut rows: Vec<TaskRow>) -> Vec<TaskRow> {
+    rows.sort_unstable_by_key(|row| row.task_id);
+    rows
 }
 
 /// What [`StartStatements`] writes.
@@ -305,7 +313,9 @@ macro_rules! dependencies_and_attempt_in_turn {
                 let dependencies = if labels.is_empty() {
                     Vec::new()
                 } else {
-                    prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(self).await?
+                    in_creation_order(
+                        prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(self).await?,
+                    )
                 };
                 Ok((dependencies, self.insert_attempt(attempt, now).await?))
             }
@@ -329,7 +339,8 @@ impl DependenciesAndAttempt for &diesel_async::AsyncPgConnection {
             if labels.is_empty() {
                 return Ok(Vec::new());
             }
-            prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(&mut first).await
+            let read = prepared_if(labels.len(), dependencies_query!(attempt.job_id, labels)).load(&mut first).await;
+            read.map(in_creation_order)
         };
         futures_util::try_join!(dependencies, second.insert_attempt(attempt, now))
     }
@@ -411,7 +422,7 @@ async fn finish_in(conn: &mut Conn, finishing: &Finishing, instance: &str) -> Re
     // tells the last one; the dependents come back as whole rows: the one
     // carried on needs no second read.
     let counted = on_conn!(conn, c => {
-        let saved = is_save.then(|| job::ret_data.eq(ret_data.clone()));
+        let saved = is_save.then(|| ret_data.clone());
         Ok(c.end_and_count_down(&ended, job_id, saved, &dependents).await?)
     })?;
     // The attempt no longer owned its task: nothing changed.
@@ -549,11 +560,14 @@ impl ReleaseStatements for diesel_async::AsyncPgConnection {
 }
 
 /// The two countdowns of [`finish`] on the backends that send them in turn
-/// (PostgreSQL pipelines them: [`EndAndCountDown`]). SQLite reads the rows
-/// back in the UPDATE (`RETURNING`); MariaDB has no `UPDATE … RETURNING`,
-/// so it reads them in a second statement, inside the same transaction and
-/// behind the same row locks.
-trait FinishCountdowns {
+/// (PostgreSQL pipelines them: [`EndAndCountDown`]): the job's, then its
+/// dependents' (when it has any), in that order on every backend, since
+/// every finish of a job takes the job row's lock before its dependents'
+/// (the module comment). SQLite reads the rows back in the UPDATEs
+/// (`RETURNING`); MariaDB has no `UPDATE … RETURNING`, so it reads them in a
+/// SELECT after them, inside the same transaction and behind the same row
+/// locks.
+trait CountDowns: Send {
     /// One task of job `job_id` less to finish (and, with `saved`, its
     /// ret_data copied to the job); gives the job row as it is now.
     fn count_down_job(
@@ -563,17 +577,36 @@ trait FinishCountdowns {
         now: NaiveDateTime,
     ) -> impl std::future::Future<Output = QueryResult<JobRow>> + Send;
 
-    /// One dependency less for the waiting dependents labelled `labels`;
-    /// gives those now waiting on none, in creation order.
-    fn count_down_dependents(
+    /// That, then one dependency less for the `waiting` dependents labelled
+    /// `labels` (at least one); gives the job row and the dependents now
+    /// waiting on none, in creation order.
+    fn count_down_with_dependents(
         &mut self,
         job_id: i64,
+        saved: Option<SavedRetData>,
+        now: NaiveDateTime,
         labels: &[String],
-    ) -> impl std::future::Future<Output = QueryResult<Vec<TaskRow>>> + Send;
+    ) -> impl std::future::Future<Output = QueryResult<(JobRow, Vec<TaskRow>)>> + Send;
+
+    /// Both countdowns, the dependents' only when there are any.
+    fn count_down(
+        &mut self,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        now: NaiveDateTime,
+        labels: &[String],
+    ) -> impl std::future::Future<Output = QueryResult<(JobRow, Vec<TaskRow>)>> + Send {
+        async move {
+            if labels.is_empty() {
+                return Ok((self.count_down_job(job_id, saved, now).await?, Vec::new()));
+            }
+            self.count_down_with_dependents(job_id, saved, now, labels).await
+        }
+    }
 }
 
 /// `ret_data` copied to the job by a task with `is_save`.
-type SavedRetData = diesel::dsl::Eq<job::ret_data, Option<String>>;
+type SavedRetData = Option<String>;
 
 /// The UPDATEs of the countdowns (macros: their types are diesel's to spell).
 macro_rules! job_countdown {
@@ -581,7 +614,7 @@ macro_rules! job_countdown {
         diesel::update(job::table.find($job_id)).set((
             job::u_time.eq($now),
             job::tasks_unfinished.eq(job::tasks_unfinished - 1),
-            $saved,
+            $saved.map(|data| job::ret_data.eq(data)),
         ))
     };
 }
@@ -598,30 +631,38 @@ macro_rules! dependents_countdown {
     };
 }
 
-macro_rules! countdowns_returning {
-    ($($connection:ty),*) => {$(
-        impl FinishCountdowns for $connection {
-            async fn count_down_job(
-                &mut self,
-                job_id: i64,
-                saved: Option<SavedRetData>,
-                now: NaiveDateTime,
-            ) -> QueryResult<JobRow> {
-                let countdown = job_countdown!(job_id, saved, now).returning(JobRow::as_select());
-                prepared(countdown).get_result(self).await
-            }
+impl CountDowns for super::SqliteAsync {
+    async fn count_down_job(
+        &mut self,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        now: NaiveDateTime,
+    ) -> QueryResult<JobRow> {
+        prepared(job_countdown!(job_id, saved, now).returning(JobRow::as_select())).get_result(self).await
+    }
 
-            async fn count_down_dependents(&mut self, job_id: i64, labels: &[String]) -> QueryResult<Vec<TaskRow>> {
-                let countdown = dependents_countdown!(job_id, labels).returning(TaskRow::as_select());
-                Ok(released_of(prepared_if(labels.len(), countdown).get_results(self).await?))
-            }
-        }
-    )*};
+    async fn count_down_with_dependents(
+        &mut self,
+        job_id: i64,
+        saved: Option<SavedRetData>,
+        now: NaiveDateTime,
+        labels: &[String],
+    ) -> QueryResult<(JobRow, Vec<TaskRow>)> {
+        let job_row = self.count_down_job(job_id, saved, now).await?;
+        let countdown = dependents_countdown!(job_id, labels).returning(TaskRow::as_select());
+        Ok((job_row, released_of(prepared_if(labels.len(), countdown).get_results(self).await?)))
+    }
 }
 
-countdowns_returning!(super::SqliteAsync);
-
-impl FinishCountdowns for diesel_async::AsyncMysqlConnection {
+/// MariaDB counts the job and its dependents down in one multi-table UPDATE
+/// and reads both back in one SELECT: two statements, each a round trip and
+/// a command of the database's CPU, instead of four. The UPDATE reads the
+/// job row by its key before it joins the dependents, so it locks them in
+/// the order of every finish: the job row, then its dependents. The job row
+/// is updated once however many dependents it joins (a multi-table UPDATE
+/// changes a row once), and a dependent that is not `waiting` joins as
+/// NULLs, which nothing updates.
+impl CountDowns for diesel_async::AsyncMysqlConnection {
     async fn count_down_job(
         &mut self,
         job_id: i64,
@@ -632,47 +673,72 @@ impl FinishCountdowns for diesel_async::AsyncMysqlConnection {
         job::table.find(job_id).select(JobRow::as_select()).get_result(self).await
     }
 
-    async fn count_down_dependents(&mut self, job_id: i64, labels: &[String]) -> QueryResult<Vec<TaskRow>> {
-        prepared_if(labels.len(), dependents_countdown!(job_id, labels)).execute(self).await?;
-        let released = task::table
-            .filter(task::job_id.eq(job_id))
-            .filter(task::task_label.eq_any(labels))
-            .filter(task::task_status.eq_any(state::task::RELEASE.from))
-            .filter(task::task_waiting_on.le(0))
-            .select(TaskRow::as_select())
-            .order(task::task_id.asc());
-        prepared_if(labels.len(), released).load(self).await
-    }
-}
-
-/// Both countdowns of a finish: the job's, then its dependents' (when it has
-/// any), in that order on every backend, since every finish of a job takes
-/// the job row's lock before its dependents' (the module comment).
-trait CountDowns: FinishCountdowns + Send {
-    fn count_down(
+    async fn count_down_with_dependents(
         &mut self,
         job_id: i64,
         saved: Option<SavedRetData>,
         now: NaiveDateTime,
         labels: &[String],
-    ) -> impl std::future::Future<Output = QueryResult<(JobRow, Vec<TaskRow>)>> + Send {
-        async move {
-            let job_row = self.count_down_job(job_id, saved, now).await?;
-            let released =
-                if labels.is_empty() { Vec::new() } else { self.count_down_dependents(job_id, labels).await? };
-            Ok((job_row, released))
-        }
+    ) -> QueryResult<(JobRow, Vec<TaskRow>)> {
+        let waiting = state::task::RELEASE.from;
+        prepared_if(labels.len(), both_countdowns_mysql(job_id, saved, now, labels, waiting)).execute(self).await?;
+        let released_on = task::job_id
+            .eq(job::job_id)
+            .and(task::task_label.eq_any(labels))
+            .and(task::task_status.eq_any(waiting))
+            .and(task::task_waiting_on.le(0));
+        let read = job::table
+            .left_join(task::table.on(released_on))
+            .filter(job::job_id.eq(job_id))
+            .select((JobRow::as_select(), Option::<TaskRow>::as_select()));
+        let rows: Vec<(JobRow, Option<TaskRow>)> = prepared_if(labels.len(), read).load(self).await?;
+        let job_row =
+            rows.as_slice().first().map(|(job_row, _)| job_row.clone()).ok_or(diesel::result::Error::NotFound)?;
+        Ok((job_row, in_creation_order(rows.into_iter().filter_map(|(_, released)| released).collect())))
     }
 }
 
-impl CountDowns for super::SqliteAsync {}
-impl CountDowns for diesel_async::AsyncMysqlConnection {}
+/// The UPDATE of MariaDB's [`CountDowns`]: the job's countdown (with
+/// `saved`, its ret_data) and its `waiting` dependents labelled `labels`,
+/// joined. diesel has no multi-table UPDATE, so its SQL is written here,
+/// with every value bound.
+fn both_countdowns_mysql(
+    job_id: i64,
+    saved: Option<SavedRetData>,
+    now: NaiveDateTime,
+    labels: &[String],
+    waiting: &[TaskStatus],
+) -> diesel::query_builder::BoxedSqlQuery<'static, diesel::mysql::Mysql, diesel::query_builder::SqlQuery> {
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+    let list = |n: usize| vec!["?"; n].join(", ");
+    let save = if saved.is_some() { ", j.ret_data = ?" } else { "" };
+    let sql = format!(
+        "UPDATE workflow_job AS j LEFT JOIN workflow_task AS t \
+         ON t.job_id = j.job_id AND t.task_label IN ({labels}) AND t.task_status IN ({statuses}) \
+         SET j.u_time = ?, j.tasks_unfinished = j.tasks_unfinished - 1{save}, \
+         t.task_waiting_on = t.task_waiting_on - 1 \
+         WHERE j.job_id = ?",
+        labels = list(labels.len()),
+        statuses = list(waiting.len()),
+    );
+    let mut query = diesel::sql_query(sql).into_boxed();
+    for label in labels {
+        query = query.bind::<Text, _>(label.clone());
+    }
+    for status in waiting {
+        query = query.bind::<Text, _>(*status);
+    }
+    query = query.bind::<Timestamp, _>(now);
+    if let Some(data) = saved {
+        query = query.bind::<Nullable<Text>, _>(data);
+    }
+    query.bind::<BigInt, _>(job_id)
+}
 
 /// The dependents a countdown left waiting on nothing, in creation order.
 fn released_of(mut counted: Vec<TaskRow>) -> Vec<TaskRow> {
     counted.retain(|row| row.task_waiting_on <= 0);
-    counted.sort_by_key(|row| row.task_id);
-    counted
+    in_creation_order(counted)
 }
 
 /// started → failed with `ret_stat`; the job fails with it if it is still
@@ -835,7 +901,52 @@ macro_rules! end_attempt_in_turn {
     )*};
 }
 
-end_attempt_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
+end_attempt_in_turn!(super::SqliteAsync);
+
+/// MariaDB closes the attempt and moves its task in one multi-table UPDATE:
+/// one round trip instead of two. The task joins only if it can move, and
+/// the attempt drives the join, so it is locked first, as everywhere (the
+/// module comment). The count of rows it found says what it did: 2, both
+/// (the close ended the attempt, and the task moved); 1, the attempt closed
+/// but its task could not move (as [`EndAttempt`]'s other backends, which
+/// close it all the same); 0, nothing.
+impl EndAttempt for diesel_async::AsyncMysqlConnection {
+    async fn end_attempt(&mut self, ended: &AttemptEnd<'_>) -> QueryResult<bool> {
+        Ok(prepared(end_attempt_mysql(ended)).execute(self).await? == 2)
+    }
+}
+
+/// The UPDATE of MariaDB's [`EndAttempt`]. diesel has no multi-table UPDATE,
+/// so its SQL is written here, with every value bound.
+fn end_attempt_mysql(
+    ended: &AttemptEnd<'_>,
+) -> diesel::query_builder::BoxedSqlQuery<'static, diesel::mysql::Mysql, diesel::query_builder::SqlQuery> {
+    use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
+    let end = ended.end;
+    let from = ended.transition.from;
+    let sql = format!(
+        "UPDATE workflow_task_attempt AS a LEFT JOIN workflow_task AS t \
+         ON t.task_id = a.task_id AND t.task_id = ? AND t.task_status IN ({from}) \
+         SET a.outcome = ?, a.ret_stat = ?, a.e_time = ?, \
+         t.task_status = ?, t.ret_stat = ?, t.ret_data = ?, t.task_cost = ?, t.u_time = ? \
+         WHERE a.attempt_id = ? AND a.outcome IS NULL",
+        from = vec!["?"; from.len()].join(", "),
+    );
+    let mut query = diesel::sql_query(sql).into_boxed().bind::<BigInt, _>(ended.task_id);
+    for status in from {
+        query = query.bind::<Text, _>(*status);
+    }
+    query
+        .bind::<Text, _>(ended.outcome)
+        .bind::<Text, _>(end.ret_stat.to_owned())
+        .bind::<Timestamp, _>(end.now)
+        .bind::<Text, _>(ended.transition.to)
+        .bind::<Text, _>(end.ret_stat.to_owned())
+        .bind::<Nullable<Text>, _>(end.ret_data.clone())
+        .bind::<Double, _>(ended.cost)
+        .bind::<Timestamp, _>(end.now)
+        .bind::<BigInt, _>(end.attempt_id)
+}
 
 /// PostgreSQL sends both without waiting for the close's answer. The task's
 /// UPDATE then checks for itself what the others check of the close's

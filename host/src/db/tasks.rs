@@ -692,9 +692,11 @@ impl CountDowns for diesel_async::AsyncMysqlConnection {
             .filter(job::job_id.eq(job_id))
             .select((JobRow::as_select(), Option::<TaskRow>::as_select()));
         let rows: Vec<(JobRow, Option<TaskRow>)> = prepared_if(labels.len(), read).load(self).await?;
-        let job_row =
-            rows.as_slice().first().map(|(job_row, _)| job_row.clone()).ok_or(diesel::result::Error::NotFound)?;
-        Ok((job_row, in_creation_order(rows.into_iter().filter_map(|(_, released)| released).collect())))
+        // Every row repeats the job: the first gives it, all give the released.
+        let mut rows = rows.into_iter();
+        let (job_row, first) = rows.next().ok_or(diesel::result::Error::NotFound)?;
+        let released = first.into_iter().chain(rows.filter_map(|(_, released)| released)).collect();
+        Ok((job_row, in_creation_order(released)))
     }
 }
 

@@ -13,56 +13,8 @@ use xingqiao::db::tasks::{Recorded, Started};
 use xingqiao::db::{Database, DbError, attempts, jobs, tasks};
 use xingqiao::engine::now;
 use xingqiao::state::{AttemptOutcome, JobStatus, TaskStatus};
+use xingqiao_tests::rows::{database, later, new_job, new_task};
 use xingqiao_tests::{TestDb, per_backend};
-
-fn new_job(name: &str, tasks: i32) -> NewJob {
-    let t = now();
-    NewJob {
-        tasks_unfinished: tasks,
-        deadline: Some(t + chrono::Duration::hours(1)),
-        ..NewJob::new("test", name, JobStatus::Started, t)
-    }
-}
-
-fn new_task(label: &str, deps: &[&str], dependents: &[&str]) -> NewTask {
-    let t = now();
-    NewTask {
-        job_id: 0,
-        task_label: label.into(),
-        task_reqid: label.into(),
-        task_cmd: "/demo_api/ping".into(),
-        task_params: None,
-        task_requires: String::new(),
-        task_provides: String::new(),
-        task_dependencies: deps.join(","),
-        task_status: if deps.is_empty() { TaskStatus::Pending } else { TaskStatus::Waiting },
-        task_cost: 0.0,
-        task_extra: "{}".into(),
-        task_is_save: false,
-        ret_stat: String::new(),
-        ret_data: None,
-        task_retrymax: 0,
-        task_retrycount: 0,
-        task_timeout: 0,
-        c_time: t,
-        s_time: t,
-        u_time: t,
-        task_dependents: dependents.join(","),
-        task_waiting_on: i32::try_from(deps.len()).unwrap(),
-        task_lease_until: None,
-    }
-}
-
-/// A lease that will not expire during the test.
-fn later() -> chrono::NaiveDateTime {
-    now() + chrono::Duration::hours(1)
-}
-
-async fn database(test_db: &TestDb) -> Arc<Database> {
-    let db = Database::connect(&test_db.url, 8).unwrap();
-    db.migrate(&test_db.url).await.unwrap();
-    Arc::new(db)
-}
 
 async fn create(db: &Database, job: NewJob, rows: Vec<NewTask>) -> (i64, Vec<i64>) {
     jobs::create(&mut db.conn().await.unwrap(), job, rows).await.unwrap()
@@ -666,6 +618,16 @@ per_backend! {
         assert_eq!(expected.len(), 451, "{backend}");
         assert_eq!(ready, expected, "{backend}: every ready task, ascending, and no waiting one");
     }
+}
+
+/// So the MariaDB runs of this suite take `INSERT … RETURNING`; the path
+/// MySQL takes (ids read back) is `mysql_read_back.rs`'s.
+#[tokio::test]
+async fn mariadb_is_found_to_give_new_ids_back_in_the_insert() {
+    let test_db = TestDb::create("mysql").await;
+    let db = database(&test_db).await;
+    drop(db.conn().await.unwrap());
+    assert!(xingqiao::db::mariadb_returning::available());
 }
 
 per_backend! {

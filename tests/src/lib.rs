@@ -8,6 +8,7 @@
 mod binary;
 mod browser;
 mod redis;
+pub mod rows;
 mod server;
 mod test_db;
 

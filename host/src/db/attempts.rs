@@ -14,6 +14,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::mariadb_returning;
 use super::models::{AttemptRow, JobRow, TaskRow};
 use super::prepared::prepared;
 use super::schema::workflow_task_attempt as attempt;
@@ -46,15 +47,15 @@ impl<'a> NewAttempt<'a> {
 }
 
 /// Records an attempt that starts now; returns its id. Call it in the
-/// transaction that started the task: where the id is read back (MariaDB),
+/// transaction that started the task: where the id is read back (MySQL),
 /// the task row's lock keeps that read this attempt's.
 pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> Result<i64, DbError> {
     on_conn!(conn, c => Ok(c.insert_attempt(new, now).await?))
 }
 
-/// Inserting an attempt row, per backend: PostgreSQL and SQLite give its id
-/// back in the INSERT (`RETURNING`); MariaDB has no `RETURNING` on INSERT,
-/// so it reads the id back in a second statement. PostgreSQL's shared
+/// Inserting an attempt row, per backend: PostgreSQL, SQLite and MariaDB
+/// 10.5+ give its id back in the INSERT (`RETURNING`); MySQL has no
+/// `RETURNING`, so it reads the id back in a second statement. PostgreSQL's shared
 /// connection (`&AsyncPgConnection`) has it too, to pipeline the INSERT
 /// behind other statements (`db::tasks`).
 pub(super) trait InsertAttempt {
@@ -96,7 +97,11 @@ insert_returning_id!(super::SqliteAsync, diesel_async::AsyncPgConnection, &diese
 
 impl InsertAttempt for diesel_async::AsyncMysqlConnection {
     async fn insert_attempt(&mut self, new: &NewAttempt<'_>, now: NaiveDateTime) -> QueryResult<i64> {
-        prepared(diesel::insert_into(attempt::table).values(attempt_row!(new, now))).execute(self).await?;
+        let insert = diesel::insert_into(attempt::table).values(attempt_row!(new, now));
+        if mariadb_returning::available() {
+            return prepared(mariadb_returning::returning(insert, attempt::attempt_id)).get_result(self).await;
+        }
+        prepared(insert).execute(self).await?;
         let id: Option<i64> = attempt::table
             .filter(attempt::task_id.eq(new.task_id))
             .select(diesel::dsl::max(attempt::attempt_id))

@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::attempts;
+use super::mariadb_returning;
 use super::models::{JobRow, NewJob, NewTask, TaskRow, split_list};
 use super::prepared::{prepared, prepared_if};
 use super::schema::{
@@ -29,8 +30,8 @@ use crate::{in_transaction, on_conn};
 const INSERT_CHUNK: usize = 400;
 
 /// Writing new jobs' rows, per backend, for several jobs at once.
-/// PostgreSQL and SQLite give the new ids back in the INSERT (`RETURNING`);
-/// MariaDB has no `RETURNING` on INSERT, so its ids are read back in the
+/// PostgreSQL, SQLite and MariaDB 10.5+ give the new ids back in the INSERT
+/// (`RETURNING`); MySQL has none, so there the ids are read back in the
 /// same transaction (a job's name is unique). SQLite (through the sync
 /// wrapper) has no multi-row INSERT in diesel, and needs none in-process;
 /// the network backends get one statement per chunk of rows, whatever the
@@ -114,6 +115,15 @@ impl CreateRows for diesel_async::AsyncPgConnection {
 
 impl CreateRows for diesel_async::AsyncMysqlConnection {
     async fn insert_jobs(&mut self, jobs: &[NewJob]) -> QueryResult<Vec<i64>> {
+        if mariadb_returning::available() {
+            let mut named = Vec::with_capacity(jobs.len());
+            for chunk in jobs.chunks(INSERT_CHUNK) {
+                let insert = diesel::insert_into(job::table).values(chunk.to_vec());
+                let returning = mariadb_returning::returning(insert, (job::job_id, job::job_name));
+                named.extend(prepared_if(chunk.len(), returning).get_results::<(i64, String)>(self).await?);
+            }
+            return ids_in_order(jobs, named);
+        }
         for chunk in jobs.chunks(INSERT_CHUNK) {
             prepared_if(chunk.len(), diesel::insert_into(job::table).values(chunk.to_vec())).execute(self).await?;
         }
@@ -124,6 +134,15 @@ impl CreateRows for diesel_async::AsyncMysqlConnection {
     }
 
     async fn insert_tasks(&mut self, rows: &[NewTask]) -> QueryResult<Vec<NotWaiting>> {
+        if mariadb_returning::available() {
+            let mut inserted = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                let insert = diesel::insert_into(task::table).values(chunk.to_vec());
+                let returning = mariadb_returning::returning(insert, (task::task_id, task::job_id, task::task_status));
+                inserted.extend(prepared_if(chunk.len(), returning).get_results::<NotWaiting>(self).await?);
+            }
+            return Ok(not_waiting(inserted));
+        }
         for chunk in rows.chunks(INSERT_CHUNK) {
             let insert = diesel::insert_into(task::table).values(chunk.to_vec());
             prepared_if(chunk.len(), insert).execute(self).await?;

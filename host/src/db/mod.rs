@@ -14,6 +14,7 @@
 pub mod attempts;
 pub mod jobs;
 pub mod locks;
+pub mod mariadb_returning;
 pub mod models;
 pub mod pg_pools;
 pub mod plugins;
@@ -527,6 +528,11 @@ impl Database {
                         .execute(&mut conn)
                         .await
                         .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                    let version: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("VERSION()"))
+                        .get_result(&mut conn)
+                        .await
+                        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                    mariadb_returning::note_server(&version);
                     Ok(conn)
                 }
                 .boxed()

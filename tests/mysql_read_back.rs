@@ -4,8 +4,6 @@
 //! MariaDB with `RETURNING` switched off for the whole process (a test
 //! binary of its own: `database.rs` runs MariaDB with it on).
 
-#![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
-
 use xingqiao::db::{attempts, jobs, mariadb_returning, tasks};
 use xingqiao::engine::now;
 use xingqiao::state::TaskStatus;

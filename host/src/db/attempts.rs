@@ -55,9 +55,9 @@ pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> 
 
 /// Inserting an attempt row, per backend: PostgreSQL, SQLite and MariaDB
 /// 10.5+ give its id back in the INSERT (`RETURNING`); MySQL has no
-/// `RETURNING`, so it reads the id back in a second statement. PostgreSQL's shared
-/// connection (`&AsyncPgConnection`) has it too, to pipeline the INSERT
-/// behind other statements (`db::tasks`).
+/// `RETURNING`, so it reads the id back in a second statement.
+/// PostgreSQL's shared connection (`&AsyncPgConnection`) has it too, to
+/// pipeline the INSERT behind other statements (`db::tasks`).
 pub(super) trait InsertAttempt {
     fn insert_attempt(
         &mut self,

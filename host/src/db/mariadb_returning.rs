@@ -4,8 +4,8 @@
 //! itself, as PostgreSQL and SQLite do; MySQL does not. diesel's MySQL
 //! backend speaks for both, so it offers no `returning()`, and without it
 //! every new id costs MariaDB a second statement to read it back: an
-//! attempt's id at each task's start and the ids of create_job's rows, a
-//! sixth of a hello job's statements (`docs/scale-out.md`). Each statement
+//! attempt's id at each task's start and the ids of create_job's rows, five
+//! of a hello job's 35 statements (`docs/scale-out.md`). Each statement
 //! is a wake-up of a connection thread, and that is what MariaDB's CPU goes
 //! to on this path.
 //!

@@ -81,7 +81,10 @@ impl PluginRuntime {
         &self.inner.linker
     }
 
-    pub(crate) fn engine(&self) -> &Engine {
+    /// Public only for the bench that measures the engine's pool with a core
+    /// module (`benches/slot_reset.rs`); plugins never see it.
+    #[doc(hidden)]
+    pub fn engine(&self) -> &Engine {
         &self.inner.engine
     }
 }

@@ -2,7 +2,8 @@
 //! plugin: `plan_job` (fresh store + instantiate + params_check + workflow,
 //! once per create_job) and `job_notifier` (fresh store + instantiate + call,
 //! at start and at end), and their sum per job. Prints one JSON line per
-//! measurement, with the process's CPU time per call beside p50 and p99.
+//! measurement, with the process's CPU time and minor page faults per call
+//! beside p50 and p99.
 //!
 //! The Rust `hello` demo is always measured. Components of other languages are
 //! measured when named in `XINGQIAO_BENCH_PLUGINS` (comma-separated .wasm
@@ -33,15 +34,23 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1e6
 }
 
-/// The process's CPU time so far, all threads, from `/proc/self/stat` (in
-/// clock ticks of 10 ms).
-fn process_cpu() -> Duration {
+/// The fields of `/proc/self/stat` after the command name (which may hold
+/// spaces), counted from 0: minflt is 7, utime and stime are 11 and 12.
+fn process_stat(from: usize, count: usize) -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the command name (which may hold spaces) utime and stime are the
-    // 12th and 13th fields.
     let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: u64 = after_name.split_whitespace().skip(11).take(2).filter_map(|f| f.parse::<u64>().ok()).sum();
-    Duration::from_millis(ticks * 10)
+    after_name.split_whitespace().skip(from).take(count).filter_map(|f| f.parse::<u64>().ok()).sum()
+}
+
+/// The process's CPU time so far, all threads (in clock ticks of 10 ms).
+fn process_cpu() -> Duration {
+    Duration::from_millis(process_stat(11, 2) * 10)
+}
+
+/// The process's minor page faults so far: a plugin's memory pages that its
+/// slot did not keep from the call before are faulted in again.
+fn minor_faults() -> u64 {
+    process_stat(7, 1)
 }
 
 /// p50 in µs; prints the line, with the CPU time per call.
@@ -55,12 +64,14 @@ fn measure(plugin: &str, name: &str, mut one: impl FnMut()) -> f64 {
     let iterations = (BUDGET.as_nanos() / first.as_nanos()).clamp(MIN_ITERATIONS as u128, MAX_ITERATIONS as u128);
     let mut samples = Vec::with_capacity(iterations as usize);
     let cpu_before = process_cpu();
+    let faults_before = minor_faults();
     for _ in 0..iterations {
         let started = Instant::now();
         one();
         samples.push(started.elapsed());
     }
     let cpu_per_call = (process_cpu() - cpu_before).as_secs_f64() * 1e6 / samples.len() as f64;
+    let faults_per_call = (minor_faults() - faults_before) as f64 / samples.len() as f64;
     samples.sort();
     let p50 = percentile(&samples, 0.50);
     let line = json!({
@@ -71,6 +82,7 @@ fn measure(plugin: &str, name: &str, mut one: impl FnMut()) -> f64 {
         "p50_us": (p50 * 10.0).round() / 10.0,
         "p99_us": (percentile(&samples, 0.99) * 10.0).round() / 10.0,
         "cpu_us_per_call": cpu_per_call.round(),
+        "minor_faults_per_call": (faults_per_call * 10.0).round() / 10.0,
     });
     println!("{line}");
     p50

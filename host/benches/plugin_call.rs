@@ -24,6 +24,10 @@ use serde_json::{Map, Value, json};
 use xingqiao::plugins::demo_bytes;
 use xingqiao::runtime::{JobEvent, JobInput, LoadedPlugin, PluginRuntime, SandboxLimits};
 
+#[path = "common/proc_stat.rs"]
+pub mod proc_stat;
+use proc_stat::{cpu as process_cpu, minor_faults};
+
 /// Enough samples for a stable p99 within a few seconds per measurement.
 const BUDGET: Duration = Duration::from_secs(4);
 const MAX_ITERATIONS: usize = 20_000;
@@ -32,25 +36,6 @@ const MIN_ITERATIONS: usize = 100;
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index].as_secs_f64() * 1e6
-}
-
-/// The fields of `/proc/self/stat` after the command name (which may hold
-/// spaces), counted from 0: minflt is 7, utime and stime are 11 and 12.
-fn process_stat(from: usize, count: usize) -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    after_name.split_whitespace().skip(from).take(count).filter_map(|f| f.parse::<u64>().ok()).sum()
-}
-
-/// The process's CPU time so far, all threads (in clock ticks of 10 ms).
-fn process_cpu() -> Duration {
-    Duration::from_millis(process_stat(11, 2) * 10)
-}
-
-/// The process's minor page faults so far: a plugin's memory pages that its
-/// slot did not keep from the call before are faulted in again.
-fn minor_faults() -> u64 {
-    process_stat(7, 1)
 }
 
 /// p50 in µs; prints the line, with the CPU time per call.

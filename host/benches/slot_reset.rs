@@ -24,6 +24,10 @@ use wasm_encoder::{
 };
 use xingqiao::runtime::{PluginRuntime, SandboxLimits};
 
+#[path = "common/proc_stat.rs"]
+pub mod proc_stat;
+use proc_stat::minor_faults;
+
 const PAGE: i32 = 4096;
 const CALLS: u32 = 2_000;
 
@@ -68,12 +72,6 @@ fn module_writing_separate_pages() -> Vec<u8> {
     let mut module = Module::new();
     module.section(&types).section(&functions).section(&memories).section(&exports).section(&code).section(&data);
     module.finish()
-}
-
-fn minor_faults() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    after_name.split_whitespace().nth(7).and_then(|f| f.parse().ok()).unwrap_or(0)
 }
 
 fn main() {

@@ -5,7 +5,10 @@
 //! whether it was met; targets are goals, never assertions.
 //!
 //! - `hello-dag`: 1,000 hello jobs submitted at once (64 requests in flight)
-//!   → create_job time of the 1,000 (`submit_s`) and jobs/s to the last end;
+//!   → create_job time of the 1,000 (`submit_s`) and jobs/s to the last end,
+//!   with the CPU each side spent per job over the burst alone
+//!   (`cpu_ms_per_job`: the servers, this client, and the database and Redis
+//!   when their URLs name this machine);
 //! - `hello-sequential`: 100 hello jobs one after another → p50/p99 ms;
 //! - `chain`: n = 40, five in a row → median ms per step; `fanout`: 100,
 //!   1,000, 10,000 tasks → ms per task, and how flat that stays (embedded
@@ -30,6 +33,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
+
+#[path = "common/proc_stat.rs"]
+pub mod proc_stat;
 
 /// One `xingqiao serve` process; killed when dropped.
 struct Server {
@@ -94,6 +100,31 @@ struct Bench {
     backend: String,
     cluster: bool,
     next: AtomicU64,
+    /// Whether the database and Redis run on this machine, where their
+    /// processes' CPU can be read (`CpuSample`).
+    local_database: bool,
+    local_redis: bool,
+}
+
+/// What [`Bench::hello_burst`] measured.
+struct Burst {
+    submitted: Duration,
+    elapsed: Duration,
+    peak_rss_mib: Vec<f64>,
+    failed: i64,
+    /// CPU milliseconds per job, by who spent them ([`cpu_ms_per_job`]).
+    cpu_ms_per_job: Value,
+}
+
+/// Each role's processes with their CPU time so far: the servers, this
+/// bench (the client), and, when they run on this machine, the database's
+/// and Redis's processes, found by name.
+type CpuSample = Vec<(&'static str, Vec<(u32, Duration)>)>;
+
+fn local(url: Option<&str>) -> bool {
+    url.is_some_and(|url| {
+        ["@127.0.0.1", "@localhost", "@[::1]", "//127.0.0.1", "//localhost"].iter().any(|h| url.contains(h))
+    })
 }
 
 impl Bench {
@@ -158,7 +189,26 @@ impl Bench {
     /// Submits `jobs` hello jobs at once and waits for all to end; samples
     /// every server's RSS meanwhile. Returns (submit time, total time, peak
     /// RSS per server, failed jobs).
-    async fn hello_burst(&self, jobs: usize) -> (Duration, Duration, Vec<f64>, i64) {
+    fn cpu_sample(&self) -> CpuSample {
+        let mut roles = vec![
+            ("servers", self.servers.iter().map(|server| server.child.id()).collect()),
+            ("bench_client", vec![std::process::id()]),
+        ];
+        if self.local_database {
+            roles.push(("database", proc_stat::pids_named(&["mariadbd", "mysqld", "postgres"])));
+        }
+        if self.local_redis {
+            roles.push(("redis", proc_stat::pids_named(&["redis-server"])));
+        }
+        roles
+            .into_iter()
+            .map(|(role, pids): (&'static str, Vec<u32>)| {
+                (role, pids.into_iter().map(|pid| (pid, proc_stat::cpu_of(pid))).collect())
+            })
+            .collect()
+    }
+
+    async fn hello_burst(&self, jobs: usize) -> Burst {
         let ns = namespace("dag");
         let sampling = Arc::new(AtomicBool::new(true));
         let pids: Vec<u32> = self.servers.iter().map(|s| s.child.id()).collect();
@@ -175,6 +225,7 @@ impl Bench {
                 peaks
             })
         };
+        let cpu_before = self.cpu_sample();
         let started = Instant::now();
         let in_flight = Arc::new(Semaphore::new(64));
         let mut handles = Vec::with_capacity(jobs);
@@ -194,10 +245,32 @@ impl Bench {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let elapsed = started.elapsed();
+        let cpu_ms_per_job = cpu_ms_per_job(&cpu_before, &self.cpu_sample(), jobs);
         sampling.store(false, Ordering::Relaxed);
-        let peaks = sampler.await.unwrap_or_else(|err| panic!("{err}"));
-        (submitted, elapsed, peaks, self.count_in(&ns, "failed").await)
+        let peak_rss_mib = sampler.await.unwrap_or_else(|err| panic!("{err}"));
+        Burst { submitted, elapsed, peak_rss_mib, failed: self.count_in(&ns, "failed").await, cpu_ms_per_job }
     }
+}
+
+/// CPU milliseconds per job that each role spent between two samples: only
+/// the burst, not the servers' start (which compiles the demo plugins). A
+/// process that started between them (a new database connection's backend)
+/// counts from zero; one that ended between them is not counted. Resolution:
+/// the kernel's clock tick (10 ms) per process.
+fn cpu_ms_per_job(before: &CpuSample, after: &CpuSample, jobs: usize) -> Value {
+    let mut roles = serde_json::Map::new();
+    for (role, now) in after {
+        let earlier = before.iter().find(|(r, _)| r == role).map_or(&[][..], |(_, pids)| pids.as_slice());
+        let spent: Duration = now
+            .iter()
+            .map(|(pid, cpu)| {
+                let start = earlier.iter().find(|(p, _)| p == pid).map_or(Duration::ZERO, |(_, cpu)| *cpu);
+                cpu.saturating_sub(start)
+            })
+            .sum();
+        roles.insert((*role).to_owned(), json!((spent.as_secs_f64() * 1e3 / jobs as f64 * 100.0).round() / 100.0));
+    }
+    Value::Object(roles)
 }
 
 /// One hello job, named so that sending it again is harmless: a keep-alive
@@ -242,11 +315,11 @@ fn round2(x: f64) -> f64 {
 }
 
 async fn hello_dag(bench: &Bench, jobs: usize) {
-    let (submitted, elapsed, _, failed) = bench.hello_burst(jobs).await;
+    let Burst { submitted, elapsed, failed, cpu_ms_per_job, .. } = bench.hello_burst(jobs).await;
     let jobs_per_s = (jobs as f64 / elapsed.as_secs_f64()).round();
     let mut line = json!({
         "scenario": "hello-dag", "jobs": jobs, "submit_s": ms(submitted) / 1e3, "total_s": ms(elapsed) / 1e3,
-        "jobs_per_s": jobs_per_s, "failed": failed,
+        "jobs_per_s": jobs_per_s, "failed": failed, "cpu_ms_per_job": cpu_ms_per_job,
     });
     if bench.cluster {
         line["target"] = json!("≥ 500 jobs/s; create_job of 1,000 ≤ 1 s");
@@ -320,7 +393,7 @@ async fn chain_and_fanout(bench: &Bench) {
 }
 
 async fn memory(bench: &Bench, idle: &[f64], jobs: usize) {
-    let (submitted, elapsed, peaks, failed) = bench.hello_burst(jobs).await;
+    let Burst { submitted, elapsed, peak_rss_mib: peaks, failed, .. } = bench.hello_burst(jobs).await;
     let fits = |values: &[f64], cap: f64| values.iter().all(|v| *v <= cap);
     bench.print(json!({
         "scenario": "memory", "idle_rss_mib": idle, "jobs_in_flight": jobs, "peak_rss_mib": peaks,
@@ -359,7 +432,8 @@ fn main() {
         .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .unwrap_or_else(|err| panic!("{err}"));
-    let bench = Bench { servers, client, backend, cluster, next: AtomicU64::new(0) };
+    let (local_database, local_redis) = (local(database_url.as_deref()), local(redis_url.as_deref()));
+    let bench = Bench { servers, client, backend, cluster, next: AtomicU64::new(0), local_database, local_redis };
     runtime.block_on(async {
         for server in &bench.servers {
             let ready = Instant::now();

@@ -68,3 +68,7 @@ impl<Q> QueryId for Prepared<Q> {
 impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Prepared<Q> {
     type SqlType = Q::SqlType;
 }
+
+/// A wrapped query runs as any query: diesel-async's `RunQueryDsl` is
+/// implemented for the types that carry this marker.
+impl<Q> diesel::query_dsl::RunQueryDslSupport for Prepared<Q> {}

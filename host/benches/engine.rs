@@ -186,9 +186,7 @@ impl Bench {
         println!("{line}");
     }
 
-    /// Submits `jobs` hello jobs at once and waits for all to end; samples
-    /// every server's RSS meanwhile. Returns (submit time, total time, peak
-    /// RSS per server, failed jobs).
+    /// Each role's processes and the CPU time each has spent so far.
     fn cpu_sample(&self) -> CpuSample {
         let mut roles = vec![
             ("servers", self.servers.iter().map(|server| server.child.id()).collect()),
@@ -208,6 +206,8 @@ impl Bench {
             .collect()
     }
 
+    /// Submits `jobs` hello jobs at once and waits for all to end; samples
+    /// every server's RSS meanwhile, and every role's CPU before and after.
     async fn hello_burst(&self, jobs: usize) -> Burst {
         let ns = namespace("dag");
         let sampling = Arc::new(AtomicBool::new(true));

@@ -871,12 +871,22 @@ struct PlanStep {
     detail: String,
 }
 
-/// SQLite's plan for a query, one step per line.
+/// SQLite's plan for a query, one step per line. SQLite plans a statement
+/// when it prepares it, before any value is bound, so the values bound to
+/// its `?`s (diesel 2.4 wants one for each) do not change the plan.
 async fn sqlite_plan(db: &Database, sql: &str) -> Vec<String> {
     use diesel_async::RunQueryDsl;
     let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    let binds = sql.matches('?').count();
     let mut conn = db.conn().await.unwrap();
-    let plan: Vec<PlanStep> = xingqiao::on_conn!(&mut conn, c => Ok(diesel::sql_query(&sql).load(c).await?)).unwrap();
+    let plan: Vec<PlanStep> = xingqiao::on_conn!(&mut conn, c => {
+        let mut query = diesel::sql_query(sql.clone()).into_boxed();
+        for _ in 0..binds {
+            query = query.bind::<diesel::sql_types::Text, _>("x");
+        }
+        Ok(query.load(c).await?)
+    })
+    .unwrap();
     plan.into_iter().map(|step| step.detail).collect()
 }
 

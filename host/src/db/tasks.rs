@@ -369,7 +369,7 @@ pub async fn finish(
     let instance = carry_on.map_or("", |carry_on| carry_on.instance);
     let carry_on_until = carry_on.map(|carry_on| carry_on.lease_until);
     let finishing = Finishing { row: row.clone(), attempt_id, ret_data, now, carry_on_until };
-    in_transaction!(conn => finish_in(conn, &finishing, instance).await)
+    in_transaction!(conn => Ok(finish_in(conn, &[&finishing], instance).await?.pop().flatten()))
 }
 
 /// A task's result, as [`finish_many`] records it.
@@ -397,87 +397,172 @@ pub async fn finish_many(
 ) -> Result<Vec<Option<Recorded>>, DbError> {
     let mut order: Vec<usize> = (0..finishing.len()).collect();
     order.sort_by_key(|&i| (finishing[i].row.job_id, finishing[i].row.task_id));
+    let in_order: Vec<&Finishing> = order.iter().map(|&i| &finishing[i]).collect();
     in_transaction!(conn => {
         let mut recorded = vec![None; finishing.len()];
-        for i in order {
-            recorded[i] = finish_in(conn, &finishing[i], instance).await?;
+        for (i, one) in order.iter().zip(finish_in(conn, &in_order, instance).await?) {
+            recorded[*i] = one;
         }
         Ok(recorded)
     })
 }
 
-/// The body of [`finish`], inside the caller's transaction; a carried
-/// dependent is started for `instance`.
-async fn finish_in(conn: &mut Conn, finishing: &Finishing, instance: &str) -> Result<Option<Recorded>, DbError> {
-    let (row, attempt_id, now, ret_data) =
-        (&finishing.row, finishing.attempt_id, finishing.now, finishing.ret_data.clone());
-    let carry_on = finishing.carry_on_until.map(|lease_until| CarryOn { instance, lease_until });
-    let dependents = split_list(&row.task_dependents);
-    let (job_id, is_save) = (row.job_id, row.task_is_save);
+/// The body of [`finish_many`], inside the caller's transaction, for tasks
+/// in lock order; carried dependents are started for `instance`. Three
+/// steps, each taken for every task before the next: the attempts' ends with
+/// their countdowns (which lock every row the later steps write), the jobs
+/// that ended, then the dependents released. A job ends only when none of
+/// its tasks is left, so never in a finish that releases a dependent: for
+/// one task, at most one of the last two steps writes anything. PostgreSQL
+/// sends the first and the last step's statements for all the tasks without
+/// waiting for each answer: a transaction of many results costs a few round
+/// trips, not a few per result.
+async fn finish_in(
+    conn: &mut Conn,
+    finishing: &[&Finishing],
+    instance: &str,
+) -> Result<Vec<Option<Recorded>>, DbError> {
     let (finish, job_finish) = (state::task::FINISH, state::job::FINISH);
-    let end = Ending { attempt_id, ret_stat: stat::OK, ret_data: ret_data.clone(), now };
-    let ended = AttemptEnd::of(row, finish, AttemptOutcome::Finished, &end);
-    // Ends the attempt, then locks the job row (the finishes of one job are
+    let ends: Vec<Ending<'_>> = finishing
+        .iter()
+        .map(|f| Ending { attempt_id: f.attempt_id, ret_stat: stat::OK, ret_data: f.ret_data.clone(), now: f.now })
+        .collect();
+    let dependents: Vec<Vec<String>> = finishing.iter().map(|f| split_list(&f.row.task_dependents)).collect();
+    // Ends the attempts, then locks each job row (the finishes of one job are
     // serialised from there) and counts its unfinished tasks down, which
     // tells the last one; the dependents come back as whole rows: the one
     // carried on needs no second read.
-    let counted = on_conn!(conn, c => {
-        let saved = is_save.then(|| ret_data.clone());
-        Ok(c.end_and_count_down(&ended, job_id, saved, &dependents).await?)
-    })?;
-    // The attempt no longer owned its task: nothing changed.
-    let Some((job_row, released)) = counted else {
-        return Ok(None);
-    };
-    let mut recorded = Recorded::default();
-    // A job ends only when none of its tasks is left, so never in a finish
-    // that releases a dependent: of this and the release below, at most one
-    // writes anything.
-    if job_row.tasks_unfinished <= 0 {
-        recorded.job_end = end_job(conn, job_id, job_finish, stat::OK, now, Some(&job_row)).await?;
+    let countdowns: Vec<Countdown<'_>> = finishing
+        .iter()
+        .zip(&ends)
+        .zip(&dependents)
+        .map(|((f, end), labels)| Countdown {
+            ended: AttemptEnd::of(&f.row, finish, AttemptOutcome::Finished, end),
+            job_id: f.row.job_id,
+            saved: f.row.task_is_save.then(|| f.ret_data.clone()),
+            labels,
+        })
+        .collect();
+    let counted = on_conn!(conn, c => Ok(c.end_and_count_down_all(&countdowns).await?))?;
+    let mut recorded: Vec<Option<Recorded>> = Vec::with_capacity(finishing.len());
+    let mut releases = Vec::new();
+    for (index, (f, counted)) in finishing.iter().zip(counted).enumerate() {
+        // The attempt no longer owned its task: nothing changed.
+        let Some((job_row, released)) = counted else {
+            recorded.push(None);
+            continue;
+        };
+        let mut one = Recorded::default();
+        if job_row.tasks_unfinished <= 0 {
+            one.job_end = end_job(conn, f.row.job_id, job_finish, stat::OK, f.now, Some(&job_row)).await?;
+        }
+        recorded.push(Some(one));
+        // The first dependent released is carried on (started for this
+        // worker); the others wait in the queue.
+        let mut released = released.into_iter();
+        // (Not `zip`: without a carry-on, the first released stays pending.)
+        let carried = match f.carry_on_until {
+            Some(lease_until) => released.next().map(|task| (task, lease_until)),
+            None => None,
+        };
+        let pending: Vec<i64> = released.map(|released_row| released_row.task_id).collect();
+        if pending.is_empty() && carried.is_none() {
+            continue;
+        }
+        releases.push(Release::of(index, f, pending, carried, job_row));
     }
-    // The first dependent released is carried on (started for this worker);
-    // the others wait in the queue.
-    let mut released = released.into_iter();
-    let carried = carry_on.and_then(|carry_on| released.next().map(|task| (task, carry_on)));
-    let pending: Vec<i64> = released.map(|released_row| released_row.task_id).collect();
-    // The finished task as its carried dependent sees it: what it just wrote.
-    let mut finished = row.clone();
-    let done = &mut finished.task;
-    (done.task_status, done.ret_stat, done.ret_data, done.u_time) = (finish.to, stat::OK.to_owned(), ret_data, now);
-    (recorded.ready, recorded.next) = release(conn, &pending, carried, job_row, finished, now).await?;
-    Ok(Some(recorded))
+    let starts: Vec<Option<CarriedStart<'_>>> = releases.iter().map(|r| r.start(instance)).collect();
+    let asked: Vec<ReleaseAsk<'_>> =
+        releases.iter().zip(&starts).map(|(r, start)| (r.pending.as_slice(), r.now, start.as_ref())).collect();
+    let answers = on_conn!(conn, c => Ok(c.release_and_carry_on_all(&asked).await?))?;
+    drop(asked);
+    drop(starts);
+    for (release, (ready, carried)) in releases.into_iter().zip(answers) {
+        let index = release.index;
+        let next = release.started(carried)?;
+        if let Some(one) = recorded.get_mut(index).and_then(Option::as_mut) {
+            (one.ready, one.next) = (ready, next);
+        }
+    }
+    Ok(recorded)
 }
 
-/// The dependents a finish released: `pending` go to the queue (`release`),
-/// and `carried`, if any, is started for the finishing worker (`continue`)
-/// with its attempt opened. Their rows and their job's are read already,
-/// and when the finished task is the carried one's only dependency, so is
-/// that. Gives the ids now pending and the carried start.
-async fn release(
-    conn: &mut Conn,
-    pending: &[i64],
-    carried: Option<(TaskRow, CarryOn<'_>)>,
-    job: JobRow,
-    finished: TaskRow,
+/// One task's countdowns in [`finish_in`]: its attempt's end, its job, the
+/// ret_data to copy to the job, and its dependents' labels.
+struct Countdown<'a> {
+    ended: AttemptEnd<'a>,
+    job_id: i64,
+    saved: Option<SavedRetData>,
+    labels: &'a [String],
+}
+
+/// What one finish releases ([`finish_in`]'s last step): `pending` go to the
+/// queue (`release`), and `carried`, if any, is started for the finishing
+/// worker (`continue`) with its attempt opened. Its row and its job's are
+/// read already, and when the finished task is the carried one's only
+/// dependency, so is that.
+struct Release {
+    /// The finish's place in the batch.
+    index: usize,
+    pending: Vec<i64>,
+    carried: Option<Carried>,
     now: NaiveDateTime,
-) -> Result<(Vec<i64>, Option<Started>), DbError> {
-    let Some((mut task, carry_on)) = carried else {
-        return on_conn!(conn, c => Ok((c.release_and_carry_on(pending, now, None).await?.0, None)));
-    };
-    let labels = split_list(&task.task_dependencies);
-    let known = (labels == [finished.task_label.as_str()]).then(|| vec![finished]);
-    let to_read = if known.is_some() { Vec::new() } else { labels };
-    let attempt = NewAttempt::of(&task, &job, carry_on.instance);
-    let lease_until = carry_on.lease_until;
-    let start = CarriedStart { attempt, lease_until, now, labels: &to_read };
-    let (ready, carried) = on_conn!(conn, c => Ok(c.release_and_carry_on(pending, now, Some(&start)).await?))?;
-    // Present whenever a start was asked for (see `ReleaseStatements`).
-    let (read, attempt_id) = carried.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
-    let moved = &mut task.task;
-    (moved.task_status, moved.s_time, moved.u_time) = (state::task::CONTINUE.to, now, now);
-    moved.task_lease_until = Some(lease_until);
-    Ok((ready, Some(Started { task, job, dependencies: known.unwrap_or(read), attempt_id })))
+}
+
+struct Carried {
+    task: TaskRow,
+    job: JobRow,
+    lease_until: NaiveDateTime,
+    /// The finished task as the carried one sees it (what this transaction
+    /// wrote), when it is the carried one's only dependency.
+    known: Option<Vec<TaskRow>>,
+    /// The dependencies to read (none when `known`).
+    to_read: Vec<String>,
+}
+
+impl Release {
+    fn of(
+        index: usize,
+        finishing: &Finishing,
+        pending: Vec<i64>,
+        carried: Option<(TaskRow, NaiveDateTime)>,
+        job: JobRow,
+    ) -> Self {
+        let now = finishing.now;
+        let carried = carried.map(|(task, lease_until)| {
+            let labels = split_list(&task.task_dependencies);
+            let mut finished = finishing.row.clone();
+            let done = &mut finished.task;
+            (done.task_status, done.ret_stat, done.ret_data, done.u_time) =
+                (state::task::FINISH.to, stat::OK.to_owned(), finishing.ret_data.clone(), now);
+            let known = (labels == [finished.task_label.as_str()]).then(|| vec![finished]);
+            let to_read = if known.is_some() { Vec::new() } else { labels };
+            Carried { task, job, lease_until, known, to_read }
+        });
+        Release { index, pending, carried, now }
+    }
+
+    fn start<'a>(&'a self, instance: &'a str) -> Option<CarriedStart<'a>> {
+        self.carried.as_ref().map(|c| CarriedStart {
+            attempt: NewAttempt::of(&c.task, &c.job, instance),
+            lease_until: c.lease_until,
+            now: self.now,
+            labels: &c.to_read,
+        })
+    }
+
+    /// The carried dependent as started, from what its statements read.
+    fn started(self, answer: Option<(Vec<TaskRow>, i64)>) -> Result<Option<Started>, DbError> {
+        let Some(Carried { mut task, job, lease_until, known, .. }) = self.carried else {
+            return Ok(None);
+        };
+        // Present whenever a start was asked for (see `ReleaseStatements`).
+        let (read, attempt_id) = answer.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+        let moved = &mut task.task;
+        (moved.task_status, moved.s_time, moved.u_time) = (state::task::CONTINUE.to, self.now, self.now);
+        moved.task_lease_until = Some(lease_until);
+        Ok(Some(Started { task, job, dependencies: known.unwrap_or(read), attempt_id }))
+    }
 }
 
 /// The `release` UPDATE of a dependent that goes to the queue (a macro, as
@@ -506,7 +591,17 @@ trait ReleaseStatements {
         now: NaiveDateTime,
         carried: Option<&CarriedStart<'_>>,
     ) -> impl std::future::Future<Output = QueryResult<Released>> + Send;
+
+    /// That for several finishes, in order: one answer each.
+    fn release_and_carry_on_all(
+        &mut self,
+        asked: &[ReleaseAsk<'_>],
+    ) -> impl std::future::Future<Output = QueryResult<Vec<Released>>> + Send;
 }
+
+/// What one finish asks of [`ReleaseStatements`]: the ids to move to
+/// `pending`, the time, and the dependent to carry on with, if any.
+type ReleaseAsk<'a> = (&'a [i64], NaiveDateTime, Option<&'a CarriedStart<'a>>);
 
 macro_rules! release_in_turn {
     ($($connection:ty),*) => {$(
@@ -529,6 +624,14 @@ macro_rules! release_in_turn {
                 };
                 Ok((ready, started))
             }
+
+            async fn release_and_carry_on_all(&mut self, asked: &[ReleaseAsk<'_>]) -> QueryResult<Vec<Released>> {
+                let mut answers = Vec::with_capacity(asked.len());
+                for &(pending, now, carried) in asked {
+                    answers.push(self.release_and_carry_on(pending, now, carried).await?);
+                }
+                Ok(answers)
+            }
         }
     )*};
 }
@@ -545,18 +648,38 @@ impl ReleaseStatements for diesel_async::AsyncPgConnection {
         now: NaiveDateTime,
         carried: Option<&CarriedStart<'_>>,
     ) -> QueryResult<Released> {
-        let shared = &*self;
-        let mut connections = vec![shared; pending.len()];
-        let moves = connections.iter_mut().zip(pending).map(|(c, &id)| prepared(release_update!(id, now)).execute(c));
-        let moved = futures_util::future::try_join_all(moves);
-        let started = async {
-            let Some(start) = carried else { return Ok(None) };
-            carry_on_pipelined(shared, start).await.map(Some)
-        };
-        let (moved, started) = futures_util::try_join!(moved, started)?;
-        let ready = pending.iter().zip(moved).filter(|&(_, moved)| moved == 1).map(|(&id, _)| id).collect();
-        Ok((ready, started))
+        release_pipelined(self, pending, now, carried).await
     }
+
+    /// Every finish's statements are sent before any answer is awaited, in
+    /// the order asked (futures polled in order send in order).
+    async fn release_and_carry_on_all(&mut self, asked: &[ReleaseAsk<'_>]) -> QueryResult<Vec<Released>> {
+        let shared = &*self;
+        futures_util::future::try_join_all(
+            asked.iter().map(|&(pending, now, carried)| release_pipelined(shared, pending, now, carried)),
+        )
+        .await
+    }
+}
+
+/// PostgreSQL's [`ReleaseStatements`] on its shared connection, to be sent
+/// behind other statements.
+async fn release_pipelined(
+    shared: &diesel_async::AsyncPgConnection,
+    pending: &[i64],
+    now: NaiveDateTime,
+    carried: Option<&CarriedStart<'_>>,
+) -> QueryResult<Released> {
+    let mut connections = vec![shared; pending.len()];
+    let moves = connections.iter_mut().zip(pending).map(|(c, &id)| prepared(release_update!(id, now)).execute(c));
+    let moved = futures_util::future::try_join_all(moves);
+    let started = async {
+        let Some(start) = carried else { return Ok(None) };
+        carry_on_pipelined(shared, start).await.map(Some)
+    };
+    let (moved, started) = futures_util::try_join!(moved, started)?;
+    let ready = pending.iter().zip(moved).filter(|&(_, moved)| moved == 1).map(|(&id, _)| id).collect();
+    Ok((ready, started))
 }
 
 /// The two countdowns of [`finish`] on the backends that send them in turn
@@ -932,6 +1055,10 @@ impl EndAttempt for diesel_async::AsyncPgConnection {
     }
 }
 
+/// What [`EndAndCountDown`] gives for one finish: the job row and the
+/// dependents released, or `None` when the attempt no longer owned its task.
+type Counted = Option<(JobRow, Vec<TaskRow>)>;
+
 /// The first two steps of a finish, per backend: the attempt's end
 /// ([`EndAttempt`]), then, only if that moved the task, both countdowns
 /// ([`CountDowns`]); gives what the countdowns read. `None` when the attempt
@@ -944,6 +1071,12 @@ trait EndAndCountDown {
         saved: Option<SavedRetData>,
         labels: &[String],
     ) -> impl std::future::Future<Output = QueryResult<Option<(JobRow, Vec<TaskRow>)>>> + Send;
+
+    /// That for several finishes, in order: one answer each.
+    fn end_and_count_down_all(
+        &mut self,
+        countdowns: &[Countdown<'_>],
+    ) -> impl std::future::Future<Output = QueryResult<Vec<Counted>>> + Send;
 }
 
 macro_rules! end_and_count_down_in_turn {
@@ -960,6 +1093,17 @@ macro_rules! end_and_count_down_in_turn {
                     return Ok(None);
                 }
                 Ok(Some(self.count_down(job_id, saved, ended.end.now, labels).await?))
+            }
+
+            async fn end_and_count_down_all(
+                &mut self,
+                countdowns: &[Countdown<'_>],
+            ) -> QueryResult<Vec<Counted>> {
+                let mut answers = Vec::with_capacity(countdowns.len());
+                for c in countdowns {
+                    answers.push(self.end_and_count_down(&c.ended, c.job_id, c.saved.clone(), c.labels).await?);
+                }
+                Ok(answers)
             }
         }
     )*};
@@ -985,42 +1129,66 @@ impl EndAndCountDown for diesel_async::AsyncPgConnection {
         saved: Option<SavedRetData>,
         labels: &[String],
     ) -> QueryResult<Option<(JobRow, Vec<TaskRow>)>> {
-        let end = ended.end;
+        end_and_count_down_pipelined(self, ended, job_id, saved, labels).await
+    }
+
+    /// Every finish's four statements are sent before any answer is
+    /// awaited, in the order given, which is the lock order (futures polled
+    /// in order send in order).
+    async fn end_and_count_down_all(&mut self, countdowns: &[Countdown<'_>]) -> QueryResult<Vec<Counted>> {
         let shared = &*self;
-        let (mut first, mut second, mut third, mut fourth) = (shared, shared, shared, shared);
-        let closing = attempts::closing!(end.attempt_id, ended.outcome, end.ret_stat, end.now);
-        let task_end = task_end!(ended).filter(diesel::dsl::exists(closed_by_this!(ended)));
-        // An alias: the dependents' countdown reads the finished task's row
-        // from the table it updates.
-        let finished = diesel::alias!(task as finished_task);
-        let finished_by_this = finished
-            .select(finished.field(task::task_id))
-            .filter(finished.field(task::task_id).eq(ended.task_id))
-            .filter(finished.field(task::task_status).eq(ended.transition.to))
-            .filter(finished.field(task::u_time).eq(end.now))
-            .filter(diesel::dsl::exists(closed_by_this!(ended)));
-        let job_countdown = job_countdown!(job_id, saved, end.now)
-            .filter(diesel::dsl::exists(finished_by_this))
-            .returning(JobRow::as_select());
-        let closed = prepared(closing).execute(&mut first);
-        let moved = prepared(task_end).execute(&mut second);
-        let job_row = async { prepared(job_countdown).get_result::<JobRow>(&mut third).await.optional() };
-        let counted = async {
-            if labels.is_empty() {
-                return Ok(Vec::new());
-            }
-            let countdown = dependents_countdown!(job_id, labels)
-                .filter(diesel::dsl::exists(finished_by_this))
-                .returning(TaskRow::as_select());
-            prepared_if(labels.len(), countdown).get_results::<TaskRow>(&mut fourth).await
-        };
-        match futures_util::try_join!(closed, moved, job_row, counted)? {
-            (1, 1, Some(job_row), counted) => Ok(Some((job_row, released_of(counted)))),
-            (_, 0, None, counted) if counted.is_empty() => Ok(None),
-            // A countdown without a move, or a move without one: impossible
-            // by the checks above, and rolled back if it happens all the same.
-            _ => Err(diesel::result::Error::NotFound),
+        futures_util::future::try_join_all(
+            countdowns
+                .iter()
+                .map(|c| end_and_count_down_pipelined(shared, &c.ended, c.job_id, c.saved.clone(), c.labels)),
+        )
+        .await
+    }
+}
+
+/// PostgreSQL's [`EndAndCountDown`] on its shared connection, to be sent
+/// behind other statements.
+async fn end_and_count_down_pipelined(
+    shared: &diesel_async::AsyncPgConnection,
+    ended: &AttemptEnd<'_>,
+    job_id: i64,
+    saved: Option<SavedRetData>,
+    labels: &[String],
+) -> QueryResult<Option<(JobRow, Vec<TaskRow>)>> {
+    let end = ended.end;
+    let (mut first, mut second, mut third, mut fourth) = (shared, shared, shared, shared);
+    let closing = attempts::closing!(end.attempt_id, ended.outcome, end.ret_stat, end.now);
+    let task_end = task_end!(ended).filter(diesel::dsl::exists(closed_by_this!(ended)));
+    // An alias: the dependents' countdown reads the finished task's row
+    // from the table it updates.
+    let finished = diesel::alias!(task as finished_task);
+    let finished_by_this = finished
+        .select(finished.field(task::task_id))
+        .filter(finished.field(task::task_id).eq(ended.task_id))
+        .filter(finished.field(task::task_status).eq(ended.transition.to))
+        .filter(finished.field(task::u_time).eq(end.now))
+        .filter(diesel::dsl::exists(closed_by_this!(ended)));
+    let job_countdown = job_countdown!(job_id, saved, end.now)
+        .filter(diesel::dsl::exists(finished_by_this))
+        .returning(JobRow::as_select());
+    let closed = prepared(closing).execute(&mut first);
+    let moved = prepared(task_end).execute(&mut second);
+    let job_row = async { prepared(job_countdown).get_result::<JobRow>(&mut third).await.optional() };
+    let counted = async {
+        if labels.is_empty() {
+            return Ok(Vec::new());
         }
+        let countdown = dependents_countdown!(job_id, labels)
+            .filter(diesel::dsl::exists(finished_by_this))
+            .returning(TaskRow::as_select());
+        prepared_if(labels.len(), countdown).get_results::<TaskRow>(&mut fourth).await
+    };
+    match futures_util::try_join!(closed, moved, job_row, counted)? {
+        (1, 1, Some(job_row), counted) => Ok(Some((job_row, released_of(counted)))),
+        (_, 0, None, counted) if counted.is_empty() => Ok(None),
+        // A countdown without a move, or a move without one: impossible
+        // by the checks above, and rolled back if it happens all the same.
+        _ => Err(diesel::result::Error::NotFound),
     }
 }
 

@@ -761,7 +761,8 @@ per_backend! { current_thread
     /// The group commit of task results: results that come while a transaction
     /// is being written share the next one, and each is recorded as if alone:
     /// a join is released once by the two finishing into it together, a chain
-    /// carries on, and an attempt that no longer owns its task changes nothing.
+    /// carries on, a job ends with its last task, and an attempt that no
+    /// longer owns its task changes nothing.
     async fn tasks_finishing_together_share_a_transaction_and_each_is_recorded_as_alone(backend: &str) {
         use xingqiao::engine::finish_batch::FinishBatches;
         let test_db = TestDb::create(backend).await;
@@ -773,6 +774,7 @@ per_backend! { current_thread
         let (chain_job, chain) =
             create(&db, new_job("chain", 2), vec![new_task("x", &[], &["y"]), new_task("y", &["x"], &[])]).await;
         let (_, single) = create(&db, new_job("single", 1), vec![new_task("s", &[], &[])]).await;
+        let (last_job, last) = create(&db, new_job("last", 1), vec![new_task("t", &[], &[])]).await;
         let all_tasks = |job_id| {
             let db = db.clone();
             async move {
@@ -781,11 +783,12 @@ per_backend! { current_thread
             }
         };
         let (join_id, y_id) = (all_tasks(fan_in_job).await[2], all_tasks(chain_job).await[1]);
-        let (a, b, x, s) = (
+        let (a, b, x, s, t) = (
             start(&db, fan_in[0], later()).await.unwrap(),
             start(&db, fan_in[1], later()).await.unwrap(),
             start(&db, chain[0], later()).await.unwrap(),
             start(&db, single[0], later()).await.unwrap(),
+            start(&db, last[0], later()).await.unwrap(),
         );
         // s is recorded already: its attempt no longer owns it.
         assert!(finish(&db, &s).await.is_some(), "{backend}");
@@ -799,11 +802,15 @@ per_backend! { current_thread
         // On one thread, every result below is queued before the writer first
         // runs; the jobs come out of id order, as finishes do.
         let recorded =
-            futures_util::future::join_all([&x, &s, &b, &a].map(|started| batches.finish(finishing(started)))).await;
-        assert_eq!(histogram(&metrics, "xingqiao_results_per_finish_transaction"), (1, 4), "{backend}: one transaction");
-        let [x_done, s_done, b_done, a_done]: [_; 4] =
+            futures_util::future::join_all([&x, &s, &t, &b, &a].map(|started| batches.finish(finishing(started)))).await;
+        assert_eq!(histogram(&metrics, "xingqiao_results_per_finish_transaction"), (1, 5), "{backend}: one transaction");
+        let [x_done, s_done, t_done, b_done, a_done]: [_; 5] =
             recorded.into_iter().map(Result::unwrap).collect::<Vec<_>>().try_into().unwrap();
         assert_eq!(s_done, None, "{backend}: a stale attempt records nothing");
+
+        // t was its job's last task: the job ends in the same transaction.
+        let t_done = t_done.expect("t is recorded");
+        assert!(t_done.job_end.is_some() && t_done.next.is_none() && t_done.ready.is_empty(), "{backend}: {t_done:?}");
 
         let x_done = x_done.expect("x is recorded");
         let carried = x_done.next.expect("x carries on with y");
@@ -821,10 +828,12 @@ per_backend! { current_thread
         assert_eq!(results, [Some(r#"{"from":"a"}"#), Some(r#"{"from":"b"}"#)], "{backend}: the join sees both results");
 
         let mut conn = db.conn().await.unwrap();
-        for (job_id, unfinished) in [(fan_in_job, 1), (chain_job, 1)] {
+        for (job_id, unfinished) in [(fan_in_job, 1), (chain_job, 1), (last_job, 0)] {
             let job = jobs::find(&mut conn, Some(job_id), None).await.unwrap().unwrap();
             assert_eq!(job.tasks_unfinished, unfinished, "{backend}: job {job_id}");
         }
+        let ended = jobs::find(&mut conn, Some(last_job), None).await.unwrap().unwrap();
+        assert_eq!(ended.job_status, JobStatus::Finished, "{backend}: the last task's job ended with it");
         let attempts = attempts::of_tasks(&mut conn, &[join_id, y_id]).await.unwrap();
         assert_eq!(attempts.len(), 2, "{backend}: one attempt each for the two carried tasks");
         assert!(attempts.iter().all(|attempt| attempt.instance == "finisher"), "{backend}");

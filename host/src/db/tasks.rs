@@ -578,7 +578,7 @@ macro_rules! release_update {
 /// carried task's dependencies and attempt id.
 type Released = (Vec<i64>, Option<(Vec<TaskRow>, i64)>);
 
-/// The statements of [`release`], per backend: the `release` UPDATE of each
+/// The statements of a [`Release`], per backend: the `release` UPDATE of each
 /// of `pending`, then, with `carried`, the carried task's statements
 /// ([`CarryOnStatements`]); gives the ids the UPDATEs moved, and the carried
 /// task's dependencies and attempt id (present exactly when `carried` is).

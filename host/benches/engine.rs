@@ -8,7 +8,9 @@
 //!   → create_job time of the 1,000 (`submit_s`) and jobs/s to the last end,
 //!   with the CPU each side spent per job over the burst alone
 //!   (`cpu_ms_per_job`: the servers, this client, and the database and Redis
-//!   when their URLs name this machine);
+//!   when their URLs name this machine; `machine`, the whole machine's, which
+//!   also counts database connections closed during the burst and the
+//!   kernel's interrupts) and how many cores were busy (`busy_cores`);
 //! - `hello-sequential`: 100 hello jobs one after another → p50/p99 ms;
 //! - `chain`: n = 40, five in a row → median ms per step; `fanout`: 100,
 //!   1,000, 10,000 tasks → ms per task, and how flat that stays (embedded
@@ -112,8 +114,12 @@ struct Burst {
     elapsed: Duration,
     peak_rss_mib: Vec<f64>,
     failed: i64,
-    /// CPU milliseconds per job, by who spent them ([`cpu_ms_per_job`]).
+    /// CPU milliseconds per job, by who spent them ([`cpu_ms_per_job`]),
+    /// and by the whole machine (`machine`: every process, those that ended
+    /// in between included, and the kernel).
     cpu_ms_per_job: Value,
+    /// How many of the machine's cores were busy on average, by `/proc/stat`.
+    busy_cores: f64,
 }
 
 /// Each role's processes with their CPU time so far: the servers, this
@@ -226,6 +232,7 @@ impl Bench {
             })
         };
         let cpu_before = self.cpu_sample();
+        let machine_before = proc_stat::machine();
         let started = Instant::now();
         let in_flight = Arc::new(Semaphore::new(64));
         let mut handles = Vec::with_capacity(jobs);
@@ -245,10 +252,23 @@ impl Bench {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let elapsed = started.elapsed();
-        let cpu_ms_per_job = cpu_ms_per_job(&cpu_before, &self.cpu_sample(), jobs);
+        let mut cpu_ms_per_job = cpu_ms_per_job(&cpu_before, &self.cpu_sample(), jobs);
+        let machine_after = proc_stat::machine();
+        let (busy, all) =
+            (machine_after.0.saturating_sub(machine_before.0), machine_after.1.saturating_sub(machine_before.1));
+        cpu_ms_per_job["machine"] = json!(round2(busy.as_secs_f64() * 1e3 / jobs as f64));
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let busy_cores = round2(busy.as_secs_f64() / all.as_secs_f64().max(f64::EPSILON) * cores);
         sampling.store(false, Ordering::Relaxed);
         let peak_rss_mib = sampler.await.unwrap_or_else(|err| panic!("{err}"));
-        Burst { submitted, elapsed, peak_rss_mib, failed: self.count_in(&ns, "failed").await, cpu_ms_per_job }
+        Burst {
+            submitted,
+            elapsed,
+            peak_rss_mib,
+            failed: self.count_in(&ns, "failed").await,
+            cpu_ms_per_job,
+            busy_cores,
+        }
     }
 }
 
@@ -315,11 +335,11 @@ fn round2(x: f64) -> f64 {
 }
 
 async fn hello_dag(bench: &Bench, jobs: usize) {
-    let Burst { submitted, elapsed, failed, cpu_ms_per_job, .. } = bench.hello_burst(jobs).await;
+    let Burst { submitted, elapsed, failed, cpu_ms_per_job, busy_cores, .. } = bench.hello_burst(jobs).await;
     let jobs_per_s = (jobs as f64 / elapsed.as_secs_f64()).round();
     let mut line = json!({
         "scenario": "hello-dag", "jobs": jobs, "submit_s": ms(submitted) / 1e3, "total_s": ms(elapsed) / 1e3,
-        "jobs_per_s": jobs_per_s, "failed": failed, "cpu_ms_per_job": cpu_ms_per_job,
+        "jobs_per_s": jobs_per_s, "failed": failed, "cpu_ms_per_job": cpu_ms_per_job, "busy_cores": busy_cores,
     });
     if bench.cluster {
         line["target"] = json!("≥ 500 jobs/s; create_job of 1,000 ≤ 1 s");

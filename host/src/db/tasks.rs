@@ -475,8 +475,6 @@ async fn finish_in(
     let asked: Vec<ReleaseAsk<'_>> =
         releases.iter().zip(&starts).map(|(r, start)| (r.pending.as_slice(), r.now, start.as_ref())).collect();
     let answers = on_conn!(conn, c => Ok(c.release_and_carry_on_all(&asked).await?))?;
-    drop(asked);
-    drop(starts);
     for (release, (ready, carried)) in releases.into_iter().zip(answers) {
         let index = release.index;
         let next = release.started(carried)?;
@@ -585,14 +583,7 @@ type Released = (Vec<i64>, Option<(Vec<TaskRow>, i64)>);
 /// Every row they touch is locked already by the countdown that released
 /// it, so their order among themselves cannot deadlock.
 trait ReleaseStatements {
-    fn release_and_carry_on(
-        &mut self,
-        pending: &[i64],
-        now: NaiveDateTime,
-        carried: Option<&CarriedStart<'_>>,
-    ) -> impl std::future::Future<Output = QueryResult<Released>> + Send;
-
-    /// That for several finishes, in order: one answer each.
+    /// For several finishes, in order: one answer each.
     fn release_and_carry_on_all(
         &mut self,
         asked: &[ReleaseAsk<'_>],
@@ -606,29 +597,20 @@ type ReleaseAsk<'a> = (&'a [i64], NaiveDateTime, Option<&'a CarriedStart<'a>>);
 macro_rules! release_in_turn {
     ($($connection:ty),*) => {$(
         impl ReleaseStatements for $connection {
-            async fn release_and_carry_on(
-                &mut self,
-                pending: &[i64],
-                now: NaiveDateTime,
-                carried: Option<&CarriedStart<'_>>,
-            ) -> QueryResult<Released> {
-                let mut ready = Vec::new();
-                for &id in pending {
-                    if prepared(release_update!(id, now)).execute(self).await? == 1 {
-                        ready.push(id);
-                    }
-                }
-                let started = match carried {
-                    Some(start) => Some(self.carry_on(start).await?),
-                    None => None,
-                };
-                Ok((ready, started))
-            }
-
             async fn release_and_carry_on_all(&mut self, asked: &[ReleaseAsk<'_>]) -> QueryResult<Vec<Released>> {
                 let mut answers = Vec::with_capacity(asked.len());
                 for &(pending, now, carried) in asked {
-                    answers.push(self.release_and_carry_on(pending, now, carried).await?);
+                    let mut ready = Vec::new();
+                    for &id in pending {
+                        if prepared(release_update!(id, now)).execute(self).await? == 1 {
+                            ready.push(id);
+                        }
+                    }
+                    let started = match carried {
+                        Some(start) => Some(self.carry_on(start).await?),
+                        None => None,
+                    };
+                    answers.push((ready, started));
                 }
                 Ok(answers)
             }
@@ -642,15 +624,6 @@ release_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 /// instead of one per statement. They run in the order sent (see
 /// [`EndAndCountDown`] for PostgreSQL).
 impl ReleaseStatements for diesel_async::AsyncPgConnection {
-    async fn release_and_carry_on(
-        &mut self,
-        pending: &[i64],
-        now: NaiveDateTime,
-        carried: Option<&CarriedStart<'_>>,
-    ) -> QueryResult<Released> {
-        release_pipelined(self, pending, now, carried).await
-    }
-
     /// Every finish's statements are sent before any answer is awaited, in
     /// the order asked (futures polled in order send in order).
     async fn release_and_carry_on_all(&mut self, asked: &[ReleaseAsk<'_>]) -> QueryResult<Vec<Released>> {
@@ -1064,15 +1037,7 @@ type Counted = Option<(JobRow, Vec<TaskRow>)>;
 /// ([`CountDowns`]); gives what the countdowns read. `None` when the attempt
 /// no longer owned its task: nothing is counted down then.
 trait EndAndCountDown {
-    fn end_and_count_down(
-        &mut self,
-        ended: &AttemptEnd<'_>,
-        job_id: i64,
-        saved: Option<SavedRetData>,
-        labels: &[String],
-    ) -> impl std::future::Future<Output = QueryResult<Option<(JobRow, Vec<TaskRow>)>>> + Send;
-
-    /// That for several finishes, in order: one answer each.
+    /// For several finishes, in order: one answer each.
     fn end_and_count_down_all(
         &mut self,
         countdowns: &[Countdown<'_>],
@@ -1082,26 +1047,18 @@ trait EndAndCountDown {
 macro_rules! end_and_count_down_in_turn {
     ($($connection:ty),*) => {$(
         impl EndAndCountDown for $connection {
-            async fn end_and_count_down(
-                &mut self,
-                ended: &AttemptEnd<'_>,
-                job_id: i64,
-                saved: Option<SavedRetData>,
-                labels: &[String],
-            ) -> QueryResult<Option<(JobRow, Vec<TaskRow>)>> {
-                if !self.end_attempt(ended).await? {
-                    return Ok(None);
-                }
-                Ok(Some(self.count_down(job_id, saved, ended.end.now, labels).await?))
-            }
-
             async fn end_and_count_down_all(
                 &mut self,
                 countdowns: &[Countdown<'_>],
             ) -> QueryResult<Vec<Counted>> {
                 let mut answers = Vec::with_capacity(countdowns.len());
                 for c in countdowns {
-                    answers.push(self.end_and_count_down(&c.ended, c.job_id, c.saved.clone(), c.labels).await?);
+                    let counted = if self.end_attempt(&c.ended).await? {
+                        Some(self.count_down(c.job_id, c.saved.clone(), c.ended.end.now, c.labels).await?)
+                    } else {
+                        None
+                    };
+                    answers.push(counted);
                 }
                 Ok(answers)
             }
@@ -1122,16 +1079,6 @@ end_and_count_down_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnecti
 /// order (diesel-async keeps its statement cache behind a fair lock, held
 /// while a statement is prepared).
 impl EndAndCountDown for diesel_async::AsyncPgConnection {
-    async fn end_and_count_down(
-        &mut self,
-        ended: &AttemptEnd<'_>,
-        job_id: i64,
-        saved: Option<SavedRetData>,
-        labels: &[String],
-    ) -> QueryResult<Option<(JobRow, Vec<TaskRow>)>> {
-        end_and_count_down_pipelined(self, ended, job_id, saved, labels).await
-    }
-
     /// Every finish's four statements are sent before any answer is
     /// awaited, in the order given, which is the lock order (futures polled
     /// in order send in order).
@@ -1154,7 +1101,7 @@ async fn end_and_count_down_pipelined(
     job_id: i64,
     saved: Option<SavedRetData>,
     labels: &[String],
-) -> QueryResult<Option<(JobRow, Vec<TaskRow>)>> {
+) -> QueryResult<Counted> {
     let end = ended.end;
     let (mut first, mut second, mut third, mut fourth) = (shared, shared, shared, shared);
     let closing = attempts::closing!(end.attempt_id, ended.outcome, end.ret_stat, end.now);

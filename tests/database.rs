@@ -687,7 +687,7 @@ per_backend! {
             jobs::Creation {
                 job: new_job("three", 2),
                 tasks: vec![new_task("a", &[], &[]), new_task("b", &[], &[])],
-                start_first: None,
+                start_first: Some(later()),
             },
         ];
         let mut conn = db.conn().await.unwrap();
@@ -706,9 +706,18 @@ per_backend! {
                 started.first(),
                 "{backend}: {name}'s started task"
             );
+            // The attempts of the started tasks are opened together: each
+            // must come back to its own task.
+            if let Some(started) = &created.started {
+                let opened = attempts::of_tasks(&mut conn, &[started.task.task_id]).await.unwrap();
+                let opened: Vec<(i64, &str)> = opened.iter().map(|a| (a.attempt_id, a.instance.as_str())).collect();
+                assert_eq!(opened, [(started.attempt_id, "creator")], "{backend}: {name}'s attempt");
+            }
         }
+        assert!(created[0].started.is_none(), "{backend}: one is not started here");
         assert!(created[1].ready.is_empty(), "{backend}: two's only task is started, not queued");
-        assert_eq!(created[2].ready.len(), 2, "{backend}: three's two tasks are queued");
+        assert_eq!(created[2].ready.len(), 1, "{backend}: three's second task is queued");
+        assert!(created[2].started.is_some(), "{backend}: three's first task is started");
     }
 }
 

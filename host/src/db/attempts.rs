@@ -10,13 +10,16 @@
 //! attempt could be closed: the late result of an attempt whose task was
 //! taken away changes nothing.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::jobs::INSERT_CHUNK;
 use super::mariadb_returning;
 use super::models::{AttemptRow, JobRow, TaskRow};
-use super::prepared::prepared;
+use super::prepared::{prepared, prepared_if};
 use super::schema::workflow_task_attempt as attempt;
 use super::{Conn, DbError};
 use crate::on_conn;
@@ -51,6 +54,18 @@ impl<'a> NewAttempt<'a> {
 /// the task row's lock keeps that read this attempt's.
 pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> Result<i64, DbError> {
     on_conn!(conn, c => Ok(c.insert_attempt(new, now).await?))
+}
+
+/// Records attempts that start now, one per task (each at its own time);
+/// returns their ids, in the order of `news`. Where the backend has a
+/// multi-row INSERT with `RETURNING` (PostgreSQL, MariaDB 10.5+), that is
+/// one statement however many: create_job's group commit opens the first
+/// task of each of its jobs in one round trip, not one per job.
+pub async fn open_many(conn: &mut Conn, news: &[(NewAttempt<'_>, NaiveDateTime)]) -> Result<Vec<i64>, DbError> {
+    if news.is_empty() {
+        return Ok(Vec::new());
+    }
+    on_conn!(conn, c => Ok(c.insert_attempts(news).await?))
 }
 
 /// Inserting an attempt row, per backend: PostgreSQL, SQLite and MariaDB
@@ -108,6 +123,70 @@ impl InsertAttempt for diesel_async::AsyncMysqlConnection {
             .get_result(self)
             .await?;
         id.ok_or(diesel::result::Error::NotFound)
+    }
+}
+
+/// Inserting several attempt rows: one multi-row INSERT where the backend
+/// gives new rows back from it, else [`InsertAttempt`] row after row (SQLite,
+/// in-process, needs no fewer statements; MySQL has no `RETURNING`).
+pub(super) trait InsertAttempts {
+    fn insert_attempts(
+        &mut self,
+        news: &[(NewAttempt<'_>, NaiveDateTime)],
+    ) -> impl std::future::Future<Output = QueryResult<Vec<i64>>> + Send;
+}
+
+async fn one_by_one<C: InsertAttempt + Send>(
+    c: &mut C,
+    news: &[(NewAttempt<'_>, NaiveDateTime)],
+) -> QueryResult<Vec<i64>> {
+    let mut ids = Vec::with_capacity(news.len());
+    for (new, now) in news {
+        ids.push(c.insert_attempt(new, *now).await?);
+    }
+    Ok(ids)
+}
+
+/// The ids of `news`' attempts, in their order, from `(attempt_id, task_id)`
+/// pairs in any order (a multi-row INSERT's `RETURNING` promises none). A
+/// task has one attempt in such an INSERT.
+fn ids_by_task(news: &[(NewAttempt<'_>, NaiveDateTime)], inserted: Vec<(i64, i64)>) -> QueryResult<Vec<i64>> {
+    let by_task: HashMap<i64, i64> = inserted.into_iter().map(|(attempt_id, task_id)| (task_id, attempt_id)).collect();
+    news.iter().map(|(new, _)| by_task.get(&new.task_id).copied().ok_or(diesel::result::Error::NotFound)).collect()
+}
+
+impl InsertAttempts for super::SqliteAsync {
+    async fn insert_attempts(&mut self, news: &[(NewAttempt<'_>, NaiveDateTime)]) -> QueryResult<Vec<i64>> {
+        one_by_one(self, news).await
+    }
+}
+
+impl InsertAttempts for diesel_async::AsyncPgConnection {
+    async fn insert_attempts(&mut self, news: &[(NewAttempt<'_>, NaiveDateTime)]) -> QueryResult<Vec<i64>> {
+        let mut inserted = Vec::with_capacity(news.len());
+        for chunk in news.chunks(INSERT_CHUNK) {
+            let rows: Vec<_> = chunk.iter().map(|(new, now)| attempt_row!(new, *now)).collect();
+            let insert = diesel::insert_into(attempt::table).values(rows);
+            let returning = insert.returning((attempt::attempt_id, attempt::task_id));
+            inserted.extend(prepared_if(chunk.len(), returning).get_results::<(i64, i64)>(self).await?);
+        }
+        ids_by_task(news, inserted)
+    }
+}
+
+impl InsertAttempts for diesel_async::AsyncMysqlConnection {
+    async fn insert_attempts(&mut self, news: &[(NewAttempt<'_>, NaiveDateTime)]) -> QueryResult<Vec<i64>> {
+        if !mariadb_returning::available() {
+            return one_by_one(self, news).await;
+        }
+        let mut inserted = Vec::with_capacity(news.len());
+        for chunk in news.chunks(INSERT_CHUNK) {
+            let rows: Vec<_> = chunk.iter().map(|(new, now)| attempt_row!(new, *now)).collect();
+            let insert = diesel::insert_into(attempt::table).values(rows);
+            let returning = mariadb_returning::returning(insert, (attempt::attempt_id, attempt::task_id));
+            inserted.extend(prepared_if(chunk.len(), returning).get_results::<(i64, i64)>(self).await?);
+        }
+        ids_by_task(news, inserted)
     }
 }
 

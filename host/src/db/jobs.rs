@@ -13,7 +13,7 @@ use chrono::{Duration as ChronoDuration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::attempts;
+use super::attempts::{self, NewAttempt};
 use super::mariadb_returning;
 use super::models::{JobRow, NewJob, NewTask, TaskRow, split_list};
 use super::prepared::{prepared, prepared_if};
@@ -27,7 +27,7 @@ use crate::{in_transaction, on_conn};
 
 /// Rows per INSERT: keeps a 10,000-task job under every backend's limit of
 /// bound parameters per statement.
-const INSERT_CHUNK: usize = 400;
+pub(super) const INSERT_CHUNK: usize = 400;
 
 /// Writing new jobs' rows, per backend, for several jobs at once.
 /// PostgreSQL, SQLite and MariaDB 10.5+ give the new ids back in the INSERT
@@ -230,18 +230,29 @@ pub async fn create_many(conn: &mut Conn, instance: &str, creations: &[Creation]
                 by_job.entry(job_id).or_insert_with(|| Created { job_id, ready: Vec::new(), started: None }).ready.push(task_id);
             }
         }
+        // The first tasks started, with their jobs, in creation order.
+        let mut firsts_started = Vec::new();
         let mut created = Vec::with_capacity(job_ids.len());
         for ((creation, first), job_id) in creations.iter().zip(firsts).zip(job_ids) {
-            let mut one = by_job.remove(&job_id).unwrap_or(Created { job_id, ready: Vec::new(), started: None });
+            created.push(by_job.remove(&job_id).unwrap_or(Created { job_id, ready: Vec::new(), started: None }));
             if let Some(mut task) = first {
                 // The INSERT gives every row back; a row missing there is a row not found.
                 let task_id = started_ids.get(&job_id).copied().ok_or(DbError::Query(diesel::result::Error::NotFound))?;
                 task.job_id = job_id;
-                let (task, job) = (TaskRow { task_id, task }, JobRow { job_id, job: creation.job.clone() });
-                let now = creation.job.c_time;
-                one.started = Some(super::tasks::started_by(conn, task, job, Vec::new(), instance, now).await?);
+                let job = JobRow { job_id, job: creation.job.clone() };
+                firsts_started.push((created.len() - 1, TaskRow { task_id, task }, job));
             }
-            created.push(one);
+        }
+        // Their attempts, opened together: one statement for the batch.
+        let news: Vec<_> = firsts_started
+            .iter()
+            .map(|(_, task, job)| (NewAttempt::of(task, job, instance), job.job.c_time))
+            .collect();
+        let attempt_ids = attempts::open_many(conn, &news).await?;
+        for ((index, task, job), attempt_id) in firsts_started.into_iter().zip(attempt_ids) {
+            if let Some(one) = created.get_mut(index) {
+                one.started = Some(Started { task, job, dependencies: Vec::new(), attempt_id });
+            }
         }
         Ok(created)
     })

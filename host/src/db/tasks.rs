@@ -88,19 +88,6 @@ pub async fn start(
     in_transaction!(conn => on_conn!(conn, c => Ok(c.start_task(&start).await?)))
 }
 
-/// Opens the attempt of a task just moved to `started` for `instance`.
-pub(super) async fn started_by(
-    conn: &mut Conn,
-    task: TaskRow,
-    job: JobRow,
-    dependencies: Vec<TaskRow>,
-    instance: &str,
-    now: NaiveDateTime,
-) -> Result<Started, DbError> {
-    let attempt_id = attempts::open(conn, &NewAttempt::of(&task, &job, instance), now).await?;
-    Ok(Started { task, job, dependencies, attempt_id })
-}
-
 /// The tasks of job `job_id` labelled `labels`, in any order (a macro: its
 /// type is diesel's to spell). No `ORDER BY`: MariaDB would rather walk the
 /// primary key in `task_id` order than sort a few rows, and did so, reading
@@ -407,16 +394,39 @@ pub async fn finish_many(
     })
 }
 
+/// A job's end by one of its tasks: the values of its UPDATE.
+struct JobEnding<'a> {
+    job_id: i64,
+    transition: Transition<JobStatus>,
+    ret_stat: &'a str,
+    now: NaiveDateTime,
+    cost: f64,
+}
+
+/// The UPDATE that ends a job still running (a macro, as the others).
+macro_rules! ending_update {
+    ($ending:expr) => {
+        diesel::update(job::table.find($ending.job_id).filter(job::job_status.eq_any($ending.transition.from))).set((
+            job::job_status.eq($ending.transition.to),
+            job::ret_stat.eq($ending.ret_stat),
+            job::e_time.eq($ending.now),
+            job::job_cost.eq($ending.cost),
+        ))
+    };
+}
+
 /// The body of [`finish_many`], inside the caller's transaction, for tasks
 /// in lock order; carried dependents are started for `instance`. Three
 /// steps, each taken for every task before the next: the attempts' ends with
 /// their countdowns (which lock every row the later steps write), the jobs
 /// that ended, then the dependents released. A job ends only when none of
 /// its tasks is left, so never in a finish that releases a dependent: for
-/// one task, at most one of the last two steps writes anything. PostgreSQL
-/// sends the first and the last step's statements for all the tasks without
-/// waiting for each answer: a transaction of many results costs a few round
-/// trips, not a few per result.
+/// one task, at most one of the last two steps writes anything, and both
+/// write only rows the first step locked: PostgreSQL sends the first step's
+/// statements for all the tasks, then the last two steps' together, without
+/// waiting for each answer. A transaction of many results costs a few round
+/// trips, not a few per result. (A job's locks, when it declared any, are
+/// released after that, in turn.)
 async fn finish_in(
     conn: &mut Conn,
     finishing: &[&Finishing],
@@ -445,6 +455,8 @@ async fn finish_in(
         .collect();
     let counted = on_conn!(conn, c => Ok(c.end_and_count_down_all(&countdowns).await?))?;
     let mut recorded: Vec<Option<Recorded>> = Vec::with_capacity(finishing.len());
+    // The jobs that ended: the finish's place, the job's end, its row.
+    let mut endings = Vec::new();
     let mut releases = Vec::new();
     for (index, (f, counted)) in finishing.iter().zip(counted).enumerate() {
         // The attempt no longer owned its task: nothing changed.
@@ -452,11 +464,13 @@ async fn finish_in(
             recorded.push(None);
             continue;
         };
-        let mut one = Recorded::default();
+        recorded.push(Some(Recorded::default()));
         if job_row.tasks_unfinished <= 0 {
-            one.job_end = end_job(conn, f.row.job_id, job_finish, stat::OK, f.now, Some(&job_row)).await?;
+            let cost = cost_seconds(job_row.s_time, f.now);
+            let ending =
+                JobEnding { job_id: f.row.job_id, transition: job_finish, ret_stat: stat::OK, now: f.now, cost };
+            endings.push((index, ending, job_row.clone()));
         }
-        recorded.push(Some(one));
         // The first dependent released is carried on (started for this
         // worker); the others wait in the queue.
         let mut released = released.into_iter();
@@ -474,7 +488,18 @@ async fn finish_in(
     let starts: Vec<Option<CarriedStart<'_>>> = releases.iter().map(|r| r.start(instance)).collect();
     let asked: Vec<ReleaseAsk<'_>> =
         releases.iter().zip(&starts).map(|(r, start)| (r.pending.as_slice(), r.now, start.as_ref())).collect();
-    let answers = on_conn!(conn, c => Ok(c.release_and_carry_on_all(&asked).await?))?;
+    let ending_updates: Vec<&JobEnding<'_>> = endings.iter().map(|(_, ending, _)| ending).collect();
+    let (ended, answers) = on_conn!(conn, c => Ok(c.end_and_release_all(&ending_updates, &asked).await?))?;
+    for ((index, ending, job_row), ended) in endings.iter().zip(ended) {
+        // Not running any more: another end came first.
+        if !ended {
+            continue;
+        }
+        let job_end = ended_job(conn, ending, !job_row.job_lock.is_empty(), Some(job_row)).await?;
+        if let Some(one) = recorded.get_mut(*index).and_then(Option::as_mut) {
+            one.job_end = Some(job_end);
+        }
+    }
     for (release, (ready, carried)) in releases.into_iter().zip(answers) {
         let index = release.index;
         let next = release.started(carried)?;
@@ -582,12 +607,17 @@ type Released = (Vec<i64>, Option<(Vec<TaskRow>, i64)>);
 /// task's dependencies and attempt id (present exactly when `carried` is).
 /// Every row they touch is locked already by the countdown that released
 /// it, so their order among themselves cannot deadlock.
+/// The jobs' ends of the same finishes go with them (their UPDATEs, whether
+/// each took): they touch only job rows the countdowns locked, and a job
+/// that ends releases nothing.
 trait ReleaseStatements {
-    /// For several finishes, in order: one answer each.
-    fn release_and_carry_on_all(
+    /// For several finishes, in order: whether each job end took, and one
+    /// answer per release.
+    fn end_and_release_all(
         &mut self,
+        endings: &[&JobEnding<'_>],
         asked: &[ReleaseAsk<'_>],
-    ) -> impl std::future::Future<Output = QueryResult<Vec<Released>>> + Send;
+    ) -> impl std::future::Future<Output = QueryResult<(Vec<bool>, Vec<Released>)>> + Send;
 }
 
 /// What one finish asks of [`ReleaseStatements`]: the ids to move to
@@ -597,7 +627,15 @@ type ReleaseAsk<'a> = (&'a [i64], NaiveDateTime, Option<&'a CarriedStart<'a>>);
 macro_rules! release_in_turn {
     ($($connection:ty),*) => {$(
         impl ReleaseStatements for $connection {
-            async fn release_and_carry_on_all(&mut self, asked: &[ReleaseAsk<'_>]) -> QueryResult<Vec<Released>> {
+            async fn end_and_release_all(
+                &mut self,
+                endings: &[&JobEnding<'_>],
+                asked: &[ReleaseAsk<'_>],
+            ) -> QueryResult<(Vec<bool>, Vec<Released>)> {
+                let mut ended = Vec::with_capacity(endings.len());
+                for ending in endings {
+                    ended.push(prepared(ending_update!(ending)).execute(self).await? == 1);
+                }
                 let mut answers = Vec::with_capacity(asked.len());
                 for &(pending, now, carried) in asked {
                     let mut ready = Vec::new();
@@ -612,7 +650,7 @@ macro_rules! release_in_turn {
                     };
                     answers.push((ready, started));
                 }
-                Ok(answers)
+                Ok((ended, answers))
             }
         }
     )*};
@@ -626,12 +664,21 @@ release_in_turn!(super::SqliteAsync, diesel_async::AsyncMysqlConnection);
 impl ReleaseStatements for diesel_async::AsyncPgConnection {
     /// Every finish's statements are sent before any answer is awaited, in
     /// the order asked (futures polled in order send in order).
-    async fn release_and_carry_on_all(&mut self, asked: &[ReleaseAsk<'_>]) -> QueryResult<Vec<Released>> {
+    async fn end_and_release_all(
+        &mut self,
+        endings: &[&JobEnding<'_>],
+        asked: &[ReleaseAsk<'_>],
+    ) -> QueryResult<(Vec<bool>, Vec<Released>)> {
         let shared = &*self;
-        futures_util::future::try_join_all(
+        let mut connections = vec![shared; endings.len()];
+        let ends = futures_util::future::try_join_all(
+            connections.iter_mut().zip(endings).map(|(c, ending)| prepared(ending_update!(ending)).execute(c)),
+        );
+        let releases = futures_util::future::try_join_all(
             asked.iter().map(|&(pending, now, carried)| release_pipelined(shared, pending, now, carried)),
-        )
-        .await
+        );
+        let (ended, answers) = futures_util::try_join!(ends, releases)?;
+        Ok((ended.into_iter().map(|rows| rows == 1).collect(), answers))
     }
 }
 
@@ -865,47 +912,50 @@ async fn end_job(
     now: NaiveDateTime,
     known: Option<&JobRow>,
 ) -> Result<Option<JobEnd>, DbError> {
-    on_conn!(conn, c => {
-        let (started, declared_locks) = match known {
-            Some(row) => (row.s_time, !row.job_lock.is_empty()),
-            None => {
-                let (started, job_lock): (NaiveDateTime, String) =
-                    job::table.find(job_id).select((job::s_time, job::job_lock)).get_result(c).await?;
-                (started, !job_lock.is_empty())
-            }
-        };
-        let cost = cost_seconds(started, now);
-        let ending = diesel::update(job::table.find(job_id).filter(job::job_status.eq_any(transition.from))).set((
-            job::job_status.eq(transition.to),
-            job::ret_stat.eq(ret_stat),
-            job::e_time.eq(now),
-            job::job_cost.eq(cost),
-        ));
-        if prepared(ending).execute(c).await? == 0 {
-            return Ok(None);
+    let (started, job_lock) = match known {
+        Some(row) => (row.s_time, row.job_lock.clone()),
+        None => {
+            on_conn!(conn, c => Ok(job::table.find(job_id).select((job::s_time, job::job_lock)).get_result(c).await?))?
         }
-        // A job holds only the locks it declared (`locks::try_start` takes
-        // them from its `job_lock`, set once at creation): one that declared
-        // none has no row to delete.
-        let released = if declared_locks {
-            prepared(diesel::delete(lock::table.filter(lock::job_id.eq(job_id)))).execute(c).await?
-        } else {
-            0
-        };
-        // The row as the UPDATE above left it: the same four columns changed.
-        let row = known.map(|row| {
-            let mut row = row.clone();
-            (row.job.job_status, row.job.ret_stat, row.job.e_time, row.job.job_cost) =
-                (transition.to, ret_stat.to_owned(), now, cost);
-            row
-        });
-        Ok(Some(JobEnd {
-            job_id,
-            job_status: transition.to,
-            ret_stat: ret_stat.to_owned(),
-            released_locks: released > 0,
-            row,
-        }))
+    };
+    let ending = JobEnding { job_id, transition, ret_stat, now, cost: cost_seconds(started, now) };
+    if on_conn!(conn, c => Ok(prepared(ending_update!(ending)).execute(c).await?))? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(ended_job(conn, &ending, !job_lock.is_empty(), known).await?))
+}
+
+/// What follows a job's end once its UPDATE took: its locks released, if it
+/// declared any, and its [`JobEnd`]. `known` is its row as this transaction
+/// read it before the end.
+async fn ended_job(
+    conn: &mut Conn,
+    ending: &JobEnding<'_>,
+    declared_locks: bool,
+    known: Option<&JobRow>,
+) -> Result<JobEnd, DbError> {
+    let job_id = ending.job_id;
+    // A job holds only the locks it declared (`locks::try_start` takes
+    // them from its `job_lock`, set once at creation): one that declared
+    // none has no row to delete.
+    let released = if declared_locks {
+        on_conn!(conn, c => Ok(prepared(diesel::delete(lock::table.filter(lock::job_id.eq(job_id)))).execute(c).await?))?
+    } else {
+        0
+    };
+    // The row as the UPDATE left it: the same four columns changed.
+    let row = known.map(|row| {
+        let mut row = row.clone();
+        (row.job.job_status, row.job.ret_stat, row.job.e_time, row.job.job_cost) =
+            (ending.transition.to, ending.ret_stat.to_owned(), ending.now, ending.cost);
+        row
+    });
+    Ok(JobEnd {
+        job_id,
+        job_status: ending.transition.to,
+        ret_stat: ending.ret_stat.to_owned(),
+        released_locks: released > 0,
+        row,
     })
 }
 

@@ -607,6 +607,7 @@ type Released = (Vec<i64>, Option<(Vec<TaskRow>, i64)>);
 /// task's dependencies and attempt id (present exactly when `carried` is).
 /// Every row they touch is locked already by the countdown that released
 /// it, so their order among themselves cannot deadlock.
+///
 /// The jobs' ends of the same finishes go with them (their UPDATEs, whether
 /// each took): they touch only job rows the countdowns locked, and a job
 /// that ends releases nothing.

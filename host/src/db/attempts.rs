@@ -49,15 +49,10 @@ impl<'a> NewAttempt<'a> {
     }
 }
 
-/// Records an attempt that starts now; returns its id. Call it in the
-/// transaction that started the task: where the id is read back (MySQL),
-/// the task row's lock keeps that read this attempt's.
-pub async fn open(conn: &mut Conn, new: &NewAttempt<'_>, now: NaiveDateTime) -> Result<i64, DbError> {
-    on_conn!(conn, c => Ok(c.insert_attempt(new, now).await?))
-}
-
 /// Records attempts that start now, one per task (each at its own time);
-/// returns their ids, in the order of `news`. Where the backend has a
+/// returns their ids, in the order of `news`. Call it in the transaction
+/// that started the tasks: where an id is read back (MySQL), the task row's
+/// lock keeps that read this attempt's. Where the backend has a
 /// multi-row INSERT with `RETURNING` (PostgreSQL, MariaDB 10.5+), that is
 /// one statement however many: create_job's group commit opens the first
 /// task of each of its jobs in one round trip, not one per job.

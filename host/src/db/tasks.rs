@@ -913,17 +913,20 @@ async fn end_job(
     now: NaiveDateTime,
     known: Option<&JobRow>,
 ) -> Result<Option<JobEnd>, DbError> {
-    let (started, job_lock) = match known {
-        Some(row) => (row.s_time, row.job_lock.clone()),
+    let (started, declared_locks) = match known {
+        Some(row) => (row.s_time, !row.job_lock.is_empty()),
         None => {
-            on_conn!(conn, c => Ok(job::table.find(job_id).select((job::s_time, job::job_lock)).get_result(c).await?))?
+            let (started, job_lock): (NaiveDateTime, String) = on_conn!(conn, c => {
+                Ok(job::table.find(job_id).select((job::s_time, job::job_lock)).get_result(c).await?)
+            })?;
+            (started, !job_lock.is_empty())
         }
     };
     let ending = JobEnding { job_id, transition, ret_stat, now, cost: cost_seconds(started, now) };
     if on_conn!(conn, c => Ok(prepared(ending_update!(ending)).execute(c).await?))? == 0 {
         return Ok(None);
     }
-    Ok(Some(ended_job(conn, &ending, !job_lock.is_empty(), known).await?))
+    Ok(Some(ended_job(conn, &ending, declared_locks, known).await?))
 }
 
 /// What follows a job's end once its UPDATE took: its locks released, if it
